@@ -1,0 +1,297 @@
+"""MANO-format hand model files: the shipped open hand and official ``MANO_RIGHT.pkl`` / ``MANO_LEFT.pkl``.
+
+Official files are Python-2 pickles holding chumpy arrays and a scipy-sparse ``J_regressor``. A pickle can
+run arbitrary code, so they are read with :class:`SafeManoUnpickler`, whose allow-list admits only the
+numpy, chumpy and scipy classes such files contain, and turns chumpy / sparse objects into plain arrays
+(neither chumpy nor scipy is needed, and neither is imported).
+"""
+from __future__ import annotations
+
+import io
+import os
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from .joints import MANO_PARENTS, TIP_VERTEX_IDS
+
+N_VERTS, N_FACES, N_JOINTS, N_BETAS, N_POSE_BASIS = 778, 1538, 16, 10, 135
+
+# Keys every MANO-format file must hold, with the shape each must have.
+REQUIRED_SHAPES: Dict[str, tuple] = {
+    "v_template": (N_VERTS, 3),
+    "f": (N_FACES, 3),
+    "shapedirs": (N_VERTS, 3, N_BETAS),
+    "posedirs": (N_VERTS, 3, N_POSE_BASIS),
+    "J_regressor": (N_JOINTS, N_VERTS),
+    "weights": (N_VERTS, N_JOINTS),
+    "kintree_table": (2, N_JOINTS),
+    "hands_components": (45, 45),
+    "hands_mean": (45,),
+}
+OPTIONAL_SHAPES: Dict[str, tuple] = {"vt": (None, 2), "ft": (N_FACES, 3)}
+OPEN_HAND_MARKER = "open_hand_version"
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+OPEN_HAND_FILES = {"right": DATA_DIR / "mano_open_RIGHT.pkl", "left": DATA_DIR / "mano_open_LEFT.pkl"}
+OPEN_HAND_TEXTURE = DATA_DIR / "open_hand_skin.png"
+
+
+class HandModelError(ValueError):
+    """A hand model file that cannot be used; the message names the file and the problem."""
+
+
+@dataclass
+class HandModel:
+    """The arrays of a MANO-format model as float64/int64 numpy arrays, plus where they came from."""
+
+    v_template: np.ndarray
+    f: np.ndarray
+    shapedirs: np.ndarray
+    posedirs: np.ndarray
+    J_regressor: np.ndarray
+    weights: np.ndarray
+    kintree_table: np.ndarray
+    hands_components: np.ndarray
+    hands_mean: np.ndarray
+    side: str  # "right" or "left"
+    source: str = ""
+    is_open_hand: bool = False
+    vt: Optional[np.ndarray] = None  # UV coordinates (only the open hand ships them)
+    ft: Optional[np.ndarray] = None  # UV index per face corner
+    extras: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def parents(self) -> np.ndarray:
+        p = self.kintree_table[0].astype(np.int64).copy()
+        p[0] = -1
+        return p
+
+    def rest_vertices(self, betas: Optional[np.ndarray] = None) -> np.ndarray:
+        """Template at the given shape (10,) -> (778, 3)."""
+        if betas is None:
+            return self.v_template.copy()
+        b = np.asarray(betas, dtype=np.float64).reshape(-1)[:N_BETAS]
+        return self.v_template + self.shapedirs[..., : b.shape[0]] @ b
+
+    def rest_joints(self, betas: Optional[np.ndarray] = None) -> np.ndarray:
+        return self.J_regressor @ self.rest_vertices(betas)
+
+    def as_smplx_dict(self) -> Dict[str, np.ndarray]:
+        """The arrays under the key names smplx's MANO layer reads (for ``data_struct=``)."""
+        return {k: getattr(self, k) for k in REQUIRED_SHAPES}
+
+
+# --------------------------------------------------------------------------------------------- unpickling
+
+
+class _ChumpyStandIn:
+    """Takes the place of any chumpy class; keeps the pickled state, from which the array is read."""
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+    def to_array(self) -> np.ndarray:
+        state = self.state if isinstance(self.state, dict) else {}
+        if "x" in state:
+            return np.asarray(state["x"])
+        raise HandModelError(
+            "the file holds a chumpy expression, not a plain chumpy array; convert it with a clean-up tool first"
+        )
+
+
+class _SparseStandIn:
+    """Takes the place of a scipy.sparse CSC/CSR matrix; becomes a dense array."""
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+    def to_array(self) -> np.ndarray:
+        s = self.state
+        try:
+            shape = tuple(int(v) for v in s.get("_shape", s.get("shape")))
+            data, indices, indptr = (np.asarray(s[k]) for k in ("data", "indices", "indptr"))
+            fmt = s.get("format", "csc")
+            fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise HandModelError(f"malformed sparse matrix in the file ({exc})") from None
+        dense = np.zeros(shape, dtype=np.float64)
+        major = shape[1] if fmt == "csc" else shape[0]
+        if len(indptr) != major + 1:
+            raise HandModelError("malformed sparse matrix in the file (index pointer length)")
+        for m in range(major):
+            rows = indices[indptr[m] : indptr[m + 1]]
+            vals = data[indptr[m] : indptr[m + 1]]
+            if fmt == "csc":
+                dense[rows, m] = vals
+            else:
+                dense[m, rows] = vals
+        return dense
+
+
+def _reconstructor(cls, base, state):
+    # copyreg._reconstructor, restricted: it may only create our stand-ins.
+    if cls not in (_ChumpyStandIn, _SparseStandIn) or base is not object:
+        raise HandModelError("the file asks to rebuild an object that is not allowed")
+    return object.__new__(cls)
+
+
+def _numpy_reconstruct():
+    try:
+        from numpy._core.multiarray import _reconstruct  # numpy >= 2
+    except ImportError:  # pragma: no cover - depends on numpy version
+        from numpy.core.multiarray import _reconstruct
+    return _reconstruct
+
+
+def _numpy_scalar():
+    try:
+        from numpy._core.multiarray import scalar
+    except ImportError:  # pragma: no cover
+        from numpy.core.multiarray import scalar
+    return scalar
+
+
+def _codecs_encode(obj: Any, encoding: str = "utf-8") -> bytes:
+    # Protocol-2 pickles store bytes as _codecs.encode(text, 'latin1').
+    if not isinstance(obj, str) or encoding not in ("latin1", "latin-1", "utf-8", "utf8"):
+        raise HandModelError("the file uses _codecs.encode in a way MANO files never do")
+    return obj.encode(encoding)
+
+
+_SPARSE_CLASSES = {"csc_matrix", "csr_matrix"}
+
+
+class SafeManoUnpickler(pickle.Unpickler):
+    """An unpickler that builds only numpy arrays, dicts, lists and strings (and chumpy/scipy stand-ins)."""
+
+    def find_class(self, module: str, name: str):  # noqa: D102 - pickle API
+        if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name == "_reconstruct":
+            return _numpy_reconstruct()
+        if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name == "scalar":
+            return _numpy_scalar()
+        if module == "numpy" and name in ("ndarray", "dtype"):
+            return getattr(np, name)
+        if module in ("copy_reg", "copyreg") and name == "_reconstructor":
+            return _reconstructor
+        if module in ("__builtin__", "builtins") and name == "object":
+            return object
+        if module == "_codecs" and name == "encode":
+            return _codecs_encode
+        if module == "chumpy" or module.startswith("chumpy."):
+            return _ChumpyStandIn
+        if module.startswith("scipy.sparse") and name in _SPARSE_CLASSES:
+            return _SparseStandIn
+        raise HandModelError(f"refusing to load class {module}.{name}: it is not on the MANO file allow-list")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (_ChumpyStandIn, _SparseStandIn)):
+        return value.to_array()
+    return value
+
+
+def read_mano_pickle(data: bytes, source: str = "<bytes>") -> Dict[str, Any]:
+    """Unpickle a MANO-format file safely into a dict of plain numpy arrays / strings."""
+    try:
+        obj = SafeManoUnpickler(io.BytesIO(data), encoding="latin1").load()
+    except HandModelError as exc:
+        raise HandModelError(f"{source}: {exc}") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
+        raise HandModelError(f"{source}: not a MANO pickle ({type(exc).__name__}: {exc})") from None
+    if not isinstance(obj, dict):
+        raise HandModelError(f"{source}: expected a dict of arrays, found {type(obj).__name__}")
+    return {str(k): _plain(v) for k, v in obj.items()}
+
+
+def _check_arrays(raw: Dict[str, Any], source: str) -> Dict[str, np.ndarray]:
+    missing = [k for k in REQUIRED_SHAPES if k not in raw]
+    if missing:
+        raise HandModelError(f"{source}: missing key(s) {', '.join(missing)}")
+    out: Dict[str, np.ndarray] = {}
+    for key, shape in {**REQUIRED_SHAPES, **OPTIONAL_SHAPES}.items():
+        if key not in raw:
+            continue
+        try:
+            arr = np.asarray(raw[key])
+            if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+                raise TypeError(arr.dtype)
+        except (TypeError, ValueError):
+            raise HandModelError(f"{source}: {key} is not a numeric array") from None
+        if arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape)):
+            want = "x".join("N" if s is None else str(s) for s in shape)
+            raise HandModelError(f"{source}: {key} has shape {arr.shape}, expected ({want})")
+        if not np.all(np.isfinite(arr)):
+            raise HandModelError(f"{source}: {key} contains NaN or infinite values")
+        out[key] = arr
+    for key in ("f", "kintree_table", "ft"):
+        if key in out:
+            out[key] = out[key].astype(np.int64)
+    for key in out:
+        if key not in ("f", "kintree_table", "ft"):
+            out[key] = out[key].astype(np.float64)
+    if out["f"].min() < 0 or out["f"].max() >= N_VERTS:
+        raise HandModelError(f"{source}: face indices out of range")
+    parents = out["kintree_table"][0].copy()
+    parents[0] = -1
+    if list(parents) != MANO_PARENTS:
+        raise HandModelError(f"{source}: kintree_table is not MANO's 16-joint tree")
+    return out
+
+
+def _side_from_name(path: Path) -> Optional[str]:
+    name = path.name.upper()
+    if "RIGHT" in name:
+        return "right"
+    if "LEFT" in name:
+        return "left"
+    return None
+
+
+def load_hand_model(path: str | os.PathLike, side: Optional[str] = None) -> HandModel:
+    """Load a MANO-format ``.pkl`` (official or open hand) with full validation.
+
+    ``side`` defaults to what the file name says (``*RIGHT*`` / ``*LEFT*``). The official left model's
+    ``shapedirs[:, 0, :]`` has the wrong sign (smplx issue 48): it is fixed here for every left file that
+    is not the open hand (whose mirror is exact).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise HandModelError(f"{path}: no such file")
+    side = side or _side_from_name(path)
+    if side not in ("right", "left"):
+        raise HandModelError(f"{path}: cannot tell the hand side; name the file *RIGHT*/*LEFT* or pass side=")
+    raw = read_mano_pickle(path.read_bytes(), source=str(path))
+    arrays = _check_arrays(raw, str(path))
+    is_open = OPEN_HAND_MARKER in raw
+    if side == "left" and not is_open:
+        arrays["shapedirs"][:, 0, :] *= -1.0
+    extras = {k: v for k, v in raw.items() if k not in arrays}
+    return HandModel(side=side, source=str(path), is_open_hand=is_open, extras=extras, **arrays)
+
+
+def find_hand_model(side: str = "right", mano_dir: Optional[str | os.PathLike] = None) -> HandModel:
+    """The user's official model for ``side`` from ``mano_dir`` if given, else the shipped open hand."""
+    if side not in ("right", "left"):
+        raise HandModelError(f"hand side must be 'right' or 'left', not {side!r}")
+    if mano_dir:
+        root = Path(mano_dir)
+        name = f"MANO_{side.upper()}.pkl"
+        for candidate in (root / name, root / "mano" / name):
+            if candidate.is_file():
+                return load_hand_model(candidate, side)
+        raise HandModelError(f"{root}: no {name} here (nor in {root / 'mano'})")
+    return load_hand_model(OPEN_HAND_FILES[side], side)
+
+
+def save_hand_model_dict(arrays: Dict[str, Any], path: str | os.PathLike) -> None:
+    """Write a MANO-format pickle of plain numpy arrays (protocol 2, readable by smplx and by this module)."""
+    with open(path, "wb") as fh:
+        pickle.dump(arrays, fh, protocol=2)
+
+
+def fingertip_ids() -> Dict[str, int]:
+    return dict(TIP_VERTEX_IDS)

@@ -1,0 +1,213 @@
+"""The motion-sequence file: the one ``.npz`` exchanged by the worker, the CLI, the tests and Blender.
+
+Layout (``T`` samples; every array float unless noted; read with ``allow_pickle=False``):
+
+=====================  ============  ===============================================================
+key                    shape         meaning
+=====================  ============  ===============================================================
+``format``             ()  str       ``"hand_mocap.motion"``
+``version``            ()  int       ``1``
+``frames``             (T,)          Blender frame of each sample; strictly increasing; fractions allowed
+``global_orient``      (T, 3)        root rotation, axis-angle (radians), in camera axes
+``hand_pose``          (T, 45)       15 finger joints x axis-angle, MANO order, ``flat_hand_mean=True``
+``betas``              (T, 10)       MANO shape coefficients
+``transl``             (T, 3)        translation added to the MANO output, metres, OpenCV camera axes
+                                     (x right, y down, z forward)
+``handedness``         ()  str       ``"right"`` or ``"left"``
+``fps``                ()            frames per second of the footage
+``model``              ()  str       name of the model (or tool) that produced the sequence
+``confidence``         (T,)          optional, per-sample confidence in [0, 1]
+``vertex_colors``      (778, 3)      optional, per-vertex RGB in [0, 1]
+``camera_matrix``      (3, 3)        optional, intrinsics K of the footage (pixels)
+``image_size``         (2,)  int     optional, footage (width, height) in pixels
+=====================  ============  ===============================================================
+
+MANO output for sample t is ``MANO(global_orient[t], hand_pose[t], betas[t]) + transl[t]``, using the
+right or left MANO model as ``handedness`` says.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Optional
+
+import numpy as np
+
+FORMAT_NAME = "hand_mocap.motion"
+FORMAT_VERSION = 1
+
+_PER_SAMPLE = {"global_orient": 3, "hand_pose": 45, "betas": 10, "transl": 3}
+
+
+class MotionSequenceError(ValueError):
+    """A motion-sequence file or array that does not follow the format; the message says what is wrong."""
+
+
+@dataclass
+class MotionSequence:
+    frames: np.ndarray
+    global_orient: np.ndarray
+    hand_pose: np.ndarray
+    betas: np.ndarray
+    transl: np.ndarray
+    handedness: str = "right"
+    fps: float = 30.0
+    model: str = "unknown"
+    confidence: Optional[np.ndarray] = None
+    vertex_colors: Optional[np.ndarray] = None
+    camera_matrix: Optional[np.ndarray] = None
+    image_size: Optional[np.ndarray] = None
+    source: str = field(default="<memory>", compare=False)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def __len__(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def full_pose(self) -> np.ndarray:
+        """(T, 48): global orientation followed by the 45 finger values."""
+        return np.concatenate([self.global_orient, self.hand_pose], axis=1)
+
+    def validate(self) -> None:
+        where = self.source
+        self.frames = _float_array(self.frames, "frames", where)
+        if self.frames.ndim != 1 or self.frames.shape[0] == 0:
+            raise MotionSequenceError(f"{where}: frames must have shape (T,) with T >= 1, got {self.frames.shape}")
+        n = self.frames.shape[0]
+        for key, width in _PER_SAMPLE.items():
+            arr = _float_array(getattr(self, key), key, where)
+            if arr.shape != (n, width):
+                raise MotionSequenceError(f"{where}: {key} must have shape ({n}, {width}), got {arr.shape}")
+            setattr(self, key, arr)
+        steps = np.diff(self.frames)
+        if np.any(steps <= 0):
+            i = int(np.argmax(steps <= 0))
+            raise MotionSequenceError(
+                f"{where}: frames must be strictly increasing; sample {i + 1} (frame {self.frames[i + 1]:g}) "
+                f"does not come after sample {i} (frame {self.frames[i]:g})"
+            )
+        if self.handedness not in ("right", "left"):
+            raise MotionSequenceError(f"{where}: handedness must be 'right' or 'left', got {self.handedness!r}")
+        self.fps = float(self.fps)
+        if not np.isfinite(self.fps) or self.fps <= 0:
+            raise MotionSequenceError(f"{where}: fps must be a positive number, got {self.fps}")
+        self.model = str(self.model)
+        if self.confidence is not None:
+            self.confidence = _float_array(self.confidence, "confidence", where)
+            if self.confidence.shape != (n,):
+                raise MotionSequenceError(f"{where}: confidence must have shape ({n},), got {self.confidence.shape}")
+            if np.any((self.confidence < 0) | (self.confidence > 1)):
+                raise MotionSequenceError(f"{where}: confidence values must lie in [0, 1]")
+        if self.vertex_colors is not None:
+            self.vertex_colors = _float_array(self.vertex_colors, "vertex_colors", where)
+            if self.vertex_colors.shape != (778, 3):
+                raise MotionSequenceError(
+                    f"{where}: vertex_colors must have shape (778, 3), got {self.vertex_colors.shape}"
+                )
+        if self.camera_matrix is not None:
+            self.camera_matrix = _float_array(self.camera_matrix, "camera_matrix", where)
+            if self.camera_matrix.shape != (3, 3):
+                raise MotionSequenceError(f"{where}: camera_matrix must have shape (3, 3)")
+        if self.image_size is not None:
+            self.image_size = np.asarray(self.image_size).astype(np.int64)
+            if self.image_size.shape != (2,) or np.any(self.image_size <= 0):
+                raise MotionSequenceError(f"{where}: image_size must be two positive integers (width, height)")
+
+    def to_dict(self) -> Dict[str, np.ndarray]:
+        out = {
+            "format": np.array(FORMAT_NAME),
+            "version": np.array(FORMAT_VERSION),
+            "frames": self.frames,
+            "global_orient": self.global_orient,
+            "hand_pose": self.hand_pose,
+            "betas": self.betas,
+            "transl": self.transl,
+            "handedness": np.array(self.handedness),
+            "fps": np.array(self.fps),
+            "model": np.array(self.model),
+        }
+        for key in ("confidence", "vertex_colors", "camera_matrix", "image_size"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the sequence (uncompressed ``.npz``; no pickles)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh:
+            np.savez(fh, **self.to_dict())
+        return path
+
+
+def _float_array(value, key: str, where: str) -> np.ndarray:
+    try:
+        arr = np.asarray(value)
+    except Exception:  # noqa: BLE001 - anything unconvertible is a format error
+        raise MotionSequenceError(f"{where}: {key} is not an array") from None
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise MotionSequenceError(f"{where}: {key} must be numeric, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    bad = ~np.isfinite(arr)
+    if np.any(bad):
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise MotionSequenceError(f"{where}: {key} contains NaN or infinite values (first at index {first})")
+    return arr
+
+
+def _scalar(data, key: str, where: str, kind):
+    arr = data[key]
+    if arr.shape != ():
+        raise MotionSequenceError(f"{where}: {key} must be a single value, got shape {arr.shape}")
+    try:
+        return kind(arr.item())
+    except (TypeError, ValueError):
+        raise MotionSequenceError(f"{where}: {key} has the wrong type ({arr.dtype})") from None
+
+
+def load_motion_sequence(path: str | os.PathLike) -> MotionSequence:
+    """Read and validate a motion-sequence ``.npz``; raises :class:`MotionSequenceError` naming the problem."""
+    path = Path(path)
+    where = str(path)
+    if not path.is_file():
+        raise MotionSequenceError(f"{where}: no such file")
+    try:
+        data = np.load(path, allow_pickle=False)
+        keys = set(data.files)
+    except ValueError as exc:
+        raise MotionSequenceError(f"{where}: holds pickled objects, which are not allowed ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - zipfile/OSError/...: all mean "not an npz"
+        raise MotionSequenceError(f"{where}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
+    with data:
+        required = ["format", "version", "frames", *_PER_SAMPLE, "handedness", "fps", "model"]
+        missing = [k for k in required if k not in keys]
+        if missing:
+            raise MotionSequenceError(f"{where}: missing key(s) {', '.join(missing)}")
+        try:
+            fmt = _scalar(data, "format", where, str)
+            if fmt != FORMAT_NAME:
+                raise MotionSequenceError(f"{where}: format is {fmt!r}, expected {FORMAT_NAME!r}")
+            version = _scalar(data, "version", where, int)
+            if version > FORMAT_VERSION:
+                raise MotionSequenceError(
+                    f"{where}: format version {version} is newer than this tool understands ({FORMAT_VERSION})"
+                )
+            fields = {k: data[k] for k in ["frames", *_PER_SAMPLE]}
+            optional = {
+                k: data[k] for k in ("confidence", "vertex_colors", "camera_matrix", "image_size") if k in keys
+            }
+            return MotionSequence(
+                handedness=_scalar(data, "handedness", where, str),
+                fps=_scalar(data, "fps", where, float),
+                model=_scalar(data, "model", where, str),
+                source=where,
+                **fields,
+                **optional,
+            )
+        except ValueError as exc:
+            if isinstance(exc, MotionSequenceError):
+                raise
+            raise MotionSequenceError(f"{where}: unreadable array ({exc})") from None
