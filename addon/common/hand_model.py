@@ -106,6 +106,8 @@ class _ChumpyStandIn:
 class _SparseStandIn:
     """Takes the place of a scipy.sparse CSC/CSR matrix; becomes a dense array."""
 
+    fmt = "csc"
+
     def __setstate__(self, state: Any) -> None:
         self.state = state
 
@@ -114,8 +116,7 @@ class _SparseStandIn:
         try:
             shape = tuple(int(v) for v in s.get("_shape", s.get("shape")))
             data, indices, indptr = (np.asarray(s[k]) for k in ("data", "indices", "indptr"))
-            fmt = s.get("format", "csc")
-            fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
+            fmt = self.fmt
         except (KeyError, TypeError, AttributeError) as exc:
             raise HandModelError(f"malformed sparse matrix in the file ({exc})") from None
         dense = np.zeros(shape, dtype=np.float64)
@@ -132,9 +133,16 @@ class _SparseStandIn:
         return dense
 
 
+class _CsrStandIn(_SparseStandIn):
+    fmt = "csr"
+
+
+_STAND_INS = (_ChumpyStandIn, _SparseStandIn, _CsrStandIn)
+
+
 def _reconstructor(cls, base, state):
     # copyreg._reconstructor, restricted: it may only create our stand-ins.
-    if cls not in (_ChumpyStandIn, _SparseStandIn) or base is not object:
+    if cls not in _STAND_INS or base is not object:
         raise HandModelError("the file asks to rebuild an object that is not allowed")
     return object.__new__(cls)
 
@@ -162,7 +170,7 @@ def _codecs_encode(obj: Any, encoding: str = "utf-8") -> bytes:
     return obj.encode(encoding)
 
 
-_SPARSE_CLASSES = {"csc_matrix", "csr_matrix"}
+_SPARSE_CLASSES = {"csc_matrix": _SparseStandIn, "csr_matrix": _CsrStandIn}
 
 
 class SafeManoUnpickler(pickle.Unpickler):
@@ -184,12 +192,12 @@ class SafeManoUnpickler(pickle.Unpickler):
         if module == "chumpy" or module.startswith("chumpy."):
             return _ChumpyStandIn
         if module.startswith("scipy.sparse") and name in _SPARSE_CLASSES:
-            return _SparseStandIn
+            return _SPARSE_CLASSES[name]
         raise HandModelError(f"refusing to load class {module}.{name}: it is not on the MANO file allow-list")
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, (_ChumpyStandIn, _SparseStandIn)):
+    if isinstance(value, _STAND_INS):
         return value.to_array()
     return value
 

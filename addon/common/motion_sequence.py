@@ -174,11 +174,14 @@ def load_motion_sequence(path: str | os.PathLike) -> MotionSequence:
     where = str(path)
     if not path.is_file():
         raise MotionSequenceError(f"{where}: no such file")
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic != b"PK\x03\x04":  # every .npz is a zip archive
+        what = "a pickle" if magic[:1] == b"\x80" else "not a zip archive"
+        raise MotionSequenceError(f"{where}: not a readable .npz file ({what})")
     try:
         data = np.load(path, allow_pickle=False)
         keys = set(data.files)
-    except ValueError as exc:
-        raise MotionSequenceError(f"{where}: holds pickled objects, which are not allowed ({exc})") from None
     except Exception as exc:  # noqa: BLE001 - zipfile/OSError/...: all mean "not an npz"
         raise MotionSequenceError(f"{where}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
     with data:
@@ -210,4 +213,6 @@ def load_motion_sequence(path: str | os.PathLike) -> MotionSequence:
         except ValueError as exc:
             if isinstance(exc, MotionSequenceError):
                 raise
+            if "allow_pickle" in str(exc):
+                raise MotionSequenceError(f"{where}: holds pickled objects, which are not allowed") from None
             raise MotionSequenceError(f"{where}: unreadable array ({exc})") from None

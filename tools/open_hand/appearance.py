@@ -37,7 +37,7 @@ def uv_layout(mesh: HandMesh) -> Tuple[np.ndarray, np.ndarray]:
     face_chart = np.where((part[mesh.faces] > 0).any(axis=1), part[mesh.faces].max(axis=1), 0)
     # per-vertex coordinates within each chart (u around, t along)
     coords = {}
-    x_top = v[mesh.palm_rows[-1]][:, 0].mean()
+    x_top = v[part == 0][:, 0].min()
     x_wrist = v[mesh.wrist_loop][:, 0].mean()
     centre = v[part == 0].mean(axis=0)
     rel = v - centre

@@ -1,0 +1,45 @@
+"""Shared test set-up: the repo on sys.path, and Blender's user/config/cache folders in a temp folder.
+
+The environment variables are set before any test imports ``bpy``, and subprocesses inherit them, so no
+test writes into the home folder.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+_HOME = Path(tempfile.mkdtemp(prefix="hand-mocap-test-"))
+for _var, _sub in {
+    "BLENDER_USER_RESOURCES": "blender-user",
+    "BLENDER_USER_CONFIG": "blender-user/config",
+    "BLENDER_USER_SCRIPTS": "blender-user/scripts",
+    "BLENDER_USER_EXTENSIONS": "blender-user/extensions",
+    "XDG_CONFIG_HOME": "config",
+    "XDG_CACHE_HOME": "cache",
+    "MESA_SHADER_CACHE_DIR": "mesa",
+}.items():
+    (_HOME / _sub).mkdir(parents=True, exist_ok=True)
+    os.environ[_var] = str(_HOME / _sub)
+
+
+def pytest_sessionfinish(session, exitstatus):  # noqa: ARG001 - pytest hook signature
+    shutil.rmtree(_HOME, ignore_errors=True)
+
+
+@pytest.fixture
+def blank_blend():
+    """A fresh, empty Blender scene for each test that needs one."""
+    import bpy
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    yield bpy
+    bpy.ops.wm.read_factory_settings(use_empty=True)
