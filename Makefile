@@ -1,0 +1,37 @@
+# Hand Mocap: `make demo` and `make test` are all a new user needs.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+BLENDER_EXT = $(shell find $(VENV)/lib -path '*addons_core/bl_pkg/cli/blender_ext.py' 2>/dev/null | head -n 1)
+
+.PHONY: setup test demo extension bench assets clean
+
+setup: $(STAMP)
+
+# Re-installs only when the pinned requirements change.
+$(STAMP): requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11: the bpy wheel is built for it)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest -q
+
+demo: setup
+	$(PY) scripts/demo.py
+
+extension: setup
+	$(PY) tools/build_extension.py
+
+bench: setup
+	$(PY) benchmarks/bm_keyframes.py
+
+# Regenerate the shipped assets (deterministic: the tests check the shipped copies match).
+assets: setup
+	$(PY) tools/make_open_hand.py
+	$(PY) tools/make_sample_sequence.py
+
+clean:
+	rm -rf out build dist .pytest_cache

@@ -1,0 +1,39 @@
+"""The built extension zip installs into a clean Blender user folder, enables, and runs its operator."""
+import os
+import subprocess
+import sys
+import textwrap
+
+from helpers import ROOT
+
+INSTALL_AND_RUN = textwrap.dedent("""
+    import sys, bpy
+    zip_path, sample = sys.argv[1], sys.argv[2]
+    assert bpy.ops.extensions.package_install_files(
+        filepath=zip_path, repo="user_default", enable_on_install=True) == {"FINISHED"}
+    assert "bl_ext.user_default.hand_mocap" in bpy.context.preferences.addons
+    prefs = bpy.context.preferences.addons["bl_ext.user_default.hand_mocap"].preferences
+    assert prefs.mano_dir == ""
+    assert bpy.ops.hand_mocap.import_sequence(filepath=sample) == {"FINISHED"}
+    arm = bpy.data.objects["Hand.R_armature"]
+    assert len(arm.data.bones) == 21
+    print("INSTALLED-AND-RAN", bpy.utils.extension_path_user("bl_ext.user_default.hand_mocap", create=False))
+""")
+
+
+def test_built_zip_validates_installs_and_runs(tmp_path):
+    build = subprocess.run([sys.executable, str(ROOT / "tools" / "build_extension.py"), "--out", str(tmp_path)],
+                           capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stdout + build.stderr
+    zips = list(tmp_path.glob("hand_mocap-*.zip"))
+    assert len(zips) == 1
+    user = tmp_path / "blender-user"
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(user), BLENDER_USER_EXTENSIONS=str(user / "extensions"),
+               BLENDER_USER_CONFIG=str(user / "config"), BLENDER_USER_SCRIPTS=str(user / "scripts"))
+    script = tmp_path / "install.py"
+    script.write_text(INSTALL_AND_RUN)
+    result = subprocess.run([sys.executable, str(script), str(zips[0]), str(ROOT / "samples" / "open_hand_motion.npz")],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "INSTALLED-AND-RAN" in result.stdout
+    assert (user / "extensions" / "user_default" / "hand_mocap" / "blender_manifest.toml").is_file()

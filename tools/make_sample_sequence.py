@@ -1,0 +1,96 @@
+"""Regenerate ``samples/open_hand_motion.npz``: 4 s of a right hand waving, making a fist and counting.
+
+    python tools/make_sample_sequence.py [--out FILE]
+
+Deterministic (no randomness): the shipped file is reproduced bit for bit.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from addon.common.hand_model import find_hand_model  # noqa: E402
+from addon.common.motion_sequence import MotionSequence  # noqa: E402
+from addon.common.pose_prior import LIMITS, PosePrior, joint_kind  # noqa: E402
+from addon.common.rotations import axis_angle_to_matrix, matrix_to_axis_angle  # noqa: E402
+
+FPS = 30.0
+SECONDS = 4.0
+WIDTH, HEIGHT, FOCAL = 1280, 720, 900.0
+# Closure of each digit (MANO digit order: index, middle, pinky, ring, thumb) at key times (seconds).
+KEYS = [
+    (0.0, [0, 0, 0, 0, 0]),
+    (0.9, [0, 0, 0, 0, 0]),
+    (1.5, [1, 1, 1, 1, 0.8]),  # fist
+    (1.9, [1, 1, 1, 1, 0.8]),
+    (2.2, [0, 1, 1, 1, 0.8]),  # one
+    (2.5, [0, 0, 1, 1, 0.8]),  # two
+    (2.8, [0, 0, 1, 0, 0.8]),  # three
+    (3.4, [0, 0, 0, 0, 0]),
+    (4.0, [0, 0, 0, 0, 0]),
+]
+# Palm toward the camera, fingers up in the image: model -x -> camera -y, model -y (palm) -> camera -z.
+BASE_ORIENT = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+
+
+def closure_at(t: np.ndarray) -> np.ndarray:
+    times = np.array([k[0] for k in KEYS])
+    values = np.array([k[1] for k in KEYS], dtype=float)
+    i = np.clip(np.searchsorted(times, t, side="right") - 1, 0, len(KEYS) - 2)
+    f = np.clip((t - times[i]) / (times[i + 1] - times[i]), 0.0, 1.0)
+    f = 0.5 - 0.5 * np.cos(np.pi * f)  # ease in and out
+    return values[i] * (1 - f[:, None]) + values[i + 1] * f[:, None]
+
+
+def build() -> MotionSequence:
+    model = find_hand_model("right")
+    prior = PosePrior(model.rest_joints())
+    n = int(FPS * SECONDS)
+    t = np.arange(n) / FPS
+    closure = closure_at(t)
+    angles = np.zeros((n, 15, 3))
+    for k in range(15):
+        kind = joint_kind(k + 1)
+        c = closure[:, k // 3]
+        angles[:, k, 0] = LIMITS[kind][0][1] * 0.85 * c
+        if kind == "mcp":
+            side = {0: 1.0, 1: 0.3, 2: -1.0, 3: -0.6}[k // 3]
+            angles[:, k, 1] = side * 0.25 * (1 - c)  # fingers fan out when open
+    hand_pose = prior.compose(angles)
+    wave = np.radians(18.0) * np.sin(2 * np.pi * 1.2 * t) * (1 - closure[:, :4].mean(axis=1))
+    tilt = np.radians(10.0) * np.sin(2 * np.pi * 0.25 * t)
+    orient = np.einsum("tab,bc->tac", axis_angle_to_matrix(np.stack([tilt, np.zeros(n), wave], axis=1)),
+                       BASE_ORIENT)
+    wrist = model.rest_joints()[0]
+    target = np.stack([0.03 * np.sin(2 * np.pi * 0.5 * t), 0.07 + 0.01 * np.cos(2 * np.pi * 0.5 * t),
+                       0.40 - 0.04 * np.sin(2 * np.pi * 0.25 * t)], axis=1)
+    return MotionSequence(
+        frames=np.arange(n) + 1.0,
+        global_orient=matrix_to_axis_angle(orient),
+        hand_pose=hand_pose,
+        betas=np.zeros((n, 10)),
+        transl=target - wrist,  # the wrist (rotation centre) goes to the target point
+        handedness="right",
+        fps=FPS,
+        model="procedural sample",
+        camera_matrix=np.array([[FOCAL, 0, WIDTH / 2], [0, FOCAL, HEIGHT / 2], [0, 0, 1.0]]),
+        image_size=np.array([WIDTH, HEIGHT]),
+    )
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(ROOT / "samples" / "open_hand_motion.npz"))
+    args = ap.parse_args(argv)
+    print(build().save(args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
