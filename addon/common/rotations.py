@@ -42,26 +42,30 @@ def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
 
 
 def matrix_to_quaternion(m: np.ndarray) -> np.ndarray:
-    """(..., 3, 3) rotation matrices -> (..., 4) quaternions (w, x, y, z), w >= 0 (Shepperd's method)."""
+    """(..., 3, 3) rotation matrices -> (..., 4) quaternions (w, x, y, z), w >= 0.
+
+    Shepperd's method, vectorised: each matrix uses the largest of (trace, m00, m11, m22) as the pivot,
+    which keeps the division well away from zero.
+    """
     m = np.asarray(m, dtype=np.float64)
-    flat = m.reshape(-1, 3, 3)
-    out = np.empty((flat.shape[0], 4))
-    tr = np.trace(flat, axis1=1, axis2=2)
-    diag = np.stack([tr, flat[:, 0, 0], flat[:, 1, 1], flat[:, 2, 2]], axis=1)
-    pick = np.argmax(diag, axis=1)
-    for i, (r, k) in enumerate(zip(flat, pick)):
-        if k == 0:
-            s = np.sqrt(1.0 + tr[i]) * 2
-            out[i] = [0.25 * s, (r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s]
-        elif k == 1:
-            s = np.sqrt(1.0 + r[0, 0] - r[1, 1] - r[2, 2]) * 2
-            out[i] = [(r[2, 1] - r[1, 2]) / s, 0.25 * s, (r[0, 1] + r[1, 0]) / s, (r[0, 2] + r[2, 0]) / s]
-        elif k == 2:
-            s = np.sqrt(1.0 + r[1, 1] - r[0, 0] - r[2, 2]) * 2
-            out[i] = [(r[0, 2] - r[2, 0]) / s, (r[0, 1] + r[1, 0]) / s, 0.25 * s, (r[1, 2] + r[2, 1]) / s]
-        else:
-            s = np.sqrt(1.0 + r[2, 2] - r[0, 0] - r[1, 1]) * 2
-            out[i] = [(r[1, 0] - r[0, 1]) / s, (r[0, 2] + r[2, 0]) / s, (r[1, 2] + r[2, 1]) / s, 0.25 * s]
+    r = m.reshape(-1, 3, 3)
+    tr = np.trace(r, axis1=1, axis2=2)
+    pick = np.argmax(np.stack([tr, r[:, 0, 0], r[:, 1, 1], r[:, 2, 2]], axis=1), axis=1)
+    d21, d02, d10 = r[:, 2, 1] - r[:, 1, 2], r[:, 0, 2] - r[:, 2, 0], r[:, 1, 0] - r[:, 0, 1]
+    s01, s02, s12 = r[:, 0, 1] + r[:, 1, 0], r[:, 0, 2] + r[:, 2, 0], r[:, 1, 2] + r[:, 2, 1]
+    s = 2.0 * np.sqrt(np.maximum(np.stack([
+        1.0 + tr,
+        1.0 + r[:, 0, 0] - r[:, 1, 1] - r[:, 2, 2],
+        1.0 - r[:, 0, 0] + r[:, 1, 1] - r[:, 2, 2],
+        1.0 - r[:, 0, 0] - r[:, 1, 1] + r[:, 2, 2],
+    ], axis=1), 1e-300))[np.arange(len(r)), pick]
+    candidates = np.stack([
+        np.stack([0.25 * s, d21 / s, d02 / s, d10 / s], axis=1),
+        np.stack([d21 / s, 0.25 * s, s01 / s, s02 / s], axis=1),
+        np.stack([d02 / s, s01 / s, 0.25 * s, s12 / s], axis=1),
+        np.stack([d10 / s, s02 / s, s12 / s, 0.25 * s], axis=1),
+    ], axis=1)
+    out = candidates[np.arange(len(r)), pick]
     out *= np.where(out[:, :1] < 0, -1.0, 1.0)
     return out.reshape(m.shape[:-2] + (4,))
 
