@@ -88,6 +88,20 @@ def test_official_mano_from_the_preferences_is_used(addon_registered, tmp_path):
     assert_close(basis.reshape(-1, 3), official.v_template, 1e-6, "official template")
 
 
+def test_vertex_colours_in_the_sequence_replace_the_texture(blank_blend):
+    from addon.blender.importer import import_sequence
+
+    seq = load_motion_sequence(SAMPLE)
+    seq.vertex_colors = np.tile([0.9, 0.2, 0.1], (778, 1))
+    rig = import_sequence(seq, with_camera=False)
+    attr = rig.mesh.data.color_attributes["skin"]
+    rgba = np.empty(778 * 4, dtype=np.float32)
+    attr.data.foreach_get("color", rgba)
+    assert_close(rgba.reshape(-1, 4)[:, :3], seq.vertex_colors, 1e-6, "vertex colours")
+    nodes = rig.mesh.data.materials[0].node_tree.nodes
+    assert "Color Attribute" in nodes and "Image Texture" not in nodes
+
+
 def test_a_left_hand_sequence_builds_a_left_rig(blank_blend):
     from addon.blender.importer import import_sequence
 

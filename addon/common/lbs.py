@@ -31,6 +31,23 @@ def pose_features(rot_mats: np.ndarray) -> np.ndarray:
     return (rot_mats[:, 1:] - np.eye(3)).reshape(rot_mats.shape[0], -1)
 
 
+def forward_kinematics(rot: np.ndarray, rest_joints: np.ndarray, parents) -> tuple:
+    """(B, J, 3, 3) local rotations about (B, J, 3) rest joints -> posed joints (B, J, 3) and the (B, J, 4, 4)
+    skinning transforms that carry rest points to posed points."""
+    batch, n_joints = rot.shape[:2]
+    world = np.zeros((batch, n_joints, 4, 4))
+    for j in range(n_joints):
+        local = np.tile(np.eye(4), (batch, 1, 1))
+        local[:, :3, :3] = rot[:, j]
+        p = parents[j]
+        local[:, :3, 3] = rest_joints[:, j] - (rest_joints[:, p] if p >= 0 else 0.0)
+        world[:, j] = local if p < 0 else world[:, p] @ local
+    joints = world[:, :, :3, 3].copy()
+    skin = world.copy()
+    skin[:, :, :3, 3] -= np.einsum("bjcd,bjd->bjc", world[:, :, :3, :3], rest_joints)
+    return joints, skin
+
+
 def lbs(
     betas: np.ndarray,
     full_pose: np.ndarray,
@@ -52,17 +69,7 @@ def lbs(
     offsets = np.einsum("bk,vck->bvc", pose_features(rot)[:, :n_basis], posedirs)
     v_posed = v_shaped + offsets
 
-    n_joints = rot.shape[1]
-    world = np.zeros((batch, n_joints, 4, 4))
-    for j in range(n_joints):
-        local = np.tile(np.eye(4), (batch, 1, 1))
-        local[:, :3, :3] = rot[:, j]
-        p = parents[j]
-        local[:, :3, 3] = rest_joints[:, j] - (rest_joints[:, p] if p >= 0 else 0.0)
-        world[:, j] = local if p < 0 else world[:, p] @ local
-    joints = world[:, :, :3, 3].copy()
-    skin = world.copy()
-    skin[:, :, :3, 3] -= np.einsum("bjcd,bjd->bjc", world[:, :, :3, :3], rest_joints)
+    joints, skin = forward_kinematics(rot, rest_joints, parents)
     per_vertex = np.einsum("vj,bjcd->bvcd", weights, skin)
     verts = np.einsum("bvcd,bvd->bvc", per_vertex[:, :, :3, :3], v_posed) + per_vertex[:, :, :3, 3]
     if transl is not None:

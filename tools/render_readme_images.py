@@ -1,0 +1,80 @@
+"""Render the README's picture of the open hand: rest pose and a fist, right and left, back and palm.
+
+    python tools/render_readme_images.py [--out docs/open_hand.png]
+
+Goes through the real pipeline: motion-sequence -> rig builder -> keys -> Blender render (Workbench).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import bpy  # noqa: E402
+from mathutils import Vector  # noqa: E402
+
+from addon.blender.importer import import_sequence  # noqa: E402
+from addon.blender.render import setup_preview_render  # noqa: E402
+from addon.common.hand_model import find_hand_model  # noqa: E402
+from addon.common.motion_sequence import MotionSequence  # noqa: E402
+from addon.common.pose_prior import PosePrior  # noqa: E402
+from addon.common.rotations import axis_angle_to_matrix, matrix_to_axis_angle, mirror_axis_angle  # noqa: E402
+
+# Palm down, fingers away from the camera-space viewer: model axes -> OpenCV camera axes.
+FINGERS_UP = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+
+
+def hand(side: str, fist: bool, x: float, palm_to_camera: bool):
+    model = find_hand_model(side)
+    right_joints = find_hand_model("right").rest_joints()
+    pose = PosePrior(right_joints).fist() if fist else np.zeros(45)
+    turn = np.eye(3) if palm_to_camera else axis_angle_to_matrix(np.array([0.0, np.pi, 0.0]))
+    orient = turn @ FINGERS_UP
+    if side == "left":  # the mirror image: mirrored model (x -> -x) seen in a mirrored camera
+        mirror = np.diag([-1.0, 1.0, 1.0])
+        pose = mirror_axis_angle(pose)
+        orient = mirror @ orient @ mirror
+    wrist = model.rest_joints()[0]
+    target = np.array([x, 0.07, 0.5])
+    transl = target - wrist
+    seq = MotionSequence(frames=np.array([1.0]), global_orient=matrix_to_axis_angle(orient)[None],
+                         hand_pose=pose[None], betas=np.zeros((1, 10)), transl=transl[None], handedness=side)
+    return import_sequence(seq, model=model, name=f"{side}_{'fist' if fist else 'rest'}", with_camera=False)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(ROOT / "docs" / "open_hand.png"))
+    args = ap.parse_args(argv)
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    xs = np.linspace(-0.36, 0.36, 4)
+    layout = [("left", True), ("left", False), ("right", False), ("right", True)]
+    for row, palm in enumerate((False, True)):
+        for x, (side, fist) in zip(xs, layout):
+            rig = hand(side, fist, x, palm_to_camera=palm)
+            rig.root.location = Vector((0.0, 0.0, -0.27 * row))
+    scene = bpy.context.scene
+    cam = bpy.data.objects.new("readme_camera", bpy.data.cameras.new("readme_camera"))
+    scene.collection.objects.link(cam)
+    cam.data.type = "ORTHO"
+    cam.data.ortho_scale = 0.95
+    cam.location = (0.0, 0.0, -0.115)
+    cam.rotation_euler = (np.pi / 2, 0.0, 0.0)  # looks along +Y, like the OpenCV camera at the origin
+    scene.camera = cam
+    scene.render.resolution_x, scene.render.resolution_y = 1600, 800
+    setup_preview_render(scene, "workbench", percent=100)
+    scene.frame_set(1)
+    scene.render.image_settings.file_format = "PNG"
+    scene.render.filepath = args.out
+    bpy.ops.render.render(write_still=True)
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
