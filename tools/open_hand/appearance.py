@@ -1,9 +1,6 @@
-"""UV layout and the default skin texture of the open hand (pure numpy; PNG written with zlib)."""
+"""UV layout and the default skin texture of the open hand (pure numpy)."""
 from __future__ import annotations
 
-import struct
-import zlib
-from pathlib import Path
 from typing import Tuple
 
 import numpy as np
@@ -126,16 +123,3 @@ def skin_texture(seed: int = 7, size: int = TEXTURE_SIZE) -> np.ndarray:
     img *= 1.0 + 0.03 * noise[..., None]
     img += rng.normal(0.0, 0.008, img.shape)
     return np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
-
-
-def write_png(path: str | Path, rgb: np.ndarray) -> None:
-    """Minimal RGB8 PNG writer (no Pillow needed)."""
-    h, w, _ = rgb.shape
-    raw = b"".join(b"\x00" + rgb[y].tobytes() for y in range(h))
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-    png += chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
-    Path(path).write_bytes(png)

@@ -7,6 +7,7 @@ from typing import Dict
 import numpy as np
 
 from addon.common.hand_model import OPEN_HAND_MARKER, save_hand_model_dict
+from addon.common.png import write_png
 from addon.common.joints import MANO_PARENTS, TIP_VERTEX_IDS
 
 from . import appearance, rigging
@@ -91,5 +92,5 @@ def write_open_hand(out_dir: str | Path) -> Dict[str, Path]:
              "texture": out / "open_hand_skin.png"}
     save_hand_model_dict(right, paths["right"])
     save_hand_model_dict(mirror_to_left(right), paths["left"])
-    appearance.write_png(paths["texture"], appearance.skin_texture())
+    write_png(paths["texture"], appearance.skin_texture(), level=9)
     return paths
