@@ -1,0 +1,244 @@
+"""Renders the rigged hand in Blender: one rig per sequence, posed per (sub-)frame, lit at random.
+
+The hand (and optional occluders / second hand) is rendered over a transparent film to a linear half-float
+EXR, read back through Blender's own image loader, and composited over the background in numpy, in linear
+light. Poses are set directly on the rig (bone quaternions and the 135 corrective shape-key values), the
+same numbers the keyframe writer would key, so the render equals the MANO mesh.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional
+
+import bpy
+import numpy as np
+
+from addon.blender.animate import rig_channels
+from addon.blender.importer import add_footage_camera
+from addon.blender.rig import HandRig, build_hand_rig
+from addon.common.hand_model import HandModel
+
+# Skin tones (linear RGB multipliers of the texture), light to dark; a flow picks one.
+SKIN_TONES = np.array([
+    [1.10, 1.05, 1.00], [1.00, 0.95, 0.90], [0.95, 0.85, 0.75], [0.85, 0.70, 0.58],
+    [0.70, 0.55, 0.42], [0.55, 0.40, 0.30], [0.40, 0.28, 0.20], [0.28, 0.19, 0.14],
+])
+ENGINES = {"cycles": "CYCLES", "eevee": "BLENDER_EEVEE", "workbench": "BLENDER_WORKBENCH"}
+
+
+@dataclass
+class RenderSettings:
+    size: int = 256
+    fov_deg: float = 40.0
+    engine: str = "cycles"
+    samples: int = 16
+    device: str = "CPU"  # or "GPU" where Cycles finds one
+
+    @property
+    def intrinsics(self) -> np.ndarray:
+        f = 0.5 * self.size / np.tan(np.radians(self.fov_deg) / 2)
+        return np.array([[f, 0.0, self.size / 2], [0.0, f, self.size / 2], [0.0, 0.0, 1.0]])
+
+
+class HandRenderer:
+    """Owns the Blender scene of one worker process."""
+
+    def __init__(self, settings: RenderSettings, scratch: Optional[Path] = None):
+        self.settings = settings
+        self.scratch = Path(scratch or tempfile.mkdtemp(prefix="hand-mocap-render-"))
+        self.rigs: List[HandRig] = []
+        self.occluders: List[bpy.types.Object] = []
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        scene = bpy.context.scene
+        self.scene = scene
+        engine = ENGINES[settings.engine]
+        if engine == "BLENDER_EEVEE" and bpy.app.version < (5, 0, 0):
+            engine = "BLENDER_EEVEE_NEXT"
+        scene.render.engine = engine
+        if engine == "CYCLES":
+            scene.cycles.samples = settings.samples
+            scene.cycles.device = settings.device
+            scene.cycles.use_denoising = False  # deterministic, and noise is realistic
+            scene.cycles.seed = 0
+        elif engine == "BLENDER_WORKBENCH":
+            scene.display.shading.light = "STUDIO"
+            scene.display.shading.color_type = "TEXTURE"
+        scene.render.resolution_x = scene.render.resolution_y = settings.size
+        scene.render.resolution_percentage = 100
+        scene.render.film_transparent = True
+        scene.view_settings.view_transform = "Standard"
+        settings_img = scene.render.image_settings
+        if hasattr(settings_img, "media_type"):
+            settings_img.media_type = "IMAGE"
+        settings_img.file_format = "OPEN_EXR"
+        settings_img.color_depth = "16"
+        settings_img.color_mode = "RGBA"
+        scene.render.use_compositing = False
+        scene.render.use_sequencer = False
+        world = bpy.data.worlds.new("World")
+        scene.world = world
+        if world.node_tree is None:
+            world.use_nodes = True
+        self.world_bg = world.node_tree.nodes["Background"]
+        self.lights: List[bpy.types.Object] = []
+
+    # ------------------------------------------------------------------------------------ scene content
+
+    def clear(self) -> None:
+        for rig in self.rigs:
+            for obj in rig.objects:
+                data = obj.data
+                bpy.data.objects.remove(obj)
+                if data is not None and data.users == 0:
+                    for coll in (bpy.data.meshes, bpy.data.armatures, bpy.data.cameras):
+                        if data.name in coll and coll[data.name] == data:
+                            coll.remove(data)
+                            break
+        for mat in [m for m in bpy.data.materials if m.users == 0]:
+            bpy.data.materials.remove(mat)
+        for obj in self.occluders:
+            bpy.data.objects.remove(obj)
+        self.rigs, self.occluders = [], []
+
+    def add_hand(self, model: HandModel, betas: np.ndarray, skin: int, name: str, camera: bool) -> HandRig:
+        rig = build_hand_rig(model, betas, name=name)
+        tone = SKIN_TONES[skin % len(SKIN_TONES)]
+        mat = rig.mesh.data.materials[0]
+        nodes, links = mat.node_tree.nodes, mat.node_tree.links
+        bsdf = next(n for n in nodes if n.type == "BSDF_PRINCIPLED")
+        tex = next((n for n in nodes if n.type == "TEX_IMAGE"), None)
+        mix = nodes.new("ShaderNodeMix")
+        mix.data_type = "RGBA"
+        mix.blend_type = "MULTIPLY"
+        mix.inputs["Factor"].default_value = 1.0
+        mix.inputs[7].default_value = (*tone, 1.0)  # B colour
+        if tex is not None:
+            links.new(tex.outputs["Color"], mix.inputs[6])  # A colour
+        else:
+            mix.inputs[6].default_value = bsdf.inputs["Base Color"].default_value
+        links.new(mix.outputs[2], bsdf.inputs["Base Color"])
+        if camera:
+            add_footage_camera(rig, self.settings.intrinsics, np.array([self.settings.size] * 2),
+                               self.scene.collection)
+        self.rigs.append(rig)
+        return rig
+
+    def randomize_lights(self, rng: np.random.Generator) -> None:
+        for obj in self.lights:
+            bpy.data.objects.remove(obj)
+        self.lights = []
+        self.world_bg.inputs["Strength"].default_value = float(rng.uniform(0.15, 0.6))
+        self.world_bg.inputs["Color"].default_value = (*rng.uniform(0.6, 1.0, 3), 1.0)
+        for k in range(int(rng.integers(1, 4))):
+            light = bpy.data.lights.new(f"light{k}", "AREA" if rng.random() < 0.5 else "POINT")
+            light.energy = float(rng.uniform(0.5, 4.0))
+            light.color = tuple(rng.uniform(0.75, 1.0, 3))
+            if light.type == "AREA":
+                light.size = float(rng.uniform(0.1, 0.5))
+            obj = bpy.data.objects.new(f"light{k}", light)
+            self.scene.collection.objects.link(obj)
+            # around the camera (Blender world: camera at the origin looking along +Y)
+            obj.location = (float(rng.uniform(-0.8, 0.8)), float(rng.uniform(-0.3, 0.3)), float(rng.uniform(-0.5, 0.9)))
+            direction = np.array([0.0, 0.5, 0.0]) - np.array(obj.location)
+            obj.rotation_euler = _look_rotation(direction)
+            self.lights.append(obj)
+
+    def add_occluder(self, rng: np.random.Generator) -> bpy.types.Object:
+        kind = ["SPHERE", "CYLINDER", "CUBE"][int(rng.integers(3))]
+        mesh = bpy.data.meshes.new(f"occluder_{kind.lower()}")
+        verts, faces = _primitive(kind)
+        mesh.from_pydata(verts.tolist(), [], faces)
+        obj = bpy.data.objects.new(mesh.name, mesh)
+        self.scene.collection.objects.link(obj)
+        mat = bpy.data.materials.new(mesh.name)
+        if mat.node_tree is None:
+            mat.use_nodes = True
+        bsdf = next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+        colour = (*rng.uniform(0.05, 0.9, 3), 1.0)
+        bsdf.inputs["Base Color"].default_value = colour
+        mat.diffuse_color = colour
+        mesh.materials.append(mat)
+        obj.scale = tuple(rng.uniform(0.015, 0.04, 3))
+        obj.pass_index = 2
+        self.occluders.append(obj)
+        return obj
+
+    # ----------------------------------------------------------------------------------------- posing
+
+    def pose(self, rig: HandRig, full_pose: np.ndarray, transl: np.ndarray) -> None:
+        ch = rig_channels(rig, np.zeros(1), full_pose[None], transl[None])
+        bones = rig.armature.pose.bones
+        for j, name in enumerate(rig.bones):
+            bones[name].rotation_quaternion = ch.quaternions[0, j]
+        bones[rig.bones[0]].location = ch.root_location[0]
+        blocks = rig.mesh.data.shape_keys.key_blocks
+        blocks.foreach_set("value", np.concatenate([[0.0], ch.correctives[0]]).astype(np.float32))
+
+    def render(self, tag: str = "frame") -> np.ndarray:
+        """Render the current state -> (H, W, 4) linear premultiplied RGBA, top row first."""
+        path = self.scratch / f"{tag}_{os.getpid()}.exr"
+        self.scene.render.filepath = str(path)
+        bpy.ops.render.render(write_still=True)
+        image = bpy.data.images.load(str(path))
+        try:
+            px = np.empty(len(image.pixels), dtype=np.float32)
+            image.pixels.foreach_get(px)
+            h, w = image.size[1], image.size[0]
+        finally:
+            bpy.data.images.remove(image)
+            path.unlink(missing_ok=True)
+        return px.reshape(h, w, 4)[::-1].copy()
+
+    def hand_mask(self, rig: HandRig) -> np.ndarray:
+        """Pixels where the hand is seen (others objects in front hide it): a flat-colour Workbench pass."""
+        scene = self.scene
+        saved = (scene.render.engine, scene.display.shading.light, scene.display.shading.color_type)
+        others = [o for o in scene.objects if o.type == "MESH" and o != rig.mesh]
+        scene.render.engine = "BLENDER_WORKBENCH"
+        scene.display.shading.light = "FLAT"
+        scene.display.shading.color_type = "OBJECT"
+        colours = {o: tuple(o.color) for o in [rig.mesh, *others]}
+        rig.mesh.color = (1.0, 1.0, 1.0, 1.0)
+        for o in others:
+            o.color = (0.0, 0.0, 0.0, 1.0)
+        try:
+            rgba = self.render("mask")
+        finally:
+            scene.render.engine, scene.display.shading.light, scene.display.shading.color_type = saved
+            for o, c in colours.items():
+                o.color = c
+        return (rgba[..., 0] > 0.5 * np.maximum(rgba[..., 3], 1e-6)) & (rgba[..., 3] > 0.5)
+
+
+def _look_rotation(direction: np.ndarray):
+    from mathutils import Vector
+
+    return Vector(direction.tolist()).to_track_quat("-Z", "Y").to_euler()
+
+
+def _primitive(kind: str):
+    """Unit sphere / cylinder / cube as (vertices, faces)."""
+    if kind == "CUBE":
+        v = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=float)
+        f = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
+        return v, f
+    n = 16
+    a = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    if kind == "CYLINDER":
+        v = np.concatenate([np.stack([np.cos(a), np.sin(a), np.full(n, z)], 1) for z in (-1.0, 1.0)])
+        f = [(k, (k + 1) % n, n + (k + 1) % n, n + k) for k in range(n)]
+        f += [tuple(range(n - 1, -1, -1)), tuple(range(n, 2 * n))]
+        return v, f
+    rows = 8
+    lat = np.linspace(-np.pi / 2, np.pi / 2, rows + 1)[1:-1]
+    v = [[0, 0, -1.0]] + [[np.cos(t) * np.cos(p), np.cos(t) * np.sin(p), np.sin(t)] for t in lat for p in a] + [[0, 0, 1.0]]
+    f = [(0, 1 + (k + 1) % n, 1 + k) for k in range(n)]
+    for r in range(rows - 2):
+        s = 1 + r * n
+        f += [(s + k, s + (k + 1) % n, s + n + (k + 1) % n, s + n + k) for k in range(n)]
+    top, last = len(v) - 1, 1 + (rows - 2) * n
+    f += [(last + k, last + (k + 1) % n, top) for k in range(n)]
+    return np.array(v), f
