@@ -7,7 +7,7 @@ moves the same way between independently drawn start and end values, without sna
 [-2, 2]^10) and skin are fixed per flow.
 
 Defaults (the paper gives no value for alpha): ``alpha = 3`` (a flow covers ~97% of the way in 10 steps),
-noise 2 mm per joint, distance 0.35-0.75 m, hand centre anywhere in the middle 60% of the image.
+noise 2 mm per joint, distance 0.3-0.6 m, hand centre anywhere in the middle 60% of the image.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class FlowParams:
     alpha: float = 3.0  # update size: fraction alpha / n of the remaining difference per step
     noise_mm: float = 2.0  # joint-space noise before snapping (the paper's "stochastic" update)
     beta_range: float = 2.0  # betas ~ U[-r, r]^10
-    distance_m: tuple = (0.35, 0.75)  # wrist distance from the camera
+    distance_m: tuple = (0.3, 0.6)  # wrist distance from the camera
     image_margin: float = 0.2  # keep the wrist inside the central (1 - 2 * margin) of the image
     egocentric_share: float = 0.3  # share of flows seen from the owner's eyes (back of the hand up)
     skins: int = 8  # number of skin templates to pick from

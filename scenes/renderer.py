@@ -8,7 +8,9 @@ same numbers the keyframe writer would key, so the render equals the MANO mesh.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
@@ -130,11 +132,11 @@ class HandRenderer:
         for obj in self.lights:
             bpy.data.objects.remove(obj)
         self.lights = []
-        self.world_bg.inputs["Strength"].default_value = float(rng.uniform(0.15, 0.6))
+        self.world_bg.inputs["Strength"].default_value = float(rng.uniform(0.3, 1.0))
         self.world_bg.inputs["Color"].default_value = (*rng.uniform(0.6, 1.0, 3), 1.0)
         for k in range(int(rng.integers(1, 4))):
             light = bpy.data.lights.new(f"light{k}", "AREA" if rng.random() < 0.5 else "POINT")
-            light.energy = float(rng.uniform(0.5, 4.0))
+            light.energy = float(rng.uniform(1.0, 8.0))
             light.color = tuple(rng.uniform(0.75, 1.0, 3))
             if light.type == "AREA":
                 light.size = float(rng.uniform(0.1, 0.5))
@@ -181,7 +183,8 @@ class HandRenderer:
         """Render the current state -> (H, W, 4) linear premultiplied RGBA, top row first."""
         path = self.scratch / f"{tag}_{os.getpid()}.exr"
         self.scene.render.filepath = str(path)
-        bpy.ops.render.render(write_still=True)
+        with _quiet_stdout():
+            bpy.ops.render.render(write_still=True)
         image = bpy.data.images.load(str(path))
         try:
             px = np.empty(len(image.pixels), dtype=np.float32)
@@ -211,6 +214,39 @@ class HandRenderer:
             for o, c in colours.items():
                 o.color = c
         return (rgba[..., 0] > 0.5 * np.maximum(rgba[..., 3], 1e-6)) & (rgba[..., 3] > 0.5)
+
+
+@contextmanager
+def _quiet_stdout():
+    """Blender prints a few lines per render from C; keep them off the terminal (the progress bar is there)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+def load_image_linear(path: Path) -> np.ndarray:
+    """Any image Blender reads -> (H, W, 3) linear float32, top row first."""
+    image = bpy.data.images.load(str(path))
+    try:
+        px = np.empty(len(image.pixels), dtype=np.float32)
+        image.pixels.foreach_get(px)
+        w, h = image.size
+        rgb = px.reshape(h, w, image.channels)[::-1, :, :3].copy() if image.channels >= 3 else \
+            np.repeat(px.reshape(h, w, image.channels)[::-1, :, :1], 3, axis=2)
+        if not image.is_float:  # byte images hold display-encoded (sRGB) values
+            from .backgrounds import srgb_to_linear
+
+            rgb = srgb_to_linear(rgb)
+    finally:
+        bpy.data.images.remove(image)
+    return rgb
 
 
 def _look_rotation(direction: np.ndarray):

@@ -1,0 +1,236 @@
+"""Generate a synthetic hand dataset (SeqHAND pose flows, BlurHand blur) with Blender.
+
+    blender -b -P scenes/generate.py -- --out DIR --sequences N --frames F --size S [--blur] [--occluders]
+                                        [--second-hand] [--seed K] [--workers W] [--backgrounds DIR]
+    python scenes/generate.py --out DIR ...          (the same with the bpy module)
+
+Deterministic for a seed (sequence i always uses the random stream (seed, i), whichever worker renders
+it), resumable (finished shards are kept and skipped), parallel over worker processes.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import List, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from addon.common.hand_model import find_hand_model  # noqa: E402
+from scenes.backgrounds import BackgroundError, BackgroundSource  # noqa: E402
+from scenes.dataset import FORMAT_NAME, FORMAT_VERSION, MANIFEST, shard_name, write_json_atomic  # noqa: E402
+from scenes.pose_bank import PoseBank, PoseBankError  # noqa: E402
+from scenes.pose_flow import FlowParams  # noqa: E402
+from scenes.progress import Progress  # noqa: E402
+
+# Settings that change what is rendered; a resumed run must use the same ones.
+CONTENT_KEYS = ("sequences", "frames", "size", "blur", "subframes", "exposure", "occluders", "second_hand",
+                "seed", "engine", "samples", "fov", "shard_size", "pose_bank", "backgrounds", "mano", "alpha")
+
+
+class GenerateError(ValueError):
+    """Bad arguments or inputs, reported before any rendering starts."""
+
+
+def script_args(argv: Optional[List[str]] = None) -> List[str]:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return argv[argv.index("--") + 1 :] if "--" in argv else argv
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="scenes/generate.py", description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True, help="dataset folder (created; resumed if it exists)")
+    ap.add_argument("--sequences", type=int, default=100)
+    ap.add_argument("--frames", type=int, default=10, help="frames per sequence (SeqHAND: 10)")
+    ap.add_argument("--size", type=int, default=256, help="image side in pixels")
+    ap.add_argument("--blur", action="store_true", help="BlurHand-style blur: average sub-frames")
+    ap.add_argument("--subframes", type=int, default=33, help="sub-frames per blurred frame (odd; BlurHand: 33)")
+    ap.add_argument("--exposure", type=float, default=4.0, help="frames one exposure spans (BlurHand: 4)")
+    ap.add_argument("--occluders", action="store_true", help="objects passing in front of the hand")
+    ap.add_argument("--second-hand", action="store_true", help="a second (left) hand in the scene")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=1, help="parallel Blender processes")
+    ap.add_argument("--backgrounds", default=None, help="folder of background images (default: built-in textures)")
+    ap.add_argument("--pose-bank", default="prior", help="'prior', 'prior:N', or a FreiHAND/InterHand .json, .npy/.npz")
+    ap.add_argument("--mano", default=None, help="folder with official MANO files (default: the open hand)")
+    ap.add_argument("--engine", choices=["cycles", "eevee", "workbench"], default="cycles")
+    ap.add_argument("--samples", type=int, default=16, help="Cycles samples per (sub-)frame")
+    ap.add_argument("--fov", type=float, default=40.0, help="horizontal field of view, degrees")
+    ap.add_argument("--alpha", type=float, default=FlowParams.alpha, help="pose-flow update size (SeqHAND alpha)")
+    ap.add_argument("--shard-size", type=int, default=10, help="sequences per shard")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    ap.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--worker-count", type=int, default=1, help=argparse.SUPPRESS)
+    return ap
+
+
+def content_settings(args: argparse.Namespace) -> dict:
+    out = {k: getattr(args, k) for k in CONTENT_KEYS}
+    for k in ("backgrounds", "mano"):
+        out[k] = str(Path(out[k]).resolve()) if out[k] else None
+    return out
+
+
+def validate(args: argparse.Namespace):
+    """Every check that can fail, before a single frame is rendered."""
+    for name, low in (("sequences", 1), ("frames", 1), ("size", 16), ("workers", 1), ("shard_size", 1),
+                      ("samples", 1)):
+        if getattr(args, name) < low:
+            raise GenerateError(f"--{name.replace('_', '-')} must be at least {low}")
+    if args.blur and (args.subframes < 3 or args.subframes % 2 == 0):
+        raise GenerateError("--subframes must be odd and at least 3")
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise GenerateError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    from scenes.renderer import load_image_linear
+
+    backgrounds = BackgroundSource.from_folder(args.backgrounds, loader=load_image_linear)
+    models = {"right": find_hand_model("right", args.mano), "left": find_hand_model("left", args.mano)}
+    bank = PoseBank.load(args.pose_bank, models["right"])
+    settings = content_settings(args)
+    manifest_path = out / MANIFEST
+    if manifest_path.is_file():
+        import json
+
+        old = json.loads(manifest_path.read_text()).get("settings", {})
+        changed = [k for k in CONTENT_KEYS if old.get(k) != settings.get(k)]
+        if changed:
+            raise GenerateError(f"{out} holds a dataset made with other settings ({', '.join(changed)}); "
+                                "use a new folder, or the same settings to resume")
+    return backgrounds, models, bank
+
+
+def _render_settings(args):
+    from scenes.renderer import RenderSettings
+
+    return RenderSettings(size=args.size, fov_deg=args.fov, engine=args.engine, samples=args.samples)
+
+
+def _synth_settings(args):
+    from scenes.synthesize import SynthSettings
+
+    return SynthSettings(frames=args.frames, blur=args.blur, subframes=args.subframes, exposure=args.exposure,
+                         occluders=args.occluders, second_hand=args.second_hand,
+                         flow=FlowParams(alpha=args.alpha))
+
+
+def render_shard(renderer, bank, models, backgrounds, args, shard: int, out: Path) -> None:
+    """Render one shard into ``shard_XXXXXX.partial`` and rename it when complete."""
+    from scenes.synthesize import synthesize_sequence
+
+    final = out / shard_name(shard)
+    partial = out / (shard_name(shard) + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)  # an interrupted attempt starts over
+    partial.mkdir(parents=True)
+    first = shard * args.shard_size
+    labels = []
+    for index in range(first, min(first + args.shard_size, args.sequences)):
+        labels.append(synthesize_sequence(renderer, bank, models, backgrounds, _synth_settings(args), args.seed,
+                                          index, partial))
+    merged = {k: np.concatenate([lab[k] for lab in labels]) for k in labels[0]}
+    np.savez(partial / "labels.npz", **merged)
+    os.replace(partial, final)
+
+
+def shards_to_do(args, out: Path) -> List[int]:
+    total = math.ceil(args.sequences / args.shard_size)
+    return [s for s in range(total) if not (out / shard_name(s) / "labels.npz").is_file()]
+
+
+def write_manifest(args, out: Path, started: float) -> dict:
+    from scenes.synthesize import SynthSettings
+
+    total = math.ceil(args.sequences / args.shard_size)
+    done = total - len(shards_to_do(args, out))
+    synth = SynthSettings(frames=args.frames, blur=args.blur, subframes=args.subframes, exposure=args.exposure)
+    manifest = {
+        "format": FORMAT_NAME, "version": FORMAT_VERSION, "settings": content_settings(args),
+        "shards": total, "complete_shards": done, "sequences": args.sequences, "frames_per_sequence": args.frames,
+        "label_times": synth.label_times().tolist(), "image_size": args.size,
+        "intrinsics": _render_settings(args).intrinsics.tolist(), "joint_order": "mano21", "hand": "right",
+        "flow": asdict(FlowParams(alpha=args.alpha)), "render_seconds": round(time.time() - started, 1),
+    }
+    write_json_atomic(out / MANIFEST, manifest)
+    return manifest
+
+
+def run_workers(args, out: Path, todo: List[int]) -> None:
+    """Start ``--workers`` processes of this script, each on every W-th shard; show the joint progress."""
+    script = Path(__file__).resolve()
+    base = [a for a in script_args() if a not in ("--quiet",)]
+    procs = []
+    for k in range(args.workers):
+        cmd = [sys.executable, str(script), *base, "--quiet", "--workers", "1",
+               "--worker-index", str(k), "--worker-count", str(args.workers)]
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    progress = Progress(len(todo) * args.shard_size, "sequences", enabled=not args.quiet)
+    total_before = len(todo)
+    while any(p.poll() is None for p in procs):
+        time.sleep(0.5)
+        progress.update((total_before - len(shards_to_do(args, out))) * args.shard_size)
+    progress.close()
+    failed = [(k, p) for k, p in enumerate(procs) if p.returncode != 0]
+    if failed:
+        k, p = failed[0]
+        reason = (p.stderr.read() or "").strip().splitlines()
+        raise GenerateError(f"worker {k} failed: {reason[-1] if reason else 'exit code ' + str(p.returncode)}")
+
+
+def generate(args: argparse.Namespace) -> dict:
+    backgrounds, models, bank = validate(args)
+    out = Path(args.out)
+    started = time.time()
+    write_manifest(args, out, started)
+    todo = shards_to_do(args, out)
+    if args.worker_count > 1:
+        todo = [s for s in todo if s % args.worker_count == args.worker_index]
+    if args.workers > 1 and todo:
+        run_workers(args, out, todo)
+    elif todo:
+        from scenes.renderer import HandRenderer
+
+        renderer = HandRenderer(_render_settings(args), scratch=out / ".scratch")
+        progress = Progress(sum(min(args.shard_size, args.sequences - s * args.shard_size) for s in todo),
+                            "sequences", enabled=not args.quiet)
+        count = 0
+        for shard in todo:
+            render_shard(renderer, bank, models, backgrounds, args, shard, out)
+            count += min(args.shard_size, args.sequences - shard * args.shard_size)
+            progress.update(count)
+        progress.close()
+        shutil.rmtree(out / ".scratch", ignore_errors=True)
+    return write_manifest(args, out, started) if args.worker_count == 1 else {}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    try:
+        args = parser().parse_args(script_args(argv))
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        manifest = generate(args)
+    except (GenerateError, BackgroundError, PoseBankError, ValueError, OSError) as exc:
+        print(f"generate: error: {exc}", file=sys.stderr)
+        return 1
+    if manifest and not args.quiet:
+        print(f"generate: {manifest['complete_shards']}/{manifest['shards']} shards in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
