@@ -1,0 +1,159 @@
+"""The synthetic data engine: pose flows, rendering, labels, determinism, resume, bad input."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from addon.common.hand_model import find_hand_model
+from helpers import ROOT, assert_close
+from scenes.dataset import DatasetError, SyntheticDataset
+from scenes.pose_bank import PoseBank, PoseBankError
+from scenes.pose_flow import FlowParams, sample_flow
+
+GENERATE = ROOT / "scenes" / "generate.py"
+TINY = ["--size", "48", "--frames", "2", "--samples", "2", "--shard-size", "2"]
+
+
+def generate(out, *extra, check=True):
+    result = subprocess.run([sys.executable, str(GENERATE), "--out", str(out), "--quiet", *TINY, *map(str, extra)],
+                            capture_output=True, text=True, timeout=600)
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def blurred(tmp_path_factory):
+    out = tmp_path_factory.mktemp("blurred")
+    generate(out, "--sequences", 3, "--blur", "--subframes", 3, "--occluders", "--seed", 7)
+    return out
+
+
+def test_pose_flows_walk_from_one_bank_pose_toward_another_through_bank_poses():
+    model = find_hand_model("right")
+    bank = PoseBank.from_prior(3000, seed=1, model=model)
+    k = np.array([[200.0, 0, 128], [0, 200.0, 128], [0, 0, 1]])
+    flow = sample_flow(bank, model, k, (256, 256), FlowParams(frames=10, alpha=3.0), np.random.default_rng(0))
+    assert flow.hand_pose.shape == (10, 45) and np.all(np.abs(flow.betas) <= 2.0)
+    for pose, i in zip(flow.hand_pose, flow.bank_index):
+        np.testing.assert_array_equal(pose, bank.poses[i])  # every pose is a real bank pose
+    start, end = bank.joints[flow.bank_index[0]], bank.joints[flow.bank_index[-1]]
+    assert np.linalg.norm(start - end) > 0.01
+    z = flow.wrist[:, 2]
+    assert np.all((z >= 0.3) & (z <= 0.6))
+    # the camera moves monotonically toward its end values (no snapping there)
+    assert np.all(np.diff(np.linalg.norm(flow.wrist - flow.wrist[-1], axis=1)) <= 1e-12)
+
+
+def test_pose_banks_reject_wrong_shapes_and_official_only_sources(tmp_path):
+    np.save(tmp_path / "bad.npy", np.zeros((10, 44)))
+    with pytest.raises(PoseBankError, match=r"expected poses of shape \(N, 45\)"):
+        PoseBank.load(str(tmp_path / "bad.npy"))
+    (tmp_path / "freihand.json").write_text(json.dumps([[0.0] * 61] * 3))
+    with pytest.raises(PoseBankError, match="official MANO mean pose"):
+        PoseBank.load(str(tmp_path / "freihand.json"), find_hand_model("right"))
+    np.save(tmp_path / "ok.npy", np.zeros((5, 48)))
+    assert len(PoseBank.load(str(tmp_path / "ok.npy"))) == 5
+
+
+def test_labels_match_the_pictures(blurred):
+    ds = SyntheticDataset(blurred)
+    assert len(ds) == 6 and ds.label_times.tolist() == [-2.0, 0.0, 2.0]
+    for i in range(len(ds)):
+        frame = ds[i]
+        k = frame["K"]
+        mid = 1
+        uvw = frame["joints3d"][mid] @ k.T
+        assert_close(uvw[:, :2] / uvw[:, 2:], frame["joints2d"][mid], 0.5, "projected joints (px)")
+        px = np.round(frame["joints2d"][mid][frame["visible"]]).astype(int)
+        assert np.all(frame["mask"][px[:, 1], px[:, 0]]), "a joint marked visible lies outside the hand mask"
+        # the mask is the hand seen at the middle time: projected MANO vertices cover it
+        v2d = frame["vertices"][mid] @ k.T
+        v2d = np.round(v2d[:, :2] / v2d[:, 2:]).astype(int)
+        inside = (v2d >= 0).all(1) & (v2d < 48).all(1)
+        cover = np.zeros((48, 48), bool)
+        for dx in (-2, -1, 0, 1, 2):
+            for dy in (-2, -1, 0, 1, 2):
+                p = np.clip(v2d[inside] + [dx, dy], 0, 47)
+                cover[p[:, 1], p[:, 0]] = True
+        if frame["mask"].sum() > 10:
+            assert (frame["mask"] & cover).sum() / frame["mask"].sum() > 0.95
+        assert frame["image"].shape == (48, 48, 3) and frame["sharp"].shape == (48, 48, 3)
+
+
+def test_the_blurred_frames_middle_truth_is_the_sharp_frame_rendered_then(blurred):
+    from scenes.renderer import HandRenderer, RenderSettings
+    from scenes.synthesize import SynthSettings, flow_at, synthesize_sequence
+    from scenes.backgrounds import BackgroundSource
+
+    ds = SyntheticDataset(blurred)
+    first = ds[0]
+    # re-create sequence 0 in this process and render its middle time directly
+    renderer = HandRenderer(RenderSettings(size=48, samples=2))
+    bank = PoseBank.from_prior(20000, model=find_hand_model("right"))
+    models = {"right": find_hand_model("right"), "left": find_hand_model("left")}
+    settings = SynthSettings(frames=2, blur=True, subframes=3, occluders=True)
+    labels = synthesize_sequence(renderer, bank, models, BackgroundSource.from_folder(None), settings, 7, 0,
+                                 blurred / "again")
+    assert_close(labels["joints3d"][0], first["joints3d"], 1e-6, "same labels from the same seed")
+    from addon.common.png import read_png
+
+    again = read_png(blurred / "again" / "sharp" / "s000000_f000.png")
+    assert np.abs(again.astype(int) - first["sharp"].astype(int)).max() <= 1
+    # the blurred image is not the sharp one, the sharp one is the middle sub-frame
+    assert np.abs(first["image"].astype(int) - first["sharp"].astype(int)).mean() > 0.5
+
+
+def test_same_seed_gives_the_same_files_and_workers_do_not_change_them(tmp_path, blurred):
+    second = tmp_path / "again"
+    generate(second, "--sequences", 3, "--blur", "--subframes", 3, "--occluders", "--seed", 7, "--workers", 2)
+    for shard in ("shard_000000", "shard_000001"):
+        a = np.load(blurred / shard / "labels.npz")
+        b = np.load(second / shard / "labels.npz")
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+        for png in sorted((blurred / shard / "images").glob("*.png")):
+            assert png.read_bytes() == (second / shard / "images" / png.name).read_bytes(), png.name
+
+
+def test_an_interrupted_run_resumes_without_duplicates(tmp_path):
+    out = tmp_path / "ds"
+    generate(out, "--sequences", 4)
+    kept = (out / "shard_000000" / "labels.npz").stat().st_mtime_ns
+    # simulate a crash during shard 1: its folder is only partial
+    os.rename(out / "shard_000001", out / "shard_000001.partial")
+    (out / "shard_000001.partial" / "labels.npz").unlink()
+    with pytest.raises(DatasetError, match="1 of 2 shards are complete"):
+        SyntheticDataset(out)
+    generate(out, "--sequences", 4)
+    assert (out / "shard_000000" / "labels.npz").stat().st_mtime_ns == kept
+    assert not (out / "shard_000001.partial").exists()
+    ds = SyntheticDataset(out)
+    seqs = [(int(ds.labels(i)["sequence"]), int(ds.labels(i)["frame"])) for i in range(len(ds))]
+    assert sorted(seqs) == [(s, f) for s in range(4) for f in range(2)]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--backgrounds", "/nonexistent/folder"], "background folder /nonexistent/folder does not exist"),
+    (["--backgrounds", "{empty}"], "holds no images"),
+    (["--pose-bank", "{badbank}"], "expected poses of shape (N, 45)"),
+    (["--blur", "--subframes", "4"], "--subframes must be odd"),
+])
+def test_bad_input_is_named_before_rendering(tmp_path, extra, message):
+    (tmp_path / "empty").mkdir()
+    np.save(tmp_path / "bad.npy", np.zeros((3, 7)))
+    args = [a.format(empty=tmp_path / "empty", badbank=tmp_path / "bad.npy") for a in extra]
+    result = generate(tmp_path / "out", "--sequences", 1, *args, check=False)
+    assert result.returncode == 1
+    assert message in result.stderr.strip().splitlines()[-1]
+    assert not list((tmp_path / "out").glob("shard_*"))
+
+
+def test_unwritable_output_is_named(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = generate(blocker / "ds", "--sequences", 1, check=False)
+    assert result.returncode == 1 and "cannot write to" in result.stderr
