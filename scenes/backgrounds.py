@@ -84,18 +84,36 @@ def procedural_texture(rng: np.random.Generator, size: int = 512) -> np.ndarray:
     return srgb_to_linear(np.clip(img, 0.0, 1.0))
 
 
+def registry_sample_images() -> List[Path]:
+    """The sample photographs bundled in scikit-image's wheel (found without importing it), if installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    folder = Path(spec.submodule_search_locations[0]) / "data"
+    return sorted(p for p in folder.glob("*") if p.suffix.lower() in (".png", ".jpg") and p.stat().st_size > 30_000)
+
+
 @dataclass
 class BackgroundSource:
-    """Where backgrounds come from: image files (read with ``loader``), or procedural textures."""
+    """Where backgrounds come from: image files (read with ``loader``), mixed with procedural textures."""
 
     files: List[Path]
     loader: Optional[Callable[[Path], np.ndarray]] = None  # path -> linear (H, W, 3) float32
+    procedural_share: float = 0.0  # chance of a procedural texture even when there are files
+
+    @classmethod
+    def default(cls, loader=None) -> "BackgroundSource":
+        """Built-in: procedural textures, and the sample photos of a registry package when it is installed."""
+        files = registry_sample_images() if loader is not None else []
+        return cls(files=files, loader=loader, procedural_share=0.5 if files else 1.0)
 
     @classmethod
     def from_folder(cls, folder: Optional[str | os.PathLike], loader=None) -> "BackgroundSource":
-        """``folder=None``: built-in procedural textures only. A folder must exist and hold images."""
+        """``folder=None``: the built-in default. A named folder must exist and hold images."""
         if folder is None:
-            return cls(files=[], loader=None)
+            return cls.default(loader)
         root = Path(folder)
         if not root.is_dir():
             raise BackgroundError(f"background folder {root} does not exist")
@@ -105,7 +123,7 @@ class BackgroundSource:
         return cls(files=files, loader=loader)
 
     def image(self, rng: np.random.Generator) -> np.ndarray:
-        if self.files and self.loader is not None:
+        if self.files and self.loader is not None and rng.random() >= self.procedural_share:
             return self.loader(self.files[int(rng.integers(len(self.files)))])
         return procedural_texture(rng)
 

@@ -85,7 +85,7 @@ def test_labels_match_the_pictures(blurred):
 
 
 def test_the_blurred_frames_middle_truth_is_the_sharp_frame_rendered_then(blurred):
-    from scenes.renderer import HandRenderer, RenderSettings
+    from scenes.renderer import HandRenderer, RenderSettings, load_image_linear
     from scenes.synthesize import SynthSettings, flow_at, synthesize_sequence
     from scenes.backgrounds import BackgroundSource
 
@@ -96,7 +96,7 @@ def test_the_blurred_frames_middle_truth_is_the_sharp_frame_rendered_then(blurre
     bank = PoseBank.from_prior(20000, model=find_hand_model("right"))
     models = {"right": find_hand_model("right"), "left": find_hand_model("left")}
     settings = SynthSettings(frames=2, blur=True, subframes=3, occluders=True)
-    labels = synthesize_sequence(renderer, bank, models, BackgroundSource.from_folder(None), settings, 7, 0,
+    labels = synthesize_sequence(renderer, bank, models, BackgroundSource.from_folder(None, load_image_linear), settings, 7, 0,
                                  blurred / "again")
     assert_close(labels["joints3d"][0], first["joints3d"], 1e-6, "same labels from the same seed")
     from addon.common.png import read_png
