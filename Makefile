@@ -27,11 +27,13 @@ extension: setup
 
 bench: setup
 	$(PY) benchmarks/bm_keyframes.py
+	$(PY) benchmarks/bm_synthetic.py
 
 # Regenerate the shipped assets (deterministic: the tests check the shipped copies match).
 assets: setup
 	$(PY) tools/make_open_hand.py
 	$(PY) tools/make_sample_sequence.py
+	$(PY) tools/make_sample_clip.py
 
 clean:
 	rm -rf out build dist .pytest_cache

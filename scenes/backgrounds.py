@@ -135,12 +135,13 @@ def crop_window(rng: np.random.Generator, shape: tuple, min_fraction: float = 0.
     return np.array([rng.uniform(0, w - side), rng.uniform(0, h - side), side])
 
 
-def crop_resize(image: np.ndarray, window: np.ndarray, size: int) -> np.ndarray:
-    """Bilinear crop of the square ``window`` (x0, y0, side) to (size, size, C)."""
+def crop_resize(image: np.ndarray, window: np.ndarray, size: int, height: Optional[int] = None) -> np.ndarray:
+    """Bilinear crop of ``window`` (x0, y0, side) to (height or size, size, C); with ``height`` the window
+    keeps the output's aspect ratio (side is its width)."""
     x0, y0, side = window
-    coords = (np.arange(size) + 0.5) / size * side - 0.5
-    xs = np.clip(x0 + coords, 0, image.shape[1] - 1)
-    ys = np.clip(y0 + coords, 0, image.shape[0] - 1)
+    height = height or size
+    xs = np.clip(x0 + (np.arange(size) + 0.5) / size * side - 0.5, 0, image.shape[1] - 1)
+    ys = np.clip(y0 + (np.arange(height) + 0.5) / height * side * height / size - 0.5, 0, image.shape[0] - 1)
     xi, yi = np.floor(xs).astype(int), np.floor(ys).astype(int)
     xj, yj = np.minimum(xi + 1, image.shape[1] - 1), np.minimum(yi + 1, image.shape[0] - 1)
     fx, fy = (xs - xi)[None, :, None], (ys - yi)[:, None, None]

@@ -32,6 +32,7 @@ from scenes.dataset import FORMAT_NAME, FORMAT_VERSION, MANIFEST, shard_name, wr
 from scenes.pose_bank import PoseBank, PoseBankError  # noqa: E402
 from scenes.pose_flow import FlowParams  # noqa: E402
 from scenes.progress import Progress  # noqa: E402
+from scenes.renderer import NoGPUError  # noqa: E402
 
 # Settings that change what is rendered; a resumed run must use the same ones.
 CONTENT_KEYS = ("sequences", "frames", "size", "blur", "subframes", "exposure", "occluders", "second_hand",
@@ -65,6 +66,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--mano", default=None, help="folder with official MANO files (default: the open hand)")
     ap.add_argument("--engine", choices=["cycles", "eevee", "workbench"], default="cycles")
     ap.add_argument("--samples", type=int, default=16, help="Cycles samples per (sub-)frame")
+    ap.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help="Cycles device")
     ap.add_argument("--fov", type=float, default=40.0, help="horizontal field of view, degrees")
     ap.add_argument("--alpha", type=float, default=FlowParams.alpha, help="pose-flow update size (SeqHAND alpha)")
     ap.add_argument("--shard-size", type=int, default=10, help="sequences per shard")
@@ -118,7 +120,10 @@ def validate(args: argparse.Namespace):
 def _render_settings(args):
     from scenes.renderer import RenderSettings
 
-    return RenderSettings(size=args.size, fov_deg=args.fov, engine=args.engine, samples=args.samples)
+    # worker processes share the cores instead of each spawning a thread per core
+    threads = max(1, (os.cpu_count() or 1) // args.worker_count) if args.worker_count > 1 else 0
+    return RenderSettings(size=args.size, fov_deg=args.fov, engine=args.engine, samples=args.samples,
+                          device=args.device.upper(), threads=threads)
 
 
 def _synth_settings(args):
@@ -182,7 +187,10 @@ def run_workers(args, out: Path, todo: List[int]) -> None:
     total_before = len(todo)
     while any(p.poll() is None for p in procs):
         time.sleep(0.5)
-        progress.update((total_before - len(shards_to_do(args, out))) * args.shard_size)
+        finished = (total_before - len(shards_to_do(args, out))) * args.shard_size
+        # sequences inside shards still being rendered: their frames already written
+        frames = sum(1 for _ in out.glob("shard_*.partial/images/*.png"))
+        progress.update(finished + frames // args.frames)
     progress.close()
     failed = [(k, p) for k, p in enumerate(procs) if p.returncode != 0]
     if failed:
@@ -224,7 +232,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return int(exc.code or 0)
     try:
         manifest = generate(args)
-    except (GenerateError, BackgroundError, PoseBankError, ValueError, OSError) as exc:
+    except (GenerateError, BackgroundError, PoseBankError, NoGPUError, ValueError, OSError) as exc:
         print(f"generate: error: {exc}", file=sys.stderr)
         return 1
     if manifest and not args.quiet:

@@ -38,6 +38,7 @@ class RenderSettings:
     engine: str = "cycles"
     samples: int = 16
     device: str = "CPU"  # or "GPU" where Cycles finds one
+    threads: int = 0  # render threads; 0 = all cores (workers split the cores between them)
 
     @property
     def intrinsics(self) -> np.ndarray:
@@ -60,9 +61,12 @@ class HandRenderer:
         if engine == "BLENDER_EEVEE" and bpy.app.version < (5, 0, 0):
             engine = "BLENDER_EEVEE_NEXT"
         scene.render.engine = engine
+        if settings.threads > 0:
+            scene.render.threads_mode = "FIXED"
+            scene.render.threads = settings.threads
         if engine == "CYCLES":
             scene.cycles.samples = settings.samples
-            scene.cycles.device = settings.device
+            scene.cycles.device = enable_gpu() if settings.device == "GPU" else "CPU"
             scene.cycles.use_denoising = False  # deterministic, and noise is realistic
             scene.cycles.seed = 0
         elif engine == "BLENDER_WORKBENCH":
@@ -122,6 +126,8 @@ class HandRenderer:
         else:
             mix.inputs[6].default_value = bsdf.inputs["Base Color"].default_value
         links.new(mix.outputs[2], bsdf.inputs["Base Color"])
+        if tex is not None:
+            nodes.active = tex  # Workbench's texture colour mode shows the active image node
         if camera:
             add_footage_camera(rig, self.settings.intrinsics, np.array([self.settings.size] * 2),
                                self.scene.collection)
@@ -214,6 +220,27 @@ class HandRenderer:
             for o, c in colours.items():
                 o.color = c
         return (rgba[..., 0] > 0.5 * np.maximum(rgba[..., 3], 1e-6)) & (rgba[..., 3] > 0.5)
+
+
+class NoGPUError(RuntimeError):
+    """--device gpu was asked for, but Cycles finds no GPU backend on this machine."""
+
+
+def enable_gpu() -> str:
+    """Turn on the first GPU backend Cycles finds (OptiX, CUDA, HIP, Metal, oneAPI); 'GPU' or an error."""
+    prefs = bpy.context.preferences.addons["cycles"].preferences
+    for backend in ("OPTIX", "CUDA", "HIP", "METAL", "ONEAPI"):
+        try:
+            prefs.compute_device_type = backend
+        except TypeError:  # this build does not offer the backend at all
+            continue
+        prefs.refresh_devices() if hasattr(prefs, "refresh_devices") else prefs.get_devices()
+        gpus = [d for d in prefs.devices if d.type == backend]
+        if gpus:
+            for d in prefs.devices:
+                d.use = d.type == backend
+            return "GPU"
+    raise NoGPUError("Cycles finds no GPU on this machine (tried OptiX, CUDA, HIP, Metal, oneAPI); use --device cpu")
 
 
 @contextmanager

@@ -157,3 +157,24 @@ def test_unwritable_output_is_named(tmp_path):
     blocker.write_text("not a folder")
     result = generate(blocker / "ds", "--sequences", 1, check=False)
     assert result.returncode == 1 and "cannot write to" in result.stderr
+
+
+def test_real_annotation_banks_load_with_the_official_model(tmp_path):
+    from addon.common.hand_model import OPEN_HAND_FILES, load_hand_model
+    from helpers import write_official_format
+
+    official = load_hand_model(write_official_format(load_hand_model(OPEN_HAND_FILES["right"]),
+                                                     tmp_path / "MANO_RIGHT.pkl"))
+    rng = np.random.default_rng(0)
+    rows = np.concatenate([rng.normal(0, 0.3, (4, 48)), np.zeros((4, 13))], axis=1)
+    (tmp_path / "training_mano.json").write_text(json.dumps(rows.tolist()))
+    bank = PoseBank.load(str(tmp_path / "training_mano.json"), official)
+    assert_close(bank.poses, rows[:, 3:48] + official.hands_mean, 1e-12, "FreiHAND poses + MANO mean")
+    ih = {"0": {"10": {"right": {"pose": rows[0, :48].tolist(), "shape": [0] * 10, "trans": [0] * 3},
+                       "left": {"pose": rows[1, :48].tolist(), "shape": [0] * 10, "trans": [0] * 3}}}}
+    (tmp_path / "InterHand_MANO_NeuralAnnot.json").write_text(json.dumps(ih))
+    bank = PoseBank.load(str(tmp_path / "InterHand_MANO_NeuralAnnot.json"), official)
+    assert len(bank) == 2
+    from addon.common.rotations import mirror_axis_angle
+
+    assert_close(bank.poses[1], mirror_axis_angle(rows[1, 3:48]) + official.hands_mean, 1e-12, "left mirrored")

@@ -48,7 +48,9 @@ def closure_at(t: np.ndarray) -> np.ndarray:
     return values[i] * (1 - f[:, None]) + values[i + 1] * f[:, None]
 
 
-def build() -> MotionSequence:
+def build(wave_deg: float = 18.0, wave_hz: float = 1.2, sway_m: float = 0.03, sway_hz: float = 0.5,
+          size: tuple = (WIDTH, HEIGHT), focal: float = FOCAL) -> MotionSequence:
+    """The sample motion; the sample clip uses a faster wave and sway so that it blurs."""
     model = find_hand_model("right")
     prior = PosePrior(model.rest_joints())
     n = int(FPS * SECONDS)
@@ -63,12 +65,12 @@ def build() -> MotionSequence:
             side = {0: 1.0, 1: 0.3, 2: -1.0, 3: -0.6}[k // 3]
             angles[:, k, 1] = side * 0.25 * (1 - c)  # fingers fan out when open
     hand_pose = prior.compose(angles)
-    wave = np.radians(18.0) * np.sin(2 * np.pi * 1.2 * t) * (1 - closure[:, :4].mean(axis=1))
+    wave = np.radians(wave_deg) * np.sin(2 * np.pi * wave_hz * t) * (1 - closure[:, :4].mean(axis=1))
     tilt = np.radians(10.0) * np.sin(2 * np.pi * 0.25 * t)
     orient = np.einsum("tab,bc->tac", axis_angle_to_matrix(np.stack([tilt, np.zeros(n), wave], axis=1)),
                        BASE_ORIENT)
     wrist = model.rest_joints()[0]
-    target = np.stack([0.03 * np.sin(2 * np.pi * 0.5 * t), 0.07 + 0.01 * np.cos(2 * np.pi * 0.5 * t),
+    target = np.stack([sway_m * np.sin(2 * np.pi * sway_hz * t), 0.07 + 0.01 * np.cos(2 * np.pi * 0.5 * t),
                        0.40 - 0.04 * np.sin(2 * np.pi * 0.25 * t)], axis=1)
     return MotionSequence(
         frames=np.arange(n) + 1.0,
@@ -79,8 +81,8 @@ def build() -> MotionSequence:
         handedness="right",
         fps=FPS,
         model="procedural sample",
-        camera_matrix=np.array([[FOCAL, 0, WIDTH / 2], [0, FOCAL, HEIGHT / 2], [0, 0, 1.0]]),
-        image_size=np.array([WIDTH, HEIGHT]),
+        camera_matrix=np.array([[focal, 0, size[0] / 2], [0, focal, size[1] / 2], [0, 0, 1.0]]),
+        image_size=np.array(size),
     )
 
 
