@@ -174,13 +174,23 @@ def write_manifest(args, out: Path, started: float) -> dict:
     return manifest
 
 
+def _interpreter(script: Path) -> List[str]:
+    """How to start this script again: with Blender itself when we run inside it, else with this Python."""
+    import bpy
+
+    binary = bpy.app.binary_path
+    if binary and Path(binary).name.lower().startswith("blender"):
+        return [binary, "-b", "--factory-startup", "-P", str(script), "--"]
+    return [sys.executable, str(script)]
+
+
 def run_workers(args, out: Path, todo: List[int]) -> None:
     """Start ``--workers`` processes of this script, each on every W-th shard; show the joint progress."""
     script = Path(__file__).resolve()
     base = [a for a in script_args() if a not in ("--quiet",)]
     procs = []
     for k in range(args.workers):
-        cmd = [sys.executable, str(script), *base, "--quiet", "--workers", "1",
+        cmd = [*_interpreter(script), *base, "--quiet", "--workers", "1",
                "--worker-index", str(k), "--worker-count", str(args.workers)]
         procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
     progress = Progress(len(todo) * args.shard_size, "sequences", enabled=not args.quiet)

@@ -1,0 +1,185 @@
+"""Building blocks shared by the five networks, in plain torch (torchvision is unusable with the CPU wheel).
+
+ResNet backbones (He et al. 2016) that return the stride-8/16/32 feature maps, integral regression
+(soft-argmax, Sun et al. 2018) over 3D heatmaps, the 6D rotation representation (Zhou et al. 2019), and a
+pre-LayerNorm transformer block (ViT style).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# ------------------------------------------------------------------------------------------------ ResNet
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, cin: int, width: int, stride: int = 1):
+        super().__init__()
+        cout = width * self.expansion
+        self.conv1 = nn.Conv2d(cin, width, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.down = None
+        if stride != 1 or cin != cout:
+            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        y = self.bn2(self.conv2(y))
+        return F.relu(y + (x if self.down is None else self.down(x)), inplace=True)
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, cin: int, width: int, stride: int = 1):
+        super().__init__()
+        cout = width * self.expansion
+        self.conv1 = nn.Conv2d(cin, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, cout, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(cout)
+        self.down = None
+        if stride != 1 or cin != cout:
+            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        y = F.relu(self.bn2(self.conv2(y)), inplace=True)
+        y = self.bn3(self.conv3(y))
+        return F.relu(y + (x if self.down is None else self.down(x)), inplace=True)
+
+
+RESNETS: Dict[int, Tuple[type, List[int]]] = {
+    10: (BasicBlock, [1, 1, 1, 1]),
+    18: (BasicBlock, [2, 2, 2, 2]),
+    34: (BasicBlock, [3, 4, 6, 3]),
+    50: (Bottleneck, [3, 4, 6, 3]),
+}
+
+
+@dataclass
+class Features:
+    stride8: torch.Tensor
+    stride16: torch.Tensor
+    stride32: torch.Tensor
+
+
+class ResNet(nn.Module):
+    """ResNet-10/18/34/50 without the classifier; ``width`` scales the channels (64 in the paper)."""
+
+    def __init__(self, depth: int = 50, width: int = 64):
+        super().__init__()
+        if depth not in RESNETS:
+            raise ValueError(f"ResNet depth must be one of {sorted(RESNETS)}, not {depth}")
+        block, counts = RESNETS[depth]
+        self.stem = nn.Sequential(nn.Conv2d(3, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width),
+                                  nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
+        layers, cin = [], width
+        for i, n in enumerate(counts):
+            w = width * 2**i
+            blocks = [block(cin, w, 1 if i == 0 else 2)]
+            cin = w * block.expansion
+            blocks += [block(cin, w) for _ in range(n - 1)]
+            layers.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3, self.layer4 = layers
+        self.channels = [width * 2**i * block.expansion for i in range(4)]  # strides 4, 8, 16, 32
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        for m in self.modules():  # zero-init the last BN of each residual branch (trains faster from scratch)
+            if isinstance(m, Bottleneck):
+                nn.init.zeros_(m.bn3.weight)
+            elif isinstance(m, BasicBlock):
+                nn.init.zeros_(m.bn2.weight)
+
+    def forward(self, x: torch.Tensor) -> Features:
+        x = self.layer1(self.stem(x))
+        s8 = self.layer2(x)
+        s16 = self.layer3(s8)
+        return Features(s8, s16, self.layer4(s16))
+
+
+# -------------------------------------------------------------------------------------- soft-argmax
+
+
+def soft_argmax_3d(heatmaps: torch.Tensor) -> torch.Tensor:
+    """(B, J, D, H, W) logits -> (B, J, 3) expected (x, y, z) in voxel units (integral regression)."""
+    b, j, d, h, w = heatmaps.shape
+    prob = F.softmax(heatmaps.reshape(b, j, -1).float(), dim=-1).reshape(b, j, d, h, w)
+    xs = torch.arange(w, dtype=prob.dtype, device=prob.device)
+    ys = torch.arange(h, dtype=prob.dtype, device=prob.device)
+    zs = torch.arange(d, dtype=prob.dtype, device=prob.device)
+    x = (prob.sum(dim=(2, 3)) * xs).sum(-1)
+    y = (prob.sum(dim=(2, 4)) * ys).sum(-1)
+    z = (prob.sum(dim=(3, 4)) * zs).sum(-1)
+    return torch.stack([x, y, z], dim=-1)
+
+
+def sample_features(features: torch.Tensor, points_xy: torch.Tensor) -> torch.Tensor:
+    """Bilinear features (B, C, H, W) at (B, J, 2) pixel coordinates of that map -> (B, J, C)."""
+    h, w = features.shape[-2:]
+    grid = torch.stack([points_xy[..., 0] / (w - 1) * 2 - 1, points_xy[..., 1] / (h - 1) * 2 - 1], dim=-1)
+    out = F.grid_sample(features, grid[:, :, None], align_corners=True)  # (B, C, J, 1)
+    return out[..., 0].transpose(1, 2)
+
+
+# -------------------------------------------------------------------------------------- rotations
+
+
+def rotation_6d_to_matrix(x: torch.Tensor) -> torch.Tensor:
+    """(..., 6) -> (..., 3, 3): Gram-Schmidt on the two columns (Zhou et al., CVPR 2019)."""
+    a1, a2 = x[..., :3], x[..., 3:]
+    b1 = F.normalize(a1, dim=-1)
+    b2 = F.normalize(a2 - (b1 * a2).sum(-1, keepdim=True) * b1, dim=-1)
+    b3 = torch.cross(b1, b2, dim=-1)
+    return torch.stack([b1, b2, b3], dim=-1)
+
+
+def matrix_to_rotation_6d(m: torch.Tensor) -> torch.Tensor:
+    return torch.cat([m[..., :, 0], m[..., :, 1]], dim=-1)
+
+
+def matrix_to_axis_angle(m: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) -> (..., 3), stable near 0 and pi (via the quaternion)."""
+    tr = m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]
+    w = torch.sqrt(torch.clamp(1 + tr, min=1e-12)) / 2
+    x = torch.sqrt(torch.clamp(1 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2], min=0)) / 2
+    y = torch.sqrt(torch.clamp(1 - m[..., 0, 0] + m[..., 1, 1] - m[..., 2, 2], min=0)) / 2
+    z = torch.sqrt(torch.clamp(1 - m[..., 0, 0] - m[..., 1, 1] + m[..., 2, 2], min=0)) / 2
+    x = torch.copysign(x, m[..., 2, 1] - m[..., 1, 2])
+    y = torch.copysign(y, m[..., 0, 2] - m[..., 2, 0])
+    z = torch.copysign(z, m[..., 1, 0] - m[..., 0, 1])
+    v = torch.stack([x, y, z], dim=-1)
+    sin_half = v.norm(dim=-1, keepdim=True)
+    angle = 2 * torch.atan2(sin_half, w[..., None])
+    return v * torch.where(sin_half > 1e-8, angle / sin_half.clamp(min=1e-8), torch.full_like(angle, 2.0))
+
+
+# -------------------------------------------------------------------------------------- transformer
+
+
+class TransformerBlock(nn.Module):
+    """Pre-LayerNorm multi-head self-attention + MLP (ViT block)."""
+
+    def __init__(self, dim: int, heads: int = 4, mlp_ratio: float = 4.0, dropout: float = 0.0):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, int(dim * mlp_ratio)), nn.GELU(),
+                                 nn.Linear(int(dim * mlp_ratio), dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.norm1(x)
+        x = x + self.attn(y, y, y, need_weights=False)[0]
+        return x + self.mlp(self.norm2(x))
