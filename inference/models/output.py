@@ -1,0 +1,104 @@
+"""The one output type every network returns, and the one checkpoint format every network uses."""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Callable, Dict, Optional, Type
+
+import torch
+from torch import nn
+
+CHECKPOINT_FORMAT = "hand_mocap.checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class HandPrediction:
+    """Per-sample MANO hands over T time steps (BlurHandNet: T = 3, initial/middle/final; video models: frames).
+
+    Poses are right-hand MANO axis-angle with ``flat_hand_mean=True``; ``joints`` are MANO-21, root-relative
+    to nothing (MANO's own frame), metres.
+    """
+
+    global_orient: torch.Tensor  # (B, T, 3)
+    hand_pose: torch.Tensor  # (B, T, 45)
+    betas: torch.Tensor  # (B, T, 10)
+    camera: torch.Tensor  # (B, T, 3): (tx, ty, tz) of the crop camera
+    vertices: torch.Tensor  # (B, T, 778, 3)
+    joints: torch.Tensor  # (B, T, 21, 3)
+    extras: Dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot rebuild the requested model; the message says why."""
+
+
+_REGISTRY: Dict[str, Callable] = {}
+
+
+def register_model(name: str):
+    """Class decorator: the model can be rebuilt from a checkpoint by name."""
+
+    def wrap(cls):
+        cls.model_name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+def _state_without_hand_model(model: nn.Module) -> Dict[str, torch.Tensor]:
+    # The MANO arrays are the user's hand model (possibly licensed): never stored in a checkpoint.
+    return {k: v for k, v in model.state_dict().items() if not k.startswith("mano.")}
+
+
+def save_checkpoint(model: nn.Module, path: str | os.PathLike, half: bool = False, **metadata) -> Path:
+    """Weights + the config that rebuilds the model, in one file (fp16 storage with ``half``)."""
+    state = _state_without_hand_model(model)
+    if half:
+        state = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "model": model.model_name,
+                "config": asdict(model.config), "state_dict": state, "metadata": metadata}, path)
+    return path
+
+
+def load_model(path: str | os.PathLike, expect: Optional[str] = None, hand_model=None,
+               map_location: str = "cpu") -> nn.Module:
+    """Rebuild a model from its checkpoint alone (plus the hand model to run MANO with)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not a Hand Mocap checkpoint")
+    name = data["model"]
+    if expect is not None and name != expect:
+        raise CheckpointError(f"{path}: is a {name} checkpoint, not {expect}")
+    if name not in _REGISTRY:
+        raise CheckpointError(f"{path}: unknown model {name!r}; known: {', '.join(sorted(_REGISTRY))}")
+    cls = _REGISTRY[name]
+    config = config_from_dict(cls.config_class, data["config"], str(path))
+    model = cls(config, hand_model=hand_model)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in data["state_dict"].items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith("mano.")]
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: weights do not fit the model (missing {missing[:3]}, unexpected "
+                              f"{unexpected[:3]})")
+    model.checkpoint_metadata = data.get("metadata", {})
+    return model.eval()
+
+
+def config_from_dict(cls: Type, values: dict, where: str = "config"):
+    """A config dataclass from a dict, refusing keys the dataclass does not have."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise CheckpointError(f"{where}: unknown config key(s) {', '.join(unknown)} for {cls.__name__}")
+    return cls(**values)
