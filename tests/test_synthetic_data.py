@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from addon.common.hand_model import find_hand_model
 from helpers import ROOT, assert_close
@@ -178,3 +179,15 @@ def test_real_annotation_banks_load_with_the_official_model(tmp_path):
     from addon.common.rotations import mirror_axis_angle
 
     assert_close(bank.poses[1], mirror_axis_angle(rows[1, 3:48]) + official.hands_mean, 1e-12, "left mirrored")
+
+
+def test_training_samples_put_the_hand_in_the_crop_and_joints_on_the_heatmap(blurred):
+    from training.data import BlurHandSamples, CropSpec
+
+    samples = BlurHandSamples(str(blurred), CropSpec(image_size=64, heatmap_size=8, depth_bins=8))
+    s = samples[0]
+    assert s["image"].shape == (3, 64, 64) and s["joints_img"].shape == (3, 21, 3)
+    xy = s["joints_img"][..., :2]
+    assert torch.all((xy >= 0) & (xy <= 8)), "joints of all three times fall inside the crop"
+    assert torch.allclose(s["joints_cam"][:, 0], torch.zeros(3, 3))
+    assert abs(float(s["joints_img"][1, 0, 2]) - 4.0) < 1e-4, "the middle root sits at the middle depth bin"
