@@ -149,20 +149,40 @@ def matrix_to_rotation_6d(m: torch.Tensor) -> torch.Tensor:
     return torch.cat([m[..., :, 0], m[..., :, 1]], dim=-1)
 
 
+def matrix_to_quaternion(m: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) -> (..., 4) (w, x, y, z), w >= 0, with finite gradients everywhere.
+
+    Shepperd's method: the largest of the four squared components is the pivot (its square root is of a
+    value >= 1, so well-conditioned); the other components come from off-diagonal sums divided by it.
+    All four candidates are computed and one is picked; clamping keeps the unused ones' gradients finite.
+    """
+    m00, m11, m22 = m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]
+    d21, d02, d10 = m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]
+    s01, s02, s12 = m[..., 0, 1] + m[..., 1, 0], m[..., 0, 2] + m[..., 2, 0], m[..., 1, 2] + m[..., 2, 1]
+    diag = torch.stack([1 + m00 + m11 + m22, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22, 1 - m00 - m11 + m22], -1)
+    r = 2 * torch.sqrt(torch.clamp(diag, min=1e-6))  # 4 * |component| for each candidate pivot
+    cands = torch.stack([
+        torch.stack([r[..., 0] / 4, d21 / r[..., 0], d02 / r[..., 0], d10 / r[..., 0]], -1),
+        torch.stack([d21 / r[..., 1], r[..., 1] / 4, s01 / r[..., 1], s02 / r[..., 1]], -1),
+        torch.stack([d02 / r[..., 2], s01 / r[..., 2], r[..., 2] / 4, s12 / r[..., 2]], -1),
+        torch.stack([d10 / r[..., 3], s02 / r[..., 3], s12 / r[..., 3], r[..., 3] / 4], -1),
+    ], -2)  # (..., 4 candidates, 4)
+    pick = diag.argmax(-1)
+    q = torch.gather(cands, -2, pick[..., None, None].expand(*pick.shape, 1, 4)).squeeze(-2)
+    return q * torch.where(q[..., :1] < 0, -1.0, 1.0)
+
+
 def matrix_to_axis_angle(m: torch.Tensor) -> torch.Tensor:
-    """(..., 3, 3) -> (..., 3), stable near 0 and pi (via the quaternion)."""
-    tr = m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]
-    w = torch.sqrt(torch.clamp(1 + tr, min=1e-12)) / 2
-    x = torch.sqrt(torch.clamp(1 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2], min=0)) / 2
-    y = torch.sqrt(torch.clamp(1 - m[..., 0, 0] + m[..., 1, 1] - m[..., 2, 2], min=0)) / 2
-    z = torch.sqrt(torch.clamp(1 - m[..., 0, 0] - m[..., 1, 1] + m[..., 2, 2], min=0)) / 2
-    x = torch.copysign(x, m[..., 2, 1] - m[..., 1, 2])
-    y = torch.copysign(y, m[..., 0, 2] - m[..., 2, 0])
-    z = torch.copysign(z, m[..., 1, 0] - m[..., 0, 1])
-    v = torch.stack([x, y, z], dim=-1)
-    sin_half = v.norm(dim=-1, keepdim=True)
-    angle = 2 * torch.atan2(sin_half, w[..., None])
-    return v * torch.where(sin_half > 1e-8, angle / sin_half.clamp(min=1e-8), torch.full_like(angle, 2.0))
+    """(..., 3, 3) -> (..., 3), angle in [0, pi]; exact at the identity and differentiable there."""
+    q = matrix_to_quaternion(m)
+    w, v = q[..., :1], q[..., 1:]
+    sin_sq = (v * v).sum(-1, keepdim=True)
+    small = sin_sq < 1e-12
+    sin_half = torch.sqrt(torch.clamp(sin_sq, min=1e-12))
+    angle = 2 * torch.atan2(sin_half, w)
+    # near zero, angle / sin(angle/2) -> 2 / cos(angle/2)
+    scale = torch.where(small, 2 / torch.clamp(w, min=1e-6), angle / sin_half)
+    return v * scale
 
 
 # -------------------------------------------------------------------------------------- transformer

@@ -1,0 +1,42 @@
+"""python -m training train --config FILE [--fresh] | eval --ckpt FILE --data DIR"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from inference.models.output import CheckpointError
+from scenes.dataset import DatasetError
+
+from .config import ConfigError, load_config
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training", description="Train and evaluate the models.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train from a TOML config (resumes from OUT/last.pt)")
+    t.add_argument("--config", required=True)
+    t.add_argument("--fresh", action="store_true", help="ignore an existing last.pt")
+    e = sub.add_parser("eval", help="evaluate a checkpoint on a synthetic dataset")
+    e.add_argument("--ckpt", required=True)
+    e.add_argument("--data", required=True)
+    args = ap.parse_args(argv)
+    try:
+        if args.command == "train":
+            from .trainer import train
+
+            cfg = load_config(args.config)
+            losses = train(cfg, resume=not args.fresh)
+            print(f"trained {cfg.train.steps} steps; last total loss {losses.get('total', float('nan')):.4f}; "
+                  f"checkpoint {cfg.train.out}/model.pt")
+        else:
+            from .evaluate import evaluate, table
+
+            print(table(evaluate(args.ckpt, args.data)))
+    except (ConfigError, CheckpointError, DatasetError, FileNotFoundError) as exc:
+        print(f"training: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Training configs: TOML files with [model], [data], [loss], [train] tables; unknown keys are errors.
+
+The [model] table is the network's own config dataclass, so it travels into the checkpoint unchanged.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Dict
+
+from inference.models.blurhandnet import BlurHandNetConfig
+
+from .losses import LossSwitches, LossWeights
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the key."""
+
+
+@dataclass
+class DataConfig:
+    train: str = "data/synth_blur/train"
+    val: str = ""
+    crop_scale: float = 1.3
+    workers: int = 0
+
+
+@dataclass
+class TrainConfig:
+    model: str = "blurhandnet"
+    steps: int = 2000
+    batch_size: int = 16
+    lr: float = 1e-4
+    lr_decay_steps: list = field(default_factory=lambda: [])  # multiply lr by 0.1 at each
+    weight_decay: float = 0.0
+    precision: str = "fp32"  # fp32 | bf16 (CPU autocast) | fp16 (CUDA AMP)
+    seed: int = 4543
+    log_every: int = 10
+    checkpoint_every: int = 200
+    out: str = "runs/blurhandnet"
+
+
+@dataclass
+class Config:
+    model: BlurHandNetConfig
+    data: DataConfig
+    loss: LossWeights
+    switches: LossSwitches
+    train: TrainConfig
+    source: str = ""
+
+
+def _build(cls, values: Dict[str, Any], where: str):
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return cls(**values)
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    tables = {"model", "data", "loss", "switches", "train"}
+    unknown = sorted(set(raw) - tables)
+    if unknown:
+        raise ConfigError(f"{path}: unknown table(s) {', '.join(unknown)}; known: {', '.join(sorted(tables))}")
+    return Config(
+        model=_build(BlurHandNetConfig, raw.get("model", {}), f"{path} [model]"),
+        data=_build(DataConfig, raw.get("data", {}), f"{path} [data]"),
+        loss=_build(LossWeights, raw.get("loss", {}), f"{path} [loss]"),
+        switches=_build(LossSwitches, raw.get("switches", {}), f"{path} [switches]"),
+        train=_build(TrainConfig, raw.get("train", {}), f"{path} [train]"),
+        source=str(path),
+    )

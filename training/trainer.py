@@ -1,0 +1,116 @@
+"""The trainer: Adam, step-decay schedule, mixed precision where it helps, checkpoint + resume, a CSV log,
+and DistributedDataParallel when started by ``torchrun`` (one process per GPU, or several CPU processes)."""
+from __future__ import annotations
+
+import csv
+import os
+import time
+from pathlib import Path
+from typing import Dict, Optional
+
+import torch
+import torch.distributed as dist
+
+from inference.models.blurhandnet import BlurHandNet
+from inference.models.output import load_model, save_checkpoint
+from scenes.progress import Progress
+
+from .config import Config
+from .data import BlurHandSamples, CropSpec
+from .losses import blurhand_losses
+
+
+def _distributed() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def crop_spec(cfg: Config) -> CropSpec:
+    m = cfg.model
+    return CropSpec(image_size=m.image_size, heatmap_size=m.image_size // 8, depth_bins=m.heatmap_depth,
+                    depth_range_m=m.depth_range_m, scale=cfg.data.crop_scale)
+
+
+def _autocast(precision: str, device: torch.device):
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if precision == "fp16" and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return torch.autocast(device.type, enabled=False)
+
+
+def train(cfg: Config, resume: bool = True, progress: bool = True, device: Optional[str] = None) -> Dict[str, float]:
+    """Train ``cfg``; returns the last logged losses. Writes ``last.pt`` (resumable) and ``model.pt``."""
+    rank = 0
+    if _distributed():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        rank = dist.get_rank()
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dev.type == "cuda" and _distributed():
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    torch.manual_seed(cfg.train.seed + rank)
+    out = Path(cfg.train.out)
+    out.mkdir(parents=True, exist_ok=True)
+    dataset = BlurHandSamples(cfg.data.train, crop_spec(cfg))
+    sampler = torch.utils.data.DistributedSampler(dataset) if _distributed() else None
+    loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.train.batch_size, shuffle=sampler is None,
+                                         sampler=sampler, num_workers=cfg.data.workers, drop_last=len(dataset) >
+                                         cfg.train.batch_size, persistent_workers=cfg.data.workers > 0)
+    model = BlurHandNet(cfg.model).to(dev)
+    optim = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    step = 0
+    last = out / "last.pt"
+    if resume and last.is_file():
+        state = torch.load(last, map_location=dev, weights_only=True)
+        model.load_state_dict(state["model"], strict=False)
+        optim.load_state_dict(state["optim"])
+        step = int(state["step"])
+    net = torch.nn.parallel.DistributedDataParallel(model) if _distributed() else model
+    log_path = out / "log.csv"
+    new_log = not log_path.is_file() or step == 0
+    log = open(log_path, "w" if new_log else "a", newline="")
+    writer = None
+    bar = Progress(cfg.train.steps, "steps", enabled=progress and rank == 0)
+    bar.update(step)
+    started = time.perf_counter()
+    latest: Dict[str, float] = {}
+    model.train()
+    while step < cfg.train.steps:
+        if sampler is not None:
+            sampler.set_epoch(step)
+        for batch in loader:
+            if step >= cfg.train.steps:
+                break
+            lr = cfg.train.lr * 0.1 ** sum(step >= s for s in cfg.train.lr_decay_steps)
+            for group in optim.param_groups:
+                group["lr"] = lr
+            batch = {k: v.to(dev) for k, v in batch.items()}
+            with _autocast(cfg.train.precision, dev):
+                pred = net(batch["image"])
+            losses = blurhand_losses(pred, batch, cfg.loss, cfg.switches)
+            optim.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            optim.step()
+            step += 1
+            if rank == 0 and (step % cfg.train.log_every == 0 or step == cfg.train.steps):
+                latest = {k: float(v.detach()) for k, v in losses.items()}
+                row = {"step": step, "lr": lr, "seconds": round(time.perf_counter() - started, 2), **latest}
+                if writer is None:
+                    writer = csv.DictWriter(log, fieldnames=list(row))
+                    if new_log:
+                        writer.writeheader()
+                writer.writerow(row)
+                log.flush()
+            if rank == 0 and (step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps):
+                torch.save({"model": model.state_dict(), "optim": optim.state_dict(), "step": step}, last)
+            bar.update(step)
+    bar.close()
+    log.close()
+    if rank == 0:
+        save_checkpoint(model, out / "model.pt", half=True, steps=step, config_file=cfg.source)
+    if _distributed():
+        dist.destroy_process_group()
+    return latest
+
+
+def load_trained(path: str, device: str = "cpu") -> BlurHandNet:
+    return load_model(path, expect="blurhandnet").to(device)
