@@ -219,10 +219,12 @@ def generate(args: argparse.Namespace) -> dict:
         todo = [s for s in todo if s % args.worker_count == args.worker_index]
     if args.workers > 1 and todo:
         run_workers(args, out, todo)
+        shutil.rmtree(out / ".scratch", ignore_errors=True)
     elif todo:
         from scenes.renderer import HandRenderer
 
-        renderer = HandRenderer(_render_settings(args), scratch=out / ".scratch")
+        scratch = out / ".scratch" / f"worker{args.worker_index}"  # never shared between workers
+        renderer = HandRenderer(_render_settings(args), scratch=scratch)
         progress = Progress(sum(min(args.shard_size, args.sequences - s * args.shard_size) for s in todo),
                             "sequences", enabled=not args.quiet)
         count = 0
@@ -231,7 +233,7 @@ def generate(args: argparse.Namespace) -> dict:
             count += min(args.shard_size, args.sequences - shard * args.shard_size)
             progress.update(count)
         progress.close()
-        shutil.rmtree(out / ".scratch", ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     return write_manifest(args, out, started) if args.worker_count == 1 else {}
 
 

@@ -52,6 +52,7 @@ class HandRenderer:
     def __init__(self, settings: RenderSettings, scratch: Optional[Path] = None):
         self.settings = settings
         self.scratch = Path(scratch or tempfile.mkdtemp(prefix="hand-mocap-render-"))
+        self.scratch.mkdir(parents=True, exist_ok=True)
         self.rigs: List[HandRig] = []
         self.occluders: List[bpy.types.Object] = []
         bpy.ops.wm.read_factory_settings(use_empty=True)

@@ -111,6 +111,7 @@ def test_the_blurred_frames_middle_truth_is_the_sharp_frame_rendered_then(blurre
 def test_same_seed_gives_the_same_files_and_workers_do_not_change_them(tmp_path, blurred):
     second = tmp_path / "again"
     generate(second, "--sequences", 3, "--blur", "--subframes", 3, "--occluders", "--seed", 7, "--workers", 2)
+    assert not (second / ".scratch").exists(), "render scratch files left behind"
     for shard in ("shard_000000", "shard_000001"):
         a = np.load(blurred / shard / "labels.npz")
         b = np.load(second / shard / "labels.npz")
