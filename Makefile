@@ -28,6 +28,7 @@ extension: setup
 bench: setup
 	$(PY) benchmarks/bm_keyframes.py
 	$(PY) benchmarks/bm_synthetic.py
+	$(PY) benchmarks/bm_inference.py
 
 # Regenerate the shipped assets (deterministic: the tests check the shipped copies match).
 assets: setup

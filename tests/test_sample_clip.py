@@ -9,15 +9,19 @@ CLIP = ROOT / "samples" / "sample_clip.mp4"
 TRUTH = ROOT / "samples" / "sample_clip_truth.npz"
 
 
-def test_clip_decodes_to_the_truths_frames_and_the_hand_is_where_the_truth_says():
-    truth = load_motion_sequence(TRUTH)
+def read_frames():
     cap = cv2.VideoCapture(str(CLIP))
     frames = []
     while True:
         ok, frame = cap.read()
         if not ok:
-            break
+            return frames
         frames.append(frame)
+
+
+def test_clip_decodes_to_the_truths_frames_and_the_hand_is_where_the_truth_says():
+    truth = load_motion_sequence(TRUTH)
+    frames = read_frames()
     assert len(frames) == len(truth) == 120 and truth.fps == 30.0
     assert frames[0].shape[:2] == (truth.image_size[1], truth.image_size[0])
     # the pixels that change over the clip (the moving hand) surround the projected wrist positions
@@ -34,13 +38,7 @@ def test_clip_decodes_to_the_truths_frames_and_the_hand_is_where_the_truth_says(
 
 
 def test_fast_motion_blurs():
-    cap = cv2.VideoCapture(str(CLIP))
-    sharpness = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        sharpness.append(cv2.Laplacian(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var())
+    sharpness = [cv2.Laplacian(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var() for f in read_frames()]
     truth = load_motion_sequence(TRUTH)
     speed = np.linalg.norm(np.diff(truth.global_orient, axis=0), axis=1)
     # frames where the hand turns fastest are blurrier (less high-frequency energy) than the slowest ones
