@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 BLENDER_EXT = $(shell find $(VENV)/lib -path '*addons_core/bl_pkg/cli/blender_ext.py' 2>/dev/null | head -n 1)
 
-.PHONY: setup test demo extension bench assets clean
+.PHONY: setup test demo extension bench assets checkpoint clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,16 @@ assets: setup
 	$(PY) tools/make_open_hand.py
 	$(PY) tools/make_sample_sequence.py
 	$(PY) tools/make_sample_clip.py
+
+# Rebuild the shipped default checkpoint and its model card numbers (about an hour on a 2-core CPU).
+checkpoint: setup
+	$(PY) scenes/generate.py --out data/synth_blur/train --sequences 150 --frames 8 --size 128 --blur --subframes 5 --seed 1
+	$(PY) scenes/generate.py --out data/synth_blur/test --sequences 25 --frames 8 --size 128 --blur --subframes 5 --seed 2
+	$(PY) -m training train --config training/configs/tiny.toml
+	$(PY) -m training train --config training/configs/tiny_single_frame.toml
+	$(PY) -m training eval --ckpt runs/blurhandnet_tiny/model.pt --data data/synth_blur/test
+	$(PY) -m training eval --ckpt runs/blurhandnet_tiny_single_frame/model.pt --data data/synth_blur/test
+	mkdir -p inference/checkpoints && cp runs/blurhandnet_tiny/model.pt inference/checkpoints/blurhandnet_tiny.pt
 
 clean:
 	rm -rf out build dist .pytest_cache
