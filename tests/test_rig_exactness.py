@@ -10,7 +10,8 @@ from addon.common.rotations import mirror_axis_angle
 from helpers import assert_close, write_official_format
 from inference.handmodel import ManoLayer
 
-TOLERANCE_M = 1e-4  # 0.1 mm
+TOLERANCE_M = 1e-4  # 0.1 mm, what the rig must meet
+ROUND_OFF_M = 1e-6  # 0.001 mm: what it does meet (float32 evaluation)
 
 
 def evaluated_vertices(bpy, mesh_obj, frame: float) -> np.ndarray:
@@ -59,6 +60,7 @@ def check_rig_matches_mano(bpy, model, seed: int, n: int = 6):
     for t, frame in enumerate(seq.frames):
         actual = evaluated_vertices(bpy, rig.mesh, frame)
         assert_close(actual, expected.vertices[t].numpy(), TOLERANCE_M, f"{model.side} frame {frame:.3f}")
+        assert_close(actual, expected.vertices[t].numpy(), ROUND_OFF_M, f"{model.side} frame {frame:.3f} (round-off)")
     return rig
 
 
