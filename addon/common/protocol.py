@@ -1,0 +1,146 @@
+"""The worker protocol: one JSON object per line on the worker's stdin/stdout, each with a protocol version.
+
+Add-on -> worker: ``start`` (a job), ``cancel``, ``ping``.
+Worker -> add-on: ``hello`` (capabilities: models, devices, versions), ``progress``, ``partial`` (a
+motion-sequence file with the samples ready so far), ``done``, ``error`` (message + traceback), ``log``,
+``heartbeat``. Bulk arrays never travel on the pipe: messages carry paths to ``.npz`` files in the job folder.
+
+Both sides parse with :func:`decode`, which refuses anything malformed, unknown or of another version with a
+:class:`ProtocolError` that says what was wrong (and never evaluates anything: plain ``json``).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Dict, List, Optional, Type
+
+PROTOCOL_VERSION = 1
+MAX_LINE_BYTES = 1 << 20  # a control message is small; a longer line is a bug or an attack
+
+
+class ProtocolError(ValueError):
+    """A line that is not a valid message of this protocol version."""
+
+
+@dataclass
+class Hello:
+    worker_version: str
+    models: Dict[str, bool]  # model name -> has a trained checkpoint
+    devices: List[str]
+    python: str = ""
+    torch: str = ""
+
+
+@dataclass
+class Start:
+    job_id: str
+    video: str
+    job_dir: str
+    model: str = "blurhandnet"
+    hands: List[str] = field(default_factory=lambda: ["right", "left"])
+    frame_start: int = 0
+    frame_end: int = -1  # inclusive; -1 = to the end
+    exposure: float = 0.5  # in frames, for BlurHandNet's sub-frame keys
+    smoothing: float = 0.0
+    mano_dir: str = ""
+    device: str = "auto"
+
+
+@dataclass
+class Cancel:
+    job_id: str
+
+
+@dataclass
+class Ping:
+    pass
+
+
+@dataclass
+class Progress:
+    job_id: str
+    done: int
+    total: int
+    stage: str = ""
+
+
+@dataclass
+class Partial:
+    job_id: str
+    path: str  # a motion-sequence .npz in the job folder
+    hand: str
+    frames: List[float] = field(default_factory=list)
+
+
+@dataclass
+class Done:
+    job_id: str
+    paths: List[str]
+    frames_without_hand: List[int] = field(default_factory=list)
+
+
+@dataclass
+class Error:
+    job_id: str
+    message: str
+    traceback: str = ""
+
+
+@dataclass
+class Log:
+    message: str
+    level: str = "info"
+
+
+@dataclass
+class Heartbeat:
+    time: float
+
+
+MESSAGES: Dict[str, Type] = {
+    "hello": Hello, "start": Start, "cancel": Cancel, "ping": Ping, "progress": Progress, "partial": Partial,
+    "done": Done, "error": Error, "log": Log, "heartbeat": Heartbeat,
+}
+_NAMES = {cls: name for name, cls in MESSAGES.items()}
+
+
+def encode(message: Any) -> str:
+    """A message dataclass -> one line of JSON (with its newline)."""
+    name = _NAMES.get(type(message))
+    if name is None:
+        raise ProtocolError(f"not a protocol message: {type(message).__name__}")
+    return json.dumps({"v": PROTOCOL_VERSION, "type": name, **asdict(message)}, separators=(",", ":")) + "\n"
+
+
+def decode(line: str | bytes) -> Any:
+    """One line -> the message dataclass; every way it can be wrong is a :class:`ProtocolError`."""
+    if isinstance(line, bytes):
+        if len(line) > MAX_LINE_BYTES:
+            raise ProtocolError(f"message longer than {MAX_LINE_BYTES} bytes")
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProtocolError("message is not UTF-8") from None
+    if len(line) > MAX_LINE_BYTES:
+        raise ProtocolError(f"message longer than {MAX_LINE_BYTES} bytes")
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(f"not JSON: {exc.msg} at column {exc.colno}: {line.strip()[:80]!r}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("a message must be a JSON object")
+    version = data.pop("v", None)
+    if version != PROTOCOL_VERSION:
+        raise ProtocolError(f"protocol version {version!r}, expected {PROTOCOL_VERSION} (add-on and worker differ?)")
+    kind = data.pop("type", None)
+    cls: Optional[Type] = MESSAGES.get(kind)
+    if cls is None:
+        raise ProtocolError(f"unknown message type {kind!r}")
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ProtocolError(f"{kind}: unknown field(s) {', '.join(unknown)}")
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise ProtocolError(f"{kind}: {exc}") from None
