@@ -213,7 +213,8 @@ def generate(args: argparse.Namespace) -> dict:
     backgrounds, models, bank = validate(args)
     out = Path(args.out)
     started = time.time()
-    write_manifest(args, out, started)
+    if args.worker_count == 1:  # worker processes leave the manifest to the process that started them
+        write_manifest(args, out, started)
     todo = shards_to_do(args, out)
     if args.worker_count > 1:
         todo = [s for s in todo if s % args.worker_count == args.worker_index]
