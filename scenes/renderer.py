@@ -203,7 +203,7 @@ class HandRenderer:
         return px.reshape(h, w, 4)[::-1].copy()
 
     def hand_mask(self, rig: HandRig) -> np.ndarray:
-        """Pixels where the hand is seen (others objects in front hide it): a flat-colour Workbench pass."""
+        """Pixels where the hand is seen (other objects in front hide it): a flat-colour Workbench pass."""
         scene = self.scene
         saved = (scene.render.engine, scene.display.shading.light, scene.display.shading.color_type)
         others = [o for o in scene.objects if o.type == "MESH" and o != rig.mesh]
