@@ -10,6 +10,7 @@ it), resumable (finished shards are kept and skipped), parallel over worker proc
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import shutil
@@ -107,8 +108,6 @@ def validate(args: argparse.Namespace):
     settings = content_settings(args)
     manifest_path = out / MANIFEST
     if manifest_path.is_file():
-        import json
-
         old = json.loads(manifest_path.read_text()).get("settings", {})
         changed = [k for k in CONTENT_KEYS if old.get(k) != settings.get(k)]
         if changed:

@@ -87,7 +87,7 @@ def test_labels_match_the_pictures(blurred):
 
 def test_the_blurred_frames_middle_truth_is_the_sharp_frame_rendered_then(blurred):
     from scenes.renderer import HandRenderer, RenderSettings, load_image_linear
-    from scenes.synthesize import SynthSettings, flow_at, synthesize_sequence
+    from scenes.synthesize import SynthSettings, synthesize_sequence
     from scenes.backgrounds import BackgroundSource
 
     ds = SyntheticDataset(blurred)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import List, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from addon.common.joints import MANO_PARENTS

@@ -8,7 +8,7 @@ import numpy as np
 from addon.common.joints import MANO_16, MANO_PARENTS
 from addon.common.lbs import lbs
 from addon.common.pose_prior import PosePrior
-from addon.common.rotations import axis_angle_to_matrix, matrix_to_quaternion
+from addon.common.rotations import axis_angle_to_matrix, matrix_to_quaternion, quaternion_to_matrix
 
 from .geometry import FINGERS4, PALM_RING, PALM_ROWS, THUMB_HOLE_ROWS, HandMesh, HandParams, build
 
@@ -135,7 +135,7 @@ def _dual_quaternion_skin(v: np.ndarray, weights: np.ndarray, transforms: np.nda
     be = ws @ qd
     norm = np.linalg.norm(b0, axis=1, keepdims=True)
     b0, be = b0 / norm, be / norm
-    rot = _quat_to_mat(b0)
+    rot = quaternion_to_matrix(b0)
     trans = 2.0 * _qmul(be, _qconj(b0))[:, 1:]
     return np.einsum("vij,vj->vi", rot, v) + trans
 
@@ -153,12 +153,6 @@ def _qmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _qconj(q: np.ndarray) -> np.ndarray:
     return q * np.array([1.0, -1.0, -1.0, -1.0])
-
-
-def _quat_to_mat(q: np.ndarray) -> np.ndarray:
-    from addon.common.rotations import quaternion_to_matrix
-
-    return quaternion_to_matrix(q)
 
 
 def pose_correctives(model: Dict[str, np.ndarray], samples_per_joint: int = 64, ridge: float = 1e-3,
