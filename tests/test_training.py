@@ -3,9 +3,15 @@ import csv
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import torch
 
-from helpers import ROOT
+from addon.common.hand_model import find_hand_model
+from addon.common.joints import TIP_VERTEX_IDS
+from addon.common.lbs import lbs
+from helpers import ROOT, assert_close
+from training.data import Augment, BlurHandSamples, CropSpec, crop_affine, rotate_about_camera_z
 from training.config import ConfigError, load_config
 from training.trainer import load_trained, train
 
@@ -53,6 +59,7 @@ def losses(run):
 
 def test_a_few_steps_lower_the_loss_and_resume_continues(tmp_path, tiny_set):
     cfg = load_config(write_config(tmp_path, tiny_set, steps=25))
+    cfg.data.augment = False  # the same four crops every step: the loss must fall
     train(cfg, progress=False)
     log = losses(tmp_path / "run")
     assert len(log) == 25
@@ -60,6 +67,7 @@ def test_a_few_steps_lower_the_loss_and_resume_continues(tmp_path, tiny_set):
     model = load_trained(str(tmp_path / "run" / "model.pt"))
     assert model.config.backbone_depth == 10
     cfg = load_config(write_config(tmp_path, tiny_set, steps=30))
+    cfg.data.augment = False
     train(cfg, progress=False)  # picks up at step 25 from last.pt
     assert len(losses(tmp_path / "run")) == 30
 
@@ -85,3 +93,38 @@ def test_eval_prints_the_papers_table_and_names_wrong_checkpoints(tmp_path, tiny
     (tmp_path / "bad.pt").write_bytes(b"nope")
     assert main(["eval", "--ckpt", str(tmp_path / "bad.pt"), "--data", str(tiny_set)]) == 1
     assert main(["eval", "--ckpt", str(tmp_path / "run" / "model.pt"), "--data", str(tmp_path)]) == 1
+
+
+def test_crop_rotation_moves_2d_and_3d_labels_together():
+    # With the crop centred on the principal point, rotating the image by the crop affine must equal
+    # projecting the 3D points rotated about the camera's z axis.
+    rng = np.random.default_rng(0)
+    k = np.array([[300.0, 0, 64], [0, 300.0, 64], [0, 0, 1]])
+    points = rng.uniform([-0.05, -0.05, 0.4], [0.05, 0.05, 0.5], (21, 3))
+    project = lambda p: (p @ k.T)[:, :2] / (p @ k.T)[:, 2:]  # noqa: E731
+    box = np.array([24.0, 24.0, 80.0])
+    for angle in (0.0, 0.4, -0.9):
+        affine = crop_affine(box, 128, angle)
+        moved2d = project(points) @ affine[:, :2].T + affine[:, 2]
+        rotated, _ = rotate_about_camera_z(angle, points, np.zeros(3))
+        assert_close(moved2d, (project(rotated) - box[:2]) * 128 / box[2], atol=1e-9)
+
+
+def test_augmented_samples_keep_pose_joints_and_heatmap_consistent(tiny_set):
+    model = find_hand_model("right")
+    spec = CropSpec(image_size=64, heatmap_size=8, depth_bins=8)
+    plain = BlurHandSamples(str(tiny_set), spec)
+    jitter = BlurHandSamples([str(tiny_set)], spec, Augment(rotate_deg=60), seed=3)
+    for data in (plain, jitter):
+        s = data[1]
+        pose = s["pose"].numpy().astype(np.float64)
+        betas = np.repeat(s["betas"].numpy()[None].astype(np.float64), 3, 0)
+        out = lbs(betas, pose, model.v_template, model.shapedirs, model.posedirs, model.J_regressor,
+                  model.parents, model.weights)
+        joints = np.concatenate([out.joints, out.vertices[:, list(TIP_VERTEX_IDS.values())]], 1)
+        assert_close(joints - joints[:, :1], s["joints_cam"].numpy(), atol=1e-5)  # orient rotated with joints
+    a, b = jitter[1], jitter[1]
+    assert torch.equal(a["image"], b["image"])  # reproducible for one (seed, epoch, sample)
+    jitter.epoch = 1
+    assert not torch.equal(a["image"], jitter[1]["image"])  # and new draws on the next pass
+    assert not torch.allclose(plain[1]["joints_cam"], a["joints_cam"])

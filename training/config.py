@@ -20,10 +20,15 @@ class ConfigError(ValueError):
 
 @dataclass
 class DataConfig:
-    train: str = "data/synth_blur/train"
+    train: str | list = "data/synth_blur/train"  # one folder or a list of folders
     val: str = ""
     crop_scale: float = 1.3
     workers: int = 0
+    augment: bool = True
+    aug_scale: float = 0.25
+    aug_shift: float = 0.15
+    aug_rotate_deg: float = 45.0
+    aug_color: float = 0.2
 
 
 @dataclass

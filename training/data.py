@@ -4,16 +4,21 @@ Each frame becomes a square crop around the hand over the whole exposure (all th
 resized to the model's input size, with targets in the forms the losses use: heatmap-space joints (x, y in
 heatmap pixels, z in depth bins around the middle root), root-relative 3D joints, MANO pose and shape.
 Sets rendered without blur give one time; it stands in for all three.
+
+Augmentation (training only) is the usual one for hand-mesh regression: the crop box jittered in scale and
+position, an in-plane rotation (applied consistently to the image, the 2D joints, the 3D joints and the global
+orientation: a rotation about the camera's z axis), and per-channel colour gains.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict
+from typing import Dict, Optional, Sequence
 
 import cv2
 import numpy as np
 import torch
 
+from addon.common.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from scenes.dataset import SyntheticDataset
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -37,23 +42,70 @@ def crop_box(points2d: np.ndarray, scale: float) -> np.ndarray:
     return np.array([centre[0] - side / 2, centre[1] - side / 2, side])
 
 
-def crop_image(image: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
+def crop_affine(box: np.ndarray, size: int, angle: float = 0.0) -> np.ndarray:
+    """2x3 map from image pixels to crop pixels: the box to ``size``, then a rotation by ``angle`` radians
+    about the crop centre (the same matrix as ``rotate_about_camera_z``, so 2D and 3D labels agree)."""
     x0, y0, side = box
     s = size / side
-    affine = np.array([[s, 0, -x0 * s], [0, s, -y0 * s]], dtype=np.float32)
+    scale = np.array([[s, 0, -x0 * s], [0, s, -y0 * s], [0, 0, 1]])
+    c, n, h = np.cos(angle), np.sin(angle), size / 2
+    rot = np.array([[c, -n, h - c * h + n * h], [n, c, h - n * h - c * h], [0, 0, 1]])
+    return (rot @ scale)[:2]
+
+
+def crop_image(image: np.ndarray, box: np.ndarray, size: int, angle: float = 0.0) -> np.ndarray:
+    affine = crop_affine(box, size, angle).astype(np.float32)
     return cv2.warpAffine(image, affine, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
 
+@dataclass
+class Augment:
+    """Training-time jitter; ``Augment.none()`` turns everything off."""
+
+    scale: float = 0.25  # crop side x U[1 - s, 1 + s]
+    shift: float = 0.15  # crop centre moved by U[-s, s] x side
+    rotate_deg: float = 45.0  # in-plane rotation U[-r, r]
+    color: float = 0.2  # per-channel gain U[1 - c, 1 + c]
+
+    @staticmethod
+    def none() -> "Augment":
+        return Augment(0.0, 0.0, 0.0, 0.0)
+
+
+def rotate_about_camera_z(angle: float, joints: np.ndarray, global_orient: np.ndarray):
+    """3D labels after rotating the camera image by ``angle``: (joints (..., 3), global_orient (..., 3))."""
+    c, n = np.cos(angle), np.sin(angle)
+    rz = np.array([[c, -n, 0.0], [n, c, 0.0], [0.0, 0.0, 1.0]])
+    orient = matrix_to_axis_angle(rz @ axis_angle_to_matrix(global_orient))
+    return joints @ rz.T, orient
+
+
 class BlurHandSamples(torch.utils.data.Dataset):
-    def __init__(self, root: str, spec: CropSpec = CropSpec()):
-        self.data = SyntheticDataset(root)
+    """Crops and targets from one or several synthetic dataset folders (concatenated in the given order)."""
+
+    def __init__(self, roots: str | Sequence[str], spec: CropSpec = CropSpec(), augment: Optional[Augment] = None,
+                 seed: int = 0):
+        roots = [roots] if isinstance(roots, str) else list(roots)
+        self.parts = [SyntheticDataset(r) for r in roots]
+        self.offsets = np.cumsum([0] + [len(p) for p in self.parts])
         self.spec = spec
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
 
     def __len__(self) -> int:
-        return len(self.data)
+        return int(self.offsets[-1])
+
+    def frame(self, i: int) -> dict:
+        part = int(np.searchsorted(self.offsets, i, side="right")) - 1
+        return self.parts[part][i - int(self.offsets[part])]
+
+    def labels(self, i: int) -> dict:
+        part = int(np.searchsorted(self.offsets, i, side="right")) - 1
+        return self.parts[part].labels(i - int(self.offsets[part]))
 
     def __getitem__(self, i: int) -> Dict[str, torch.Tensor]:
-        frame = self.data[i]
+        frame = self.frame(i)
         spec = self.spec
         j2d, j3d = frame["joints2d"], frame["joints3d"]  # (L, 21, 2), (L, 21, 3)
         if len(j2d) == 1:  # sharp set: the one time stands for all three
@@ -62,9 +114,23 @@ class BlurHandSamples(torch.utils.data.Dataset):
         else:
             pose = np.concatenate([frame["global_orient"], frame["hand_pose"]], -1)
         box = crop_box(j2d, spec.scale)
-        img = crop_image(frame["image"], box, spec.image_size).astype(np.float32) / 255.0
-        img = (img - IMAGENET_MEAN) / IMAGENET_STD
-        hm_xy = (j2d - box[:2]) / box[2] * spec.heatmap_size
+        angle, gains = 0.0, np.ones(3, np.float32)
+        if self.augment is not None:
+            a = self.augment
+            # A fresh stream per (seed, epoch, sample): reproducible, and different every epoch.
+            rng = np.random.default_rng([self.seed, self.epoch, i])
+            side = box[2] * rng.uniform(1 - a.scale, 1 + a.scale)
+            centre = box[:2] + box[2] / 2 + rng.uniform(-a.shift, a.shift, 2) * box[2]
+            box = np.array([centre[0] - side / 2, centre[1] - side / 2, side])
+            angle = np.deg2rad(rng.uniform(-a.rotate_deg, a.rotate_deg))
+            gains = rng.uniform(1 - a.color, 1 + a.color, 3).astype(np.float32)
+        if angle:
+            j3d, orient = rotate_about_camera_z(angle, j3d, pose[:, :3])
+            pose = np.concatenate([orient, pose[:, 3:]], -1)
+        affine = crop_affine(box, spec.image_size, angle)
+        img = crop_image(frame["image"], box, spec.image_size, angle).astype(np.float32) / 255.0
+        img = (np.clip(img * gains, 0, 1) - IMAGENET_MEAN) / IMAGENET_STD
+        hm_xy = (j2d @ affine[:, :2].T + affine[:, 2]) / spec.image_size * spec.heatmap_size
         root_z = j3d[1, 0, 2]
         hm_z = ((j3d[..., 2] - root_z) / spec.depth_range_m + 0.5) * spec.depth_bins
         return {

@@ -16,7 +16,7 @@ from inference.models.output import load_model, save_checkpoint
 from scenes.progress import Progress
 
 from .config import Config
-from .data import BlurHandSamples, CropSpec
+from .data import Augment, BlurHandSamples, CropSpec
 from .losses import blurhand_losses
 
 
@@ -50,11 +50,13 @@ def train(cfg: Config, resume: bool = True, progress: bool = True, device: Optio
     torch.manual_seed(cfg.train.seed + rank)
     out = Path(cfg.train.out)
     out.mkdir(parents=True, exist_ok=True)
-    dataset = BlurHandSamples(cfg.data.train, crop_spec(cfg))
+    d = cfg.data
+    augment = Augment(d.aug_scale, d.aug_shift, d.aug_rotate_deg, d.aug_color) if d.augment else None
+    dataset = BlurHandSamples(d.train, crop_spec(cfg), augment, seed=cfg.train.seed + rank)
     sampler = torch.utils.data.DistributedSampler(dataset) if _distributed() else None
     loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.train.batch_size, shuffle=sampler is None,
                                          sampler=sampler, num_workers=cfg.data.workers, drop_last=len(dataset) >
-                                         cfg.train.batch_size, persistent_workers=cfg.data.workers > 0)
+                                         cfg.train.batch_size)
     model = BlurHandNet(cfg.model).to(dev)
     optim = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     step = 0
@@ -77,6 +79,7 @@ def train(cfg: Config, resume: bool = True, progress: bool = True, device: Optio
     while step < cfg.train.steps:
         if sampler is not None:
             sampler.set_epoch(step)
+        dataset.epoch = step  # new augmentation draws each pass (workers are re-created per pass)
         for batch in loader:
             if step >= cfg.train.steps:
                 break

@@ -1,6 +1,7 @@
 """The one output type every network returns, and the one checkpoint format every network uses."""
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -35,6 +36,8 @@ class CheckpointError(ValueError):
 
 
 _REGISTRY: Dict[str, Callable] = {}
+# Where each registered network is defined, so a checkpoint loads without its module imported first.
+MODEL_MODULES = {"blurhandnet": "inference.models.blurhandnet"}
 
 
 def register_model(name: str):
@@ -80,6 +83,8 @@ def load_model(path: str | os.PathLike, expect: Optional[str] = None, hand_model
     name = data["model"]
     if expect is not None and name != expect:
         raise CheckpointError(f"{path}: is a {name} checkpoint, not {expect}")
+    if name not in _REGISTRY and name in MODEL_MODULES:
+        importlib.import_module(MODEL_MODULES[name])
     if name not in _REGISTRY:
         raise CheckpointError(f"{path}: unknown model {name!r}; known: {', '.join(sorted(_REGISTRY))}")
     cls = _REGISTRY[name]
