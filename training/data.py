@@ -14,15 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, Optional, Sequence
 
-import cv2
 import numpy as np
 import torch
 
 from addon.common.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from inference.crop import IMAGENET_MEAN, IMAGENET_STD, crop_affine, crop_box, crop_image
 from scenes.dataset import SyntheticDataset
-
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 
 @dataclass
@@ -32,30 +29,6 @@ class CropSpec:
     depth_bins: int = 32
     depth_range_m: float = 0.3
     scale: float = 1.3  # crop side / hand extent
-
-
-def crop_box(points2d: np.ndarray, scale: float) -> np.ndarray:
-    """Square (x0, y0, side) around all points, ``scale`` times their larger extent."""
-    lo, hi = points2d.reshape(-1, 2).min(0), points2d.reshape(-1, 2).max(0)
-    centre = (lo + hi) / 2
-    side = max(float((hi - lo).max()) * scale, 8.0)
-    return np.array([centre[0] - side / 2, centre[1] - side / 2, side])
-
-
-def crop_affine(box: np.ndarray, size: int, angle: float = 0.0) -> np.ndarray:
-    """2x3 map from image pixels to crop pixels: the box to ``size``, then a rotation by ``angle`` radians
-    about the crop centre (the same matrix as ``rotate_about_camera_z``, so 2D and 3D labels agree)."""
-    x0, y0, side = box
-    s = size / side
-    scale = np.array([[s, 0, -x0 * s], [0, s, -y0 * s], [0, 0, 1]])
-    c, n, h = np.cos(angle), np.sin(angle), size / 2
-    rot = np.array([[c, -n, h - c * h + n * h], [n, c, h - n * h - c * h], [0, 0, 1]])
-    return (rot @ scale)[:2]
-
-
-def crop_image(image: np.ndarray, box: np.ndarray, size: int, angle: float = 0.0) -> np.ndarray:
-    affine = crop_affine(box, size, angle).astype(np.float32)
-    return cv2.warpAffine(image, affine, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
 
 @dataclass

@@ -8,32 +8,8 @@ from bpy_extras.io_utils import ImportHelper
 from ..common.hand_model import HandModelError
 from ..common.motion_sequence import MotionSequenceError
 from .importer import import_sequence_file
-
-ADDON_ID = __package__.rpartition(".")[0]  # "addon" from the repo, "bl_ext.<repo>.hand_mocap" installed
-
-
-def preferences(context: bpy.types.Context):
-    addon = context.preferences.addons.get(ADDON_ID)
-    return addon.preferences if addon else None
-
-
-class HandMocapPreferences(bpy.types.AddonPreferences):
-    bl_idname = ADDON_ID
-
-    mano_dir: StringProperty(
-        name="Official MANO folder",
-        description="Folder holding MANO_RIGHT.pkl / MANO_LEFT.pkl (registration at mano.is.tue.mpg.de). "
-        "Empty: use the built-in open hand",
-        subtype="DIR_PATH",
-        default="",
-    )
-
-    def draw(self, context):
-        layout = self.layout
-        layout.prop(self, "mano_dir")
-        layout.label(text="Without official files the shipped open hand (same format, free licence) is used.",
-                     icon="INFO")
-
+from .preferences import HANDMOCAP_OT_check_worker, HandMocapPreferences, preferences
+from .video_operator import HANDMOCAP_OT_import_video, menu_import_video
 
 class HANDMOCAP_OT_import_sequence(bpy.types.Operator, ImportHelper):
     """Import a hand motion-sequence file (.npz) as a rigged, animated MANO hand"""
@@ -81,26 +57,33 @@ class HANDMOCAP_PT_sidebar(bpy.types.Panel):
 
     def draw(self, context):
         layout = self.layout
+        layout.operator(HANDMOCAP_OT_import_video.bl_idname, icon="FILE_MOVIE")
         layout.operator(HANDMOCAP_OT_import_sequence.bl_idname, icon="IMPORT")
         prefs = preferences(context)
         model = "official MANO" if prefs and prefs.mano_dir else "open hand (built in)"
         layout.label(text=f"Hand model: {model}")
+        log = bpy.data.texts.get("Hand Mocap worker log")
+        if log is not None and log.lines:
+            layout.label(text=log.lines[0].body[:80], icon="ERROR")
 
 
 def menu_import(self, context):
     self.layout.operator(HANDMOCAP_OT_import_sequence.bl_idname, text="Hand Motion Sequence (.npz)")
 
 
-CLASSES = (HandMocapPreferences, HANDMOCAP_OT_import_sequence, HANDMOCAP_PT_sidebar)
+CLASSES = (HandMocapPreferences, HANDMOCAP_OT_check_worker, HANDMOCAP_OT_import_sequence,
+           HANDMOCAP_OT_import_video, HANDMOCAP_PT_sidebar)
 
 
 def register() -> None:
     for cls in CLASSES:
         bpy.utils.register_class(cls)
     bpy.types.TOPBAR_MT_file_import.append(menu_import)
+    bpy.types.TOPBAR_MT_file_import.append(menu_import_video)
 
 
 def unregister() -> None:
+    bpy.types.TOPBAR_MT_file_import.remove(menu_import_video)
     bpy.types.TOPBAR_MT_file_import.remove(menu_import)
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

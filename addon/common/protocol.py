@@ -34,14 +34,19 @@ class Hello:
 @dataclass
 class Start:
     job_id: str
-    video: str
+    video: str  # a video file, an image-sequence folder, or one image of a numbered sequence
     job_dir: str
     model: str = "blurhandnet"
+    checkpoint: str = ""  # empty: the model's shipped checkpoint
     hands: List[str] = field(default_factory=lambda: ["right", "left"])
-    frame_start: int = 0
+    frame_start: int = 0  # footage frames, 0-based
     frame_end: int = -1  # inclusive; -1 = to the end
+    first_blender_frame: int = 1  # the Blender frame of footage frame 0
     exposure: float = 0.5  # in frames, for BlurHandNet's sub-frame keys
-    smoothing: float = 0.0
+    smoothing: float = 0.0  # jitter filter strength, 0 (off) .. 1
+    fill_gaps: int = 0  # fill runs of up to this many frames without a hand
+    fov_deg: float = 60.0  # horizontal field of view of the footage
+    region: List[float] = field(default_factory=list)  # fixed hand region (x0, y0, side) instead of detection
     mano_dir: str = ""
     device: str = "auto"
 
@@ -77,6 +82,7 @@ class Done:
     job_id: str
     paths: List[str]
     frames_without_hand: List[int] = field(default_factory=list)
+    seconds: Dict[str, float] = field(default_factory=dict)  # time per stage (decode, detect, model, post)
 
 
 @dataclass

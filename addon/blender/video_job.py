@@ -1,0 +1,164 @@
+"""Apply a running worker job to the scene: one rig per hand (built whole or not at all), keys rewritten in
+bulk as each partial result arrives, a camera matching the footage with the clip as its background.
+
+Called on Blender's main thread only: by the modal operator's timer, or by batch mode's loop. Keys received
+stay whatever happens next (cancel, worker crash, hang).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import bpy
+import numpy as np
+
+from ..common import protocol as P
+from ..common.hand_model import find_hand_model
+from ..common.motion_sequence import MotionSequence, load_motion_sequence
+from ..common.worker_client import WorkerClient, WorkerFailure
+from .animate import fit_scene_to, key_rig, rig_channels
+from .importer import add_footage_camera
+from .rig import HandRig, build_hand_rig, undo_on_error
+
+
+def new_job(video: str, **options) -> P.Start:
+    """A start message with a fresh id and job folder (under the system's temporary folder)."""
+    job_id = uuid.uuid4().hex[:12]
+    job_dir = Path(tempfile.gettempdir()) / "hand_mocap_jobs" / job_id
+    return P.Start(job_id=job_id, video=os.path.abspath(video), job_dir=str(job_dir), **options)
+
+
+@dataclass
+class HandTrack:
+    rig: HandRig
+    chunks: List[MotionSequence] = field(default_factory=list)
+
+    def samples(self) -> int:
+        return sum(len(c) for c in self.chunks)
+
+
+class VideoImport:
+    """State of one import; ``handle`` each event from :class:`WorkerClient` in order."""
+
+    def __init__(self, start: P.Start, mano_dir: Optional[str] = None, background: bool = True):
+        self.start, self.mano_dir, self.background = start, mano_dir, background
+        self.hands: Dict[str, HandTrack] = {}
+        self.camera: Optional[bpy.types.Object] = None
+        self.stage, self.done_frames, self.total_frames = "starting", 0, 0
+        self.finished = False
+        self.error: Optional[str] = None
+        self.error_log = ""
+        self.messages: List[str] = []
+        self.frames_without_hand: List[int] = []
+        self.seconds: Dict[str, float] = {}
+
+    # -- progress ---------------------------------------------------------------------------------------
+    @property
+    def fraction(self) -> float:
+        """0..1 over both passes (detection is the first half)."""
+        if not self.total_frames:
+            return 0.0
+        part = self.done_frames / self.total_frames
+        return 0.5 * part if self.stage == "detect" else 0.5 + 0.5 * part
+
+    def status(self) -> str:
+        keys = sum(h.samples() for h in self.hands.values())
+        return f"Hand Mocap: {self.stage} {self.done_frames}/{self.total_frames} frames, {keys} samples keyed " \
+               "(Esc to cancel)"
+
+    # -- events -----------------------------------------------------------------------------------------
+    def handle(self, event: object, client: Optional[WorkerClient] = None) -> None:
+        if isinstance(event, P.Hello):
+            if client is not None:
+                client.send(self.start)
+            self.stage = "loading"
+        elif isinstance(event, P.Progress):
+            self.stage, self.done_frames, self.total_frames = event.stage, event.done, event.total
+        elif isinstance(event, P.Partial):
+            self._add(event)
+        elif isinstance(event, P.Log):
+            self.messages.append(event.message)
+        elif isinstance(event, P.Done):
+            self.finished = True
+            self.frames_without_hand = list(event.frames_without_hand)
+            self.seconds = dict(event.seconds)
+        elif isinstance(event, P.Error):
+            self.error, self.error_log = event.message, event.traceback
+        elif isinstance(event, WorkerFailure):
+            self.error, self.error_log = event.message, event.log
+
+    @property
+    def over(self) -> bool:
+        return self.finished or self.error is not None
+
+    def _add(self, event: P.Partial) -> None:
+        seq = load_motion_sequence(event.path)
+        track = self.hands.get(seq.handedness)
+        if track is None:
+            track = self.hands[seq.handedness] = HandTrack(self._build_rig(seq))
+        track.chunks.append(seq)
+        frames = np.concatenate([c.frames for c in track.chunks])
+        pose = np.concatenate([c.full_pose for c in track.chunks])
+        transl = np.concatenate([c.transl for c in track.chunks])
+        key_rig(track.rig, rig_channels(track.rig, frames, pose, transl))
+        first = min(float(np.min(np.concatenate([c.frames for c in h.chunks]))) for h in self.hands.values())
+        last = max(float(np.max(np.concatenate([c.frames for c in h.chunks]))) for h in self.hands.values())
+        fit_scene_to(bpy.context.scene, np.array([first, last]), seq.fps)
+
+    def _build_rig(self, seq: MotionSequence) -> HandRig:
+        model = find_hand_model(seq.handedness, self.mano_dir)
+        name = "Hand.R" if seq.handedness == "right" else "Hand.L"
+        scene = bpy.context.scene
+        with undo_on_error():  # a rig is there whole, or not at all
+            rig = build_hand_rig(model, seq.betas.mean(axis=0), name=name)
+            rig.root["hand_mocap_model"] = seq.model
+            rig.root["hand_mocap_source"] = self.start.video
+            if self.camera is None:
+                self.camera = add_footage_camera(rig, seq.camera_matrix, seq.image_size, scene.collection)
+                if self.background:
+                    _footage_background(self.camera, self.start.video)
+            else:  # both hands share the footage's camera space
+                rig.root.matrix_world = self.camera.parent.matrix_world.copy()
+        return rig
+
+    def summary(self) -> str:
+        hands = ", ".join(f"{side} hand {h.samples()} samples" for side, h in self.hands.items()) or "no hand keyed"
+        missing = f"; {len(self.frames_without_hand)} frame(s) without a hand" if self.frames_without_hand else ""
+        return hands + missing
+
+
+def _footage_background(camera: bpy.types.Object, video: str) -> None:
+    """The footage behind the camera view, to check the overlay by eye (a Movie Clip, image sequences too)."""
+    try:
+        clip = bpy.data.movieclips.load(video, check_existing=True)
+    except RuntimeError:
+        return  # a format Blender cannot read: the camera still matches, just without the picture
+    clip.frame_start = 1
+    cam = camera.data
+    cam.show_background_images = True
+    bg = cam.background_images.new()
+    bg.source = "MOVIE_CLIP"
+    bg.clip = clip
+    bg.frame_method = "FIT"
+    bg.alpha = 1.0
+
+
+def run_sync(start: P.Start, python: str, root: Optional[str] = None, mano_dir: Optional[str] = None,
+             heartbeat_timeout: float = 15.0, on_event=None) -> VideoImport:
+    """Batch mode: the same job, driven synchronously (modal operators do not run in ``blender -b``)."""
+    job = VideoImport(start, mano_dir)
+    client = WorkerClient(python, root, heartbeat_timeout=heartbeat_timeout)
+    client.launch()
+    try:
+        while not job.over:
+            for event in client.wait_event(0.5):
+                job.handle(event, client)
+                if on_event is not None:
+                    on_event(job, event)
+    finally:
+        client.stop(grace=2.0)
+    return job

@@ -1,0 +1,125 @@
+"""*Import Hand Motion from Video*: a modal operator that runs the worker and keys the hand as results arrive.
+
+A timer drains the worker's events on the main thread (the only thread that touches Blender data); the
+progress bar and status text follow the job; Esc cancels within the worker's grace time and keeps the keys
+received. The operator registers with UNDO, so one undo step removes the whole import.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import bpy
+from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
+from bpy_extras.io_utils import ImportHelper
+
+from ..common.models import MODEL_LABELS, MODEL_NAMES
+from ..common.worker_client import WorkerClient, WorkerError
+from .video_job import VideoImport, new_job
+from .preferences import worker_settings
+
+LOG_TEXT = "Hand Mocap worker log"
+
+
+def show_log(job: VideoImport) -> None:
+    """Put the worker's traceback / log into a Text data-block the user can open in the Text Editor."""
+    text = bpy.data.texts.get(LOG_TEXT) or bpy.data.texts.new(LOG_TEXT)
+    text.clear()
+    text.write(f"{job.error}\n\n{job.error_log}\n" + "\n".join(job.messages))
+
+
+class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
+    """Track hands in a video with the inference worker and import them as animated MANO hands"""
+
+    bl_idname = "hand_mocap.import_video"
+    bl_label = "Import Hand Motion from Video"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filter_glob: StringProperty(default="*.mp4;*.mov;*.avi;*.mkv;*.m4v;*.webm;*.png;*.jpg;*.jpeg",
+                                options={"HIDDEN"})
+    model: EnumProperty(name="Model", items=[(n, n, MODEL_LABELS[n]) for n in MODEL_NAMES], default="blurhandnet")
+    hands: EnumProperty(name="Hands", default="BOTH", items=[
+        ("BOTH", "Right and left", "Every hand found, one rig each"),
+        ("RIGHT", "Right only", "One right hand (the best detection of each frame)"),
+        ("LEFT", "Left only", "One left hand (the best detection of each frame)")])
+    frame_start: IntProperty(name="First frame", description="First footage frame (0-based)", default=0, min=0)
+    frame_end: IntProperty(name="Last frame", description="Last footage frame, -1 for the end", default=-1, min=-1)
+    exposure: FloatProperty(name="Exposure (frames)", description="Shutter time in frames: BlurHandNet's end "
+                            "hands are keyed at frame -/+ exposure/2", default=0.5, min=0.0, max=0.95)
+    smoothing: FloatProperty(name="Smoothing", description="Jitter filter strength (One Euro), 0 = off",
+                             default=0.0, min=0.0, max=1.0, subtype="FACTOR")
+    fill_gaps: IntProperty(name="Fill gaps (frames)", description="Interpolate across up to this many frames "
+                           "without a hand (0: leave them unkeyed)", default=0, min=0, max=120)
+    fov: FloatProperty(name="Field of view", description="Horizontal field of view of the footage, degrees",
+                       default=60.0, min=5.0, max=170.0)
+
+    _timer = None
+    _client: Optional[WorkerClient] = None
+    _job: Optional[VideoImport] = None
+
+    def execute(self, context):
+        settings = worker_settings(context)
+        hands = {"BOTH": ["right", "left"], "RIGHT": ["right"], "LEFT": ["left"]}[self.hands]
+        start = new_job(bpy.path.abspath(self.filepath), model=self.model, hands=hands,
+                        frame_start=self.frame_start, frame_end=self.frame_end, exposure=self.exposure,
+                        smoothing=self.smoothing, fill_gaps=self.fill_gaps, fov_deg=self.fov,
+                        mano_dir=settings.mano_dir or "", device=settings.device)
+        self._client = WorkerClient(settings.python, settings.root or None)
+        try:
+            self._client.launch()
+        except WorkerError as exc:
+            self.report({"ERROR"}, f"Hand Mocap: {exc}")
+            return {"CANCELLED"}
+        self._job = VideoImport(start, settings.mano_dir or None)
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.progress_begin(0, 1000)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        job, client = self._job, self._client
+        if event.type == "ESC":
+            client.cancel(job.start.job_id, grace=1.0)
+            for late in client.poll():  # partial results that made it before the stop stay
+                job.handle(late)
+            return self._finish(context, "cancelled")
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        for item in client.poll():
+            try:
+                job.handle(item, client)
+            except Exception as exc:  # noqa: BLE001 - a bad result file must not leave the job running
+                job.error, job.error_log = f"could not apply the worker's result: {exc}", ""
+        context.window_manager.progress_update(int(job.fraction * 1000))
+        if context.workspace is not None:
+            context.workspace.status_text_set(job.status())
+        if job.over:
+            return self._finish(context, "error" if job.error else "done")
+        return {"RUNNING_MODAL"}
+
+    def _finish(self, context, how: str):
+        wm = context.window_manager
+        wm.event_timer_remove(self._timer)
+        wm.progress_end()
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+        self._client.stop(grace=1.0)
+        job = self._job
+        if how == "error":
+            show_log(job)
+            self.report({"ERROR"}, f"Hand Mocap: {job.error} (kept {job.summary()}; details in the Text "
+                        f"'{LOG_TEXT}')")
+        elif how == "cancelled":
+            self.report({"WARNING"}, f"Hand Mocap: cancelled; kept {job.summary()}")
+        else:
+            self.report({"INFO"}, f"Hand Mocap: imported {job.summary()}")
+        # FINISHED (one undo step) whenever something was added, so the keys stay and one undo removes them.
+        return {"FINISHED"} if job.hands else {"CANCELLED"}
+
+    def cancel(self, context):  # Blender closing the window mid-job
+        if self._client is not None:
+            self._client.kill()
+
+
+def menu_import_video(self, context):
+    self.layout.operator(HANDMOCAP_OT_import_video.bl_idname, text="Hand Motion from Video")

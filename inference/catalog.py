@@ -1,0 +1,54 @@
+"""Every model of the project by name, with its shipped checkpoint (or the honest reason it has none)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Optional
+
+from addon.common.models import MODEL_NAMES
+
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+
+
+class ModelUnavailable(RuntimeError):
+    """The chosen model cannot run: no trained checkpoint (never falls back to random weights)."""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    paper: str
+    checkpoint: str  # file name in inference/checkpoints/
+    sub_frames: bool = False  # predicts initial / middle / final hands per frame
+
+    def checkpoint_path(self) -> Path:
+        return CHECKPOINT_DIR / self.checkpoint
+
+
+MODELS: Dict[str, ModelEntry] = {e.name: e for e in (
+    ModelEntry("blurhandnet", "Oh et al., CVPR 2023 (BlurHandNet)", "blurhandnet_tiny.pt", sub_frames=True),
+    ModelEntry("deformer", "Fu et al., ICCV 2023 (Deformer)", "deformer_tiny.pt"),
+    ModelEntry("seqhand", "Yang et al., ECCV 2020 (SeqHAND)", "seqhand_tiny.pt"),
+    ModelEntry("s2hand", "Chen et al., CVPR 2021 / TPAMI (S2HAND(V))", "s2hand_tiny.pt"),
+    ModelEntry("amvur", "Jiang et al., CVPR 2023 (AMVUR)", "amvur_tiny.pt"),
+)}
+DEFAULT_MODEL = "blurhandnet"
+assert tuple(MODELS) == MODEL_NAMES, "addon/common/models.py and the catalogue must list the same models"
+
+
+def available() -> Dict[str, bool]:
+    """Model name -> whether a trained checkpoint is there to run."""
+    return {name: entry.checkpoint_path().is_file() for name, entry in MODELS.items()}
+
+
+def resolve_checkpoint(name: str, checkpoint: Optional[str] = None) -> Path:
+    """The checkpoint to run ``name`` with, or a :class:`ModelUnavailable` that says what to do."""
+    if name not in MODELS:
+        raise ModelUnavailable(f"unknown model {name!r}; the models are {', '.join(MODELS)}")
+    path = Path(checkpoint) if checkpoint else MODELS[name].checkpoint_path()
+    if not path.is_file():
+        hint = (f"pass a trained checkpoint with --checkpoint, or train one (python -m training train "
+                f"--config ...)" if checkpoint is None else "check the path")
+        raise ModelUnavailable(f"{name}: no trained checkpoint at {path}; it will not run on untrained weights; "
+                               f"{hint}")
+    return path

@@ -1,0 +1,368 @@
+"""Video -> motion sequences: the worker's job, also run directly by ``python -m inference run``.
+
+Two passes over the footage, each decoding one frame at a time (memory does not grow with its length):
+
+1. detect: MediaPipe (or a fixed region) on every frame -> tracks with a stable side and smoothed boxes;
+2. model: crops (left hands mirrored into the right-hand model) in batches -> MANO per time step ->
+   camera-space translation from the model's own 2D joints -> per-hand samples, streamed as chunk files.
+
+BlurHandNet's three hands per frame become samples at frame - e/2, frame and frame + e/2; which end hand
+comes first is decided by continuity: the start of frame t should meet the end of frame t - 1, and the end
+of frame t the middle of frame t + 1 (one frame of look-ahead).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+
+from addon.common.hand_model import HandModel, find_hand_model
+from addon.common.joints import TIP_VERTEX_IDS
+from addon.common.lbs import lbs
+from addon.common.motion_sequence import MotionSequence
+from addon.common.rotations import mirror_axis_angle
+
+from .camera import intrinsics_from_fov, solve_translation
+from .catalog import MODELS, resolve_checkpoint
+from .crop import crop_affine, crop_image, crop_to_image, normalise
+from .detect import make_detector
+from .filters import PoseSmoother, interpolate_pose
+from .tracking import build_tracks, one_hand, select_hands, smooth_boxes
+from .video import Footage
+
+TIPS = list(TIP_VERTEX_IDS.values())
+# Translation weights: the palm (wrist, MCPs, thumb CMC) is rigid, so an error in predicted finger bend
+# should not drag the whole hand off its place in the image.
+PALM = [0, 1, 4, 7, 10, 13]
+TRANSLATION_WEIGHTS = np.where(np.isin(np.arange(21), PALM), 1.0, 0.2)
+
+
+class NoHandFound(RuntimeError):
+    """No hand of the requested sides anywhere in the frame range."""
+
+
+class JobCancelled(RuntimeError):
+    pass
+
+
+@dataclass
+class JobSettings:
+    video: str
+    model: str = "blurhandnet"
+    checkpoint: str = ""
+    hands: List[str] = field(default_factory=lambda: ["right", "left"])
+    frame_start: int = 0
+    frame_end: int = -1
+    first_blender_frame: int = 1  # Blender frame of footage frame 0
+    exposure: float = 0.5  # frames; BlurHandNet's end hands sit at +-exposure/2
+    smoothing: float = 0.0  # 0 = off .. 1 = strongest
+    fill_gaps: int = 0  # fill runs of at most this many frames without a hand (0 = leave them unkeyed)
+    fov_deg: float = 60.0  # horizontal field of view when the intrinsics are unknown
+    region: List[float] = field(default_factory=list)  # fixed (x0, y0, side) instead of detection
+    mano_dir: str = ""
+    device: str = "auto"
+    batch_size: int = 8
+
+    def validate(self) -> None:
+        if not 0.0 <= self.exposure < 1.0:
+            raise ValueError(f"exposure must be in [0, 1) frames (a shutter cannot stay open longer than a "
+                             f"frame), not {self.exposure}")
+        if not 0.0 <= self.smoothing <= 1.0:
+            raise ValueError(f"smoothing must be between 0 and 1, not {self.smoothing}")
+        bad = [h for h in self.hands if h not in ("right", "left")]
+        if bad:
+            raise ValueError(f"hands must be 'right' and/or 'left', not {', '.join(bad)}")
+        if self.region and len(self.region) != 3:
+            raise ValueError("region must be three numbers: x0, y0, side (pixels)")
+
+
+@dataclass
+class JobResult:
+    paths: Dict[str, str]  # side -> complete motion-sequence file
+    frames_without_hand: List[int]
+    seconds: Dict[str, float]  # decode / detect / model / post per stage
+
+
+Emit = Callable[[str, dict], None]  # (kind: "progress" | "partial" | "log", fields)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was asked for but torch sees no CUDA GPU")
+    return torch.device(name)
+
+
+class HandStream:
+    """One hand's samples, produced in order: end-hand ordering, sub-frame times, gap filling, smoothing.
+
+    ``push`` takes each footage frame's result (or None) and returns the samples that are final."""
+
+    def __init__(self, model: HandModel, settings: JobSettings, fps: float, sub_frames: bool):
+        self.model, self.s, self.fps, self.sub_frames = model, settings, fps, sub_frames
+        self.pending: Optional[dict] = None  # waiting for one frame of look-ahead
+        self.prev_end: Optional[np.ndarray] = None
+        self.last_kept: Optional[dict] = None
+        self.gap: List[int] = []
+        self.smoother = PoseSmoother(settings.smoothing) if settings.smoothing > 0 else None
+        self.last_time: Optional[float] = None
+
+    def push(self, frame: int, result: Optional[dict]) -> List[dict]:
+        out: List[dict] = []
+        if result is None:
+            if self.pending is not None:
+                out += self._release(self.pending, None)
+                self.pending = None
+            self.gap.append(frame)
+            return out
+        if self.pending is not None:
+            out += self._release(self.pending, result)
+        self.pending = result
+        return out
+
+    def flush(self) -> List[dict]:
+        out = self._release(self.pending, None) if self.pending is not None else []
+        self.pending = None
+        return out
+
+    def _release(self, frame_result: dict, following: Optional[dict]) -> List[dict]:
+        times = frame_result["times"]  # list of dicts: pose (48,), betas, transl, joints (21, 3)
+        samples = []
+        if len(times) == 3:
+            first, mid, last = times
+            swap_cost = keep_cost = 0.0
+            if self.prev_end is not None:
+                keep_cost += _distance(first["joints"], self.prev_end)
+                swap_cost += _distance(last["joints"], self.prev_end)
+            if following is not None:
+                nxt = following["times"][1]["joints"]
+                keep_cost += _distance(last["joints"], nxt)
+                swap_cost += _distance(first["joints"], nxt)
+            if swap_cost < keep_cost:
+                first, last = last, first
+            self.prev_end = last["joints"]
+            e = self.s.exposure
+            placed = [(-e / 2, first), (0.0, mid), (e / 2, last)] if e > 0 else [(0.0, mid)]
+        else:
+            placed = [(0.0, times[0])]
+            self.prev_end = times[0]["joints"]
+        base = frame_result["frame"] + self.s.first_blender_frame
+        for offset, t in placed:
+            samples.append({"frame": base + offset, "pose": t["pose"], "betas": t["betas"], "transl": t["transl"],
+                            "confidence": frame_result["score"]})
+        filled = self._fill_gap(samples[0])
+        self.last_kept = samples[-1]
+        return [self._smooth(s) for s in filled + samples]
+
+    def _fill_gap(self, next_sample: dict) -> List[dict]:
+        gap, self.gap = self.gap, []
+        if not gap or self.last_kept is None or len(gap) > self.s.fill_gaps:
+            return []
+        a, b = self.last_kept, next_sample
+        out = []
+        for f in gap:
+            frame = f + self.s.first_blender_frame
+            t = (frame - a["frame"]) / (b["frame"] - a["frame"])
+            out.append({"frame": float(frame), "pose": interpolate_pose(a["pose"], b["pose"], t),
+                        "betas": (1 - t) * a["betas"] + t * b["betas"],
+                        "transl": (1 - t) * a["transl"] + t * b["transl"], "confidence": 0.0})
+        return out
+
+    def _smooth(self, sample: dict) -> dict:
+        if self.smoother is None:
+            return sample
+        dt = 0.0 if self.last_time is None else (sample["frame"] - self.last_time) / self.fps
+        self.last_time = sample["frame"]
+        pose, transl = self.smoother(sample["pose"], sample["transl"], dt)
+        return {**sample, "pose": pose, "transl": transl}
+
+
+def _distance(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm((a - a[:1]) - (b - b[:1]), axis=-1).mean())
+
+
+def to_sequence(samples: List[dict], side: str, fps: float, model: str, k: np.ndarray, size, source: str) -> MotionSequence:
+    pose = np.stack([s["pose"] for s in samples])
+    return MotionSequence(
+        frames=np.array([s["frame"] for s in samples], dtype=np.float64), global_orient=pose[:, :3],
+        hand_pose=pose[:, 3:], betas=np.stack([s["betas"] for s in samples]),
+        transl=np.stack([s["transl"] for s in samples]), handedness=side, fps=fps, model=model,
+        confidence=np.array([s["confidence"] for s in samples], dtype=np.float64), camera_matrix=k,
+        image_size=np.array(size), source=source)
+
+
+def mano_joints(model: HandModel, pose: np.ndarray, betas: np.ndarray) -> np.ndarray:
+    """(N, 48), (N, 10) -> (N, 21, 3) MANO-21 joints, no translation."""
+    out = lbs(betas, pose, model.v_template, model.shapedirs, model.posedirs, model.J_regressor, model.parents,
+              model.weights)
+    return np.concatenate([out.joints, out.vertices[:, TIPS]], axis=1)
+
+
+def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind, fields: None,
+            cancelled: Callable[[], bool] = lambda: False) -> JobResult:
+    settings.validate()
+    job_dir = Path(job_dir)
+    job_dir.mkdir(parents=True, exist_ok=True)
+    entry = MODELS.get(settings.model)
+    ckpt = resolve_checkpoint(settings.model, settings.checkpoint or None)  # fails before any decoding
+    footage = Footage(settings.video)
+    start, end = footage.frame_range(settings.frame_start, settings.frame_end)
+    info = footage.info
+    total = end - start + 1
+    k = intrinsics_from_fov(info.width, info.height, settings.fov_deg)
+    seconds = {"decode": 0.0, "detect": 0.0, "model": 0.0, "post": 0.0}
+
+    def check_cancel():
+        if cancelled():
+            raise JobCancelled("cancelled")
+
+    # Pass 1: hands found.
+    region = np.array(settings.region, dtype=np.float64) if settings.region else None
+    detector = make_detector(region, side=(settings.hands or ["right"])[0])
+    found = []
+    try:
+        tick = time.perf_counter()
+        for n, (index, rgb) in enumerate(footage.frames(start, end)):
+            now = time.perf_counter()
+            seconds["decode"] += now - tick
+            found.append(detector(rgb))
+            tick = time.perf_counter()
+            seconds["detect"] += tick - now
+            if n % 5 == 0 or n == total - 1:
+                emit("progress", {"stage": "detect", "done": n + 1, "total": total})
+                check_cancel()
+    finally:
+        detector.close()
+    if len(settings.hands) == 1:
+        tracks = build_tracks(one_hand(found, settings.hands[0]), first_frame=start, max_hands=1)
+    else:
+        tracks = select_hands(build_tracks(found, first_frame=start), settings.hands)
+    seen = set().union(*(t.detections for t in tracks)) if tracks else set()
+    missing = [f for f in range(start, start + len(found)) if f not in seen]
+    if not tracks:
+        raise NoHandFound(f"{info.path}: no {' or '.join(settings.hands) or ''} hand found in frames "
+                          f"{start}..{start + len(found) - 1}".replace("  ", " "))
+    if missing:
+        emit("log", {"message": f"{len(missing)} frame(s) without a hand get no key: {_ranges(missing)}"})
+
+    # Pass 2: the model.
+    from .models.output import load_model
+    device = pick_device(settings.device)
+    net = load_model(ckpt, hand_model=find_hand_model("right", settings.mano_dir or None)).to(device)
+    cfg = net.config
+    size = cfg.image_size
+    hm_scale = size / (size // 8)  # heatmap pixels -> crop pixels
+    models = {t.side: find_hand_model(t.side, settings.mano_dir or None) for t in tracks}
+    boxes = {t.side: smooth_boxes(t) for t in tracks}
+    seen_by = {t.side: t.detections for t in tracks}
+    streams = {t.side: HandStream(models[t.side], settings, info.fps, entry.sub_frames) for t in tracks}
+    samples: Dict[str, List[dict]] = {t.side: [] for t in tracks}
+    chunk = 0
+    batch: List[tuple] = []  # (frame, side, affine, mirrored, crop)
+
+    def run_batch():
+        frames_done: Dict[str, List[tuple]] = {side: [] for side in streams}
+        if batch:
+            now = time.perf_counter()
+            x = torch.from_numpy(np.stack([b[4] for b in batch])).to(device)
+            with torch.no_grad():
+                pred = net(x)
+            seconds["model"] += time.perf_counter() - now
+            now = time.perf_counter()
+            pose = torch.cat([pred.global_orient, pred.hand_pose], -1).float().cpu().numpy().astype(np.float64)
+            betas = pred.betas.float().cpu().numpy().astype(np.float64)
+            joints_hm = pred.extras["unfolder_joints"].float().cpu().numpy()[..., :2] * hm_scale
+            for i, (frame, side, affine, mirrored, _) in enumerate(batch):
+                p, bt = pose[i], betas[i]
+                hm = joints_hm[i].copy()
+                if mirrored:
+                    p = mirror_axis_angle(p)
+                joints = mano_joints(models[side], p, bt)
+                det = seen_by[side][frame]
+                pixels = np.stack([crop_to_image(h, affine) for h in hm])  # (T, 21, 2) the model's 2D joints
+                if det.has_keypoints:
+                    # The detector's keypoints place the hand in the image (they see the whole frame); the
+                    # model's own 2D joints carry the motion of the end hands relative to the middle one.
+                    pixels = pixels + (det.keypoints - pixels[len(p) // 2])
+                times = []
+                for t in range(len(p)):
+                    transl = solve_translation(joints[t], pixels[t], k, TRANSLATION_WEIGHTS)
+                    times.append({"pose": p[t], "betas": bt[t], "transl": transl, "joints": joints[t] + transl})
+                frames_done[side].append((frame, {"frame": frame, "times": times, "score": det.score}))
+            seconds["post"] += time.perf_counter() - now
+        batch.clear()
+        return frames_done
+
+    def publish(side: str, new: List[dict]):
+        nonlocal chunk
+        if not new:
+            return
+        samples[side].extend(new)
+        seq = to_sequence(new, side, info.fps, settings.model, k, (info.width, info.height), info.path)
+        path = job_dir / f"{side}_chunk{chunk:05d}.npz"
+        chunk += 1
+        seq.save(path)
+        emit("partial", {"hand": side, "path": str(path), "frames": [float(f) for f in seq.frames]})
+
+    def drain():
+        for side, results in run_batch().items():
+            new = []
+            for frame, result in results:
+                new += _advance(streams[side], side, frame, result)
+            publish(side, new)
+
+    last_pushed = {side: start - 1 for side in streams}
+
+    def _advance(stream: HandStream, side: str, frame: int, result: dict) -> List[dict]:
+        out = []
+        for f in range(last_pushed[side] + 1, frame):  # frames this hand was not seen in
+            out += stream.push(f, None)
+        out += stream.push(frame, result)
+        last_pushed[side] = frame
+        return out
+
+    tick = time.perf_counter()
+    for n, (index, rgb) in enumerate(footage.frames(start, end)):
+        seconds["decode"] += time.perf_counter() - tick
+        for side in streams:
+            box = boxes[side].get(index)
+            if box is None:
+                continue
+            mirrored = side == "left"
+            affine = crop_affine(box, size, mirror=mirrored)
+            batch.append((index, side, affine, mirrored, normalise(crop_image(rgb, box, size, mirror=mirrored))))
+        if len(batch) >= settings.batch_size:
+            drain()
+            emit("progress", {"stage": "model", "done": n + 1, "total": total})
+            check_cancel()
+        tick = time.perf_counter()
+    drain()
+    paths = {}
+    for side, stream in streams.items():
+        tail = []
+        for f in range(last_pushed[side] + 1, end + 1):
+            tail += stream.push(f, None)
+        publish(side, tail + stream.flush())
+        if samples[side]:
+            seq = to_sequence(samples[side], side, info.fps, settings.model, k, (info.width, info.height), info.path)
+            paths[side] = str(seq.save(job_dir / f"{side}.npz"))
+    emit("progress", {"stage": "model", "done": total, "total": total})
+    return JobResult(paths, missing, seconds)
+
+
+def _ranges(frames: List[int]) -> str:
+    """[1, 2, 3, 7] -> '1-3, 7'."""
+    out, run = [], [frames[0], frames[0]]
+    for f in frames[1:]:
+        if f == run[1] + 1:
+            run[1] = f
+        else:
+            out.append(run)
+            run = [f, f]
+    out.append(run)
+    return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in out)

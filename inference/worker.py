@@ -1,0 +1,163 @@
+"""The inference worker: ``python -m inference.worker`` speaks the line protocol (addon/common/protocol.py) on
+stdin/stdout and runs one job at a time.
+
+- On start it says ``hello`` (models with/without checkpoints, devices, versions), or, when torch or the
+  project cannot be imported, an ``error`` naming the interpreter and the missing piece, then exits 3.
+- A ``heartbeat`` every second, so the add-on can tell a hung worker from a slow one.
+- ``start`` runs a job: ``progress``, a ``partial`` per chunk of finished samples (a motion-sequence
+  ``.npz`` in the job folder), then ``done`` or ``error`` (message + traceback).
+- ``cancel`` stops the job at its next check (the add-on also kills the process group after a grace time).
+- End of stdin (the add-on went away) ends the worker.
+
+Only protocol lines go to the real stdout: file descriptor 1 is pointed at stderr at start-up, so a library
+that prints cannot corrupt the pipe. ``HAND_MOCAP_WORKER_FAULT`` (crash | exit | garbage) makes a job fail
+on purpose after its first partial result: the add-on's reliability tests use it.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import queue
+import sys
+import threading
+import time
+import traceback
+
+from addon.common import protocol as P
+
+WORKER_VERSION = "0.1.0"
+HEARTBEAT_SECONDS = 1.0
+
+
+class Channel:
+    """The protocol stream: one lock, one flush per message."""
+
+    def __init__(self, stream):
+        self.stream, self.lock = stream, threading.Lock()
+
+    def send(self, message) -> None:
+        self.write(P.encode(message))
+
+    def write(self, text: str) -> None:
+        with self.lock:
+            try:
+                self.stream.write(text)
+                self.stream.flush()
+            except (BrokenPipeError, ValueError):  # the add-on is gone
+                os._exit(0)
+
+
+def _protocol_stdout():
+    """A private copy of stdout for the protocol; fd 1 then goes to stderr."""
+    proto = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return proto
+
+
+def _hello():
+    import torch
+
+    from .catalog import available
+
+    devices = ["cpu"] + ([f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else [])
+    return P.Hello(worker_version=WORKER_VERSION, models=available(), devices=devices,
+                   python=f"{platform.python_version()} ({sys.executable})", torch=torch.__version__)
+
+
+def _run(start: P.Start, out: Channel, cancel: threading.Event) -> None:
+    from .pipeline import JobSettings, run_job
+
+    fault = os.environ.get("HAND_MOCAP_WORKER_FAULT", "")
+    partials = 0
+
+    def emit(kind: str, fields: dict) -> None:
+        nonlocal partials
+        if kind == "progress":
+            out.send(P.Progress(start.job_id, fields["done"], fields["total"], fields["stage"]))
+        elif kind == "partial":
+            out.send(P.Partial(start.job_id, fields["path"], fields["hand"], fields["frames"]))
+            partials += 1
+            if fault and partials == 1:
+                if fault == "crash":
+                    raise RuntimeError("injected fault: crash after the first partial result")
+                if fault == "exit":
+                    sys.stderr.write("injected fault: the worker process dies\n")
+                    sys.stderr.flush()
+                    os._exit(9)
+                if fault == "garbage":
+                    out.write("this is not a protocol message\n")
+        elif kind == "log":
+            out.send(P.Log(fields["message"]))
+
+    settings = JobSettings(
+        video=start.video, model=start.model, checkpoint=start.checkpoint, hands=list(start.hands),
+        frame_start=start.frame_start, frame_end=start.frame_end, first_blender_frame=start.first_blender_frame,
+        exposure=start.exposure, smoothing=start.smoothing, fill_gaps=start.fill_gaps, fov_deg=start.fov_deg,
+        region=list(start.region), mano_dir=start.mano_dir, device=start.device)
+    result = run_job(settings, start.job_dir, emit, cancelled=cancel.is_set)
+    out.send(P.Done(start.job_id, [result.paths[s] for s in result.paths], result.frames_without_hand,
+                    {k: round(v, 3) for k, v in result.seconds.items()}))
+
+
+def main() -> int:
+    out = Channel(_protocol_stdout())
+    try:
+        hello = _hello()
+    except ImportError as exc:
+        name = getattr(exc, "name", None) or str(exc)
+        out.send(P.Error("", f"{name} is not installed in {sys.executable}", traceback.format_exc()))
+        return 3
+    out.send(hello)
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(HEARTBEAT_SECONDS):
+            out.send(P.Heartbeat(time.time()))
+
+    threading.Thread(target=beat, daemon=True).start()
+    jobs: "queue.Queue[P.Start | None]" = queue.Queue()
+    cancels = {}
+
+    def read():
+        for line in sys.stdin.buffer:
+            if not line.strip():
+                continue
+            try:
+                message = P.decode(line)
+            except P.ProtocolError as exc:
+                out.send(P.Error("", f"worker got a bad message: {exc}"))
+                continue
+            if isinstance(message, P.Start):
+                cancels[message.job_id] = threading.Event()
+                jobs.put(message)
+            elif isinstance(message, P.Cancel):
+                cancels.setdefault(message.job_id, threading.Event()).set()
+            elif isinstance(message, P.Ping):
+                out.send(P.Heartbeat(time.time()))
+            else:
+                out.send(P.Error("", f"worker does not accept {type(message).__name__} messages"))
+        for event in cancels.values():  # stdin closed: the add-on is gone
+            event.set()
+        jobs.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    while True:
+        start = jobs.get()
+        if start is None:
+            break
+        cancel = cancels[start.job_id]
+        if cancel.is_set():
+            out.send(P.Error(start.job_id, "cancelled"))
+            continue
+        try:
+            _run(start, out, cancel)
+        except Exception as exc:  # noqa: BLE001 - every failure is reported, the worker lives on
+            message = "cancelled" if cancel.is_set() else f"{type(exc).__name__}: {exc}"
+            out.send(P.Error(start.job_id, message, "" if cancel.is_set() else traceback.format_exc()))
+    stop.set()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
