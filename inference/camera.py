@@ -16,13 +16,14 @@ def intrinsics_from_fov(width: int, height: int, hfov_deg: float) -> np.ndarray:
 
 
 def solve_translation(points: np.ndarray, pixels: np.ndarray, k: np.ndarray,
-                      weights: Optional[np.ndarray] = None, min_depth: float = 0.05) -> np.ndarray:
+                      weights: Optional[np.ndarray] = None, depth_range=(0.1, 20.0)) -> np.ndarray:
     """t minimising the projection error of ``points + t`` against ``pixels``.
 
     u = fx (X + tx) / (Z + tz) + cx  is linear in t once multiplied out:
     fx tx - (u - cx) tz = (u - cx) Z - fx X   (and the same in y).
-    points (N, 3) metres (camera axes), pixels (N, 2) -> t (3,). A solution that would put the hand's
-    root nearer than ``min_depth`` (degenerate 2D, e.g. all points on one spot) is re-solved at that depth.
+    points (N, 3) metres (camera axes), pixels (N, 2) -> t (3,). When the 3D and 2D shapes disagree so
+    much that the root would land outside ``depth_range`` metres (or behind the camera), the depth comes
+    from the ratio of their sizes instead, and x, y are solved at that depth.
     """
     fx, fy, cx, cy = k[0, 0], k[1, 1], k[0, 2], k[1, 2]
     du, dv = pixels[:, 0] - cx, pixels[:, 1] - cy
@@ -35,8 +36,11 @@ def solve_translation(points: np.ndarray, pixels: np.ndarray, k: np.ndarray,
         w = np.repeat(np.sqrt(np.asarray(weights, dtype=np.float64)), 2)
         a, b = a * w[:, None], b * w
     t, *_ = np.linalg.lstsq(a, b, rcond=None)
-    if t[2] + points[0, 2] < min_depth:
-        tz = min_depth - points[0, 2]
+    if not depth_range[0] <= t[2] + points[0, 2] <= depth_range[1]:
+        extent3d = np.ptp(points[:, :2], axis=0).max()
+        extent2d = np.ptp(pixels, axis=0).max() / max(fx, fy)
+        depth = float(np.clip(extent3d / max(extent2d, 1e-6), *depth_range))
+        tz = depth - points[0, 2]
         txy, *_ = np.linalg.lstsq(a[:, :2], b - a[:, 2] * tz, rcond=None)
         t = np.array([txy[0], txy[1], tz])
     return t

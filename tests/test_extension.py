@@ -8,7 +8,7 @@ from helpers import ROOT
 
 INSTALL_AND_RUN = textwrap.dedent("""
     import sys, bpy
-    zip_path, sample = sys.argv[1], sys.argv[2]
+    zip_path, sample, root, python = sys.argv[1:5]
     assert bpy.ops.extensions.package_install_files(
         filepath=zip_path, repo="user_default", enable_on_install=True) == {"FINISHED"}
     assert "bl_ext.user_default.hand_mocap" in bpy.context.preferences.addons
@@ -17,6 +17,16 @@ INSTALL_AND_RUN = textwrap.dedent("""
     assert bpy.ops.hand_mocap.import_sequence(filepath=sample) == {"FINISHED"}
     arm = bpy.data.objects["Hand.R_armature"]
     assert len(arm.data.bones) == 21
+    # installed from a zip, the add-on cannot guess where the worker lives: Check says so, then works
+    try:
+        bpy.ops.hand_mocap.check_worker()
+        raise AssertionError("Check passed without a worker folder")
+    except RuntimeError as exc:  # an operator's ERROR report is an exception in background mode
+        assert "no Hand Mocap folder is set" in str(exc) and "no Hand Mocap folder" in prefs.check_result
+    prefs.worker_root, prefs.worker_python = root, python
+    assert bpy.ops.hand_mocap.check_worker() == {"FINISHED"}
+    assert "models ready: blurhandnet" in prefs.check_result, prefs.check_result
+    assert hasattr(bpy.ops.hand_mocap, "import_video")
     print("INSTALLED-AND-RAN", bpy.utils.extension_path_user("bl_ext.user_default.hand_mocap", create=False))
 """)
 
@@ -32,7 +42,8 @@ def test_built_zip_validates_installs_and_runs(tmp_path):
                BLENDER_USER_CONFIG=str(user / "config"), BLENDER_USER_SCRIPTS=str(user / "scripts"))
     script = tmp_path / "install.py"
     script.write_text(INSTALL_AND_RUN)
-    result = subprocess.run([sys.executable, str(script), str(zips[0]), str(ROOT / "samples" / "open_hand_motion.npz")],
+    result = subprocess.run([sys.executable, str(script), str(zips[0]), str(ROOT / "samples" / "open_hand_motion.npz"),
+                             str(ROOT), sys.executable],
                             capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "INSTALLED-AND-RAN" in result.stdout

@@ -48,5 +48,5 @@ def render_animation(scene: bpy.types.Scene, path: Path) -> Path:
     scene.render.ffmpeg.constant_rate_factor = "MEDIUM"
     scene.render.use_file_extension = False
     scene.render.filepath = str(path)
-    bpy.ops.render.render(animation=True)
+    bpy.ops.render.render(animation=True, scene=scene.name)
     return path

@@ -107,7 +107,8 @@ class VideoImport:
         key_rig(track.rig, rig_channels(track.rig, frames, pose, transl))
         first = min(float(np.min(np.concatenate([c.frames for c in h.chunks]))) for h in self.hands.values())
         last = max(float(np.max(np.concatenate([c.frames for c in h.chunks]))) for h in self.hands.values())
-        fit_scene_to(bpy.context.scene, np.array([first, last]), seq.fps)
+        # the footage's own frames (sub-frame keys at the very ends may lie a fraction outside)
+        fit_scene_to(bpy.context.scene, np.round([first, last]), seq.fps)
 
     def _build_rig(self, seq: MotionSequence) -> HandRig:
         model = find_hand_model(seq.handedness, self.mano_dir)
@@ -148,10 +149,10 @@ def _footage_background(camera: bpy.types.Object, video: str) -> None:
 
 
 def run_sync(start: P.Start, python: str, root: Optional[str] = None, mano_dir: Optional[str] = None,
-             heartbeat_timeout: float = 15.0, on_event=None) -> VideoImport:
+             heartbeat_timeout: float = 15.0, on_event=None, env: Optional[dict] = None) -> VideoImport:
     """Batch mode: the same job, driven synchronously (modal operators do not run in ``blender -b``)."""
     job = VideoImport(start, mano_dir)
-    client = WorkerClient(python, root, heartbeat_timeout=heartbeat_timeout)
+    client = WorkerClient(python, root, heartbeat_timeout=heartbeat_timeout, env=env)
     client.launch()
     try:
         while not job.over:

@@ -70,9 +70,12 @@ class WorkerClient:
             raise WorkerError(f"no Python interpreter at {self.python}")
         if not os.access(self.python, os.X_OK):
             raise WorkerError(f"{self.python} is not executable")
-        if self.root is None or not (self.root / "inference" / "worker.py").is_file():
-            raise WorkerError(f"the worker folder {self.root} does not contain inference/worker.py "
-                              "(set the Hand Mocap folder in the add-on preferences)")
+        if self.root is None:
+            raise WorkerError("no Hand Mocap folder is set: the add-on preferences need the checkout that holds "
+                              "inference/")
+        if not (self.root / "inference" / "worker.py").is_file():
+            raise WorkerError(f"{self.root} does not contain inference/worker.py (set the Hand Mocap folder in "
+                              "the add-on preferences)")
         env = {**os.environ, "PYTHONPATH": str(self.root), "PYTHONUNBUFFERED": "1", **self.extra_env}
         try:
             self.proc = subprocess.Popen([self.python, "-m", "inference.worker"], cwd=str(self.root), env=env,

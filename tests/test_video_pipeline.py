@@ -1,0 +1,131 @@
+"""The worker's pieces on their own: footage decoding, tracking, camera maths, end-hand ordering, filters."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from addon.common.rotations import axis_angle_to_quaternion
+from helpers import ROOT, assert_close
+from inference.camera import intrinsics_from_fov, solve_translation
+from inference.detect import Detection
+from inference.filters import OneEuro, PoseSmoother, interpolate_pose
+from inference.pipeline import HandStream, JobSettings, _ranges
+from inference.tracking import build_tracks, one_hand
+from inference.video import Footage, FootageError
+
+CLIP = ROOT / "samples" / "sample_clip.mp4"
+
+
+def test_footage_streams_a_range_and_names_bad_ranges(tmp_path):
+    footage = Footage(CLIP)
+    assert (footage.info.width, footage.info.height, footage.info.frame_count) == (640, 360, 120)
+    frames = list(footage.frames(30, 33))
+    assert [i for i, _ in frames] == [30, 31, 32, 33] and frames[0][1].shape == (360, 640, 3)
+    with pytest.raises(FootageError, match="frame range 50..10 is empty"):
+        footage.frame_range(50, 10)
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"img_{i:03d}.png"), np.full((20, 30, 3), 60 * i, np.uint8))
+    seq = Footage(tmp_path)
+    assert seq.info.frame_count == 3 and [i for i, _ in seq.frames()] == [0, 1, 2]
+    assert Footage(tmp_path / "img_001.png").info.frame_count == 3  # one file names its whole sequence
+
+
+def test_translation_is_recovered_exactly_from_noiseless_projections():
+    k = intrinsics_from_fov(640, 360, 70.0)
+    rng = np.random.default_rng(1)
+    points = rng.normal(0, 0.04, (21, 3))
+    truth = np.array([0.05, -0.03, 0.45])
+    uvw = (points + truth) @ k.T
+    assert_close(solve_translation(points, uvw[:, :2] / uvw[:, 2:], k), truth, atol=1e-9)
+    # 2D that no hand in front of the camera can explain: depth from the size ratio instead
+    t = solve_translation(points, np.tile([[320.0, 180.0]], (21, 1)) + rng.normal(0, 40, (21, 2)), k)
+    assert 0.1 <= t[2] + points[0, 2] <= 20.0
+
+
+def _det(side, score, x):
+    keypoints = np.array([[x, 100.0]]) + np.random.default_rng(int(x)).normal(0, 20, (21, 2))
+    return Detection.from_keypoints(side, score, keypoints)
+
+
+def test_tracks_keep_one_side_despite_flickering_labels_and_split_two_hands():
+    frames = [[_det("right" if i % 3 else "left", 0.9, 100 + 2 * i)] for i in range(12)]
+    tracks = build_tracks(frames)
+    assert len(tracks) == 1 and tracks[0].side == "right" and len(tracks[0].detections) == 12
+    two = [[_det("right", 0.9, 100 + i), _det("left", 0.8, 500 - i)] for i in range(6)]
+    tracks = build_tracks(two)
+    assert sorted(t.side for t in tracks) == ["left", "right"]
+    assert all(len(t.detections) == 6 for t in tracks)
+    single = build_tracks(one_hand(frames, "left"), max_hands=1)
+    assert len(single) == 1 and single[0].side == "left"
+
+
+def _frame_result(frame, angles, swap):
+    """Three hands rotating about z by the given angles (their joints tell the times apart)."""
+    base = np.random.default_rng(0).normal(0, 0.05, (21, 3))
+    times = []
+    for a in angles:
+        c, s = np.cos(a), np.sin(a)
+        joints = base @ np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]).T
+        times.append({"pose": np.r_[0, 0, a, np.zeros(45)], "betas": np.zeros(10), "transl": np.zeros(3),
+                      "joints": joints})
+    if swap:
+        times = [times[2], times[1], times[0]]
+    return {"frame": frame, "times": times, "score": 0.9}
+
+
+def test_end_hands_are_ordered_by_continuity_and_keyed_at_sub_frames():
+    stream = HandStream(None, JobSettings(video="x", exposure=0.5), fps=30.0, sub_frames=True)
+    out = []
+    for f in range(8):  # steady rotation: frame f spans angles 0.3 f -+ 0.1; odd frames arrive swapped
+        out += stream.push(f, _frame_result(f, [0.3 * f - 0.1, 0.3 * f, 0.3 * f + 0.1], swap=f % 2 == 1))
+    out += stream.flush()
+    frames = np.array([s["frame"] for s in out])
+    assert_close(frames, np.concatenate([[f + 0.75, f + 1, f + 1.25] for f in range(8)]), atol=1e-12)
+    angles = np.array([s["pose"][2] for s in out])
+    assert np.all(np.diff(angles) > 0), angles  # every swapped frame was put back in order
+
+
+def test_gaps_are_left_unkeyed_or_filled_with_zero_confidence():
+    def run(fill):
+        stream = HandStream(None, JobSettings(video="x", exposure=0.0, fill_gaps=fill), fps=30.0, sub_frames=False)
+        out = []
+        for f in range(6):
+            seen = None if f in (2, 3) else {"frame": f, "score": 0.8, "times": [
+                {"pose": np.r_[0, 0, 0.1 * f, np.zeros(45)], "betas": np.zeros(10), "transl": np.full(3, f / 10),
+                 "joints": np.zeros((21, 3))}]}
+            out += stream.push(f, seen)
+        return out + stream.flush()
+
+    assert [s["frame"] for s in run(0)] == [1, 2, 5, 6]
+    filled = run(2)
+    assert [s["frame"] for s in filled] == [1, 2, 3, 4, 5, 6]
+    assert [s["confidence"] for s in filled] == [0.8, 0.8, 0.0, 0.0, 0.8, 0.8]
+    assert_close(filled[2]["pose"][:3], [0, 0, 0.2], atol=1e-9)
+    assert_close(filled[3]["transl"], np.full(3, 0.3), atol=1e-12)
+    assert _ranges([2, 3, 4, 9, 11, 12]) == "2-4, 9, 11-12"
+
+
+def test_one_euro_smooths_jitter_keeps_a_constant_and_ignores_quaternion_sign():
+    f = OneEuro(min_cutoff=1.0, beta=0.0)
+    assert_close([f(np.array([2.0]), 1 / 30)[0] for _ in range(5)], [2.0] * 5, atol=1e-12)
+    rng = np.random.default_rng(0)
+    noisy = 0.02 * rng.normal(size=300)
+    g = OneEuro(min_cutoff=1.0, beta=0.0)
+    smooth = np.array([g(np.array([x]), 1 / 30)[0] for x in noisy])
+    # a first-order low-pass with alpha = 0.17 (1 Hz at 30 fps) keeps sqrt(alpha / (2 - alpha)) = 0.31 of white noise
+    assert smooth[30:].std() < 0.4 * noisy[30:].std()
+    # q and -q are one rotation: a sign flip in the input must not swing the filtered pose
+    smoother = PoseSmoother(0.5)
+    pose = np.tile([0.0, 0.0, 2.5], 16)
+    a, _ = smoother(pose, np.zeros(3), 0.0)
+    b, _ = smoother(np.tile([0.0, 0.0, 2.5 - 2 * np.pi], 16), np.zeros(3), 1 / 30)  # the same rotation
+    qa, qb = axis_angle_to_quaternion(a.reshape(16, 3)), axis_angle_to_quaternion(b.reshape(16, 3))
+    assert np.all(np.abs(np.sum(qa * qb, -1)) > 0.9999)
+
+
+def test_pose_interpolation_takes_the_short_way():
+    mid = interpolate_pose(np.tile([0, 0, 0.2], 16), np.tile([0, 0, 0.6], 16), 0.5)
+    assert_close(mid.reshape(16, 3), np.tile([0, 0, 0.4], (16, 1)), atol=1e-9)
+    across = interpolate_pose(np.tile([0, 0, 3.0], 16), np.tile([0, 0, -3.0], 16), 0.5)  # through pi, not 0
+    assert np.all(np.linalg.norm(across.reshape(16, 3), axis=1) > 3.0)
