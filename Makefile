@@ -10,10 +10,11 @@ BLENDER_EXT = $(shell find $(VENV)/lib -path '*addons_core/bl_pkg/cli/blender_ex
 setup: $(STAMP)
 
 # Re-installs only when the pinned requirements change.
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-nodeps.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11: the bpy wheel is built for it)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	@touch $(STAMP)
 
 test: setup
@@ -29,6 +30,7 @@ bench: setup
 	$(PY) benchmarks/bm_keyframes.py
 	$(PY) benchmarks/bm_synthetic.py
 	$(PY) benchmarks/bm_inference.py
+	$(PY) benchmarks/bm_video.py
 
 # Regenerate the shipped assets (deterministic: the tests check the shipped copies match).
 assets: setup

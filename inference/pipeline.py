@@ -39,6 +39,7 @@ TIPS = list(TIP_VERTEX_IDS.values())
 # should not drag the whole hand off its place in the image.
 PALM = [0, 1, 4, 7, 10, 13]
 TRANSLATION_WEIGHTS = np.where(np.isin(np.arange(21), PALM), 1.0, 0.2)
+TRANSLATION_WEIGHTS[0] = 4.0  # the wrist anchors the rig: it should sit where the detector saw it
 
 
 class NoHandFound(RuntimeError):

@@ -21,6 +21,9 @@ class ConfigError(ValueError):
 @dataclass
 class DataConfig:
     train: str | list = "data/synth_blur/train"  # one folder or a list of folders
+    format: str = "synthetic"  # synthetic | blurhand | interhand (the published layouts: training/real_data.py)
+    split: str = "train"  # the split folder of a real dataset
+    mano_dir: str = ""  # official MANO files (the real datasets' MANO labels need them)
     val: str = ""
     crop_scale: float = 1.3
     workers: int = 0
@@ -76,9 +79,12 @@ def load_config(path: str | Path) -> Config:
     unknown = sorted(set(raw) - tables)
     if unknown:
         raise ConfigError(f"{path}: unknown table(s) {', '.join(unknown)}; known: {', '.join(sorted(tables))}")
+    data = _build(DataConfig, raw.get("data", {}), f"{path} [data]")
+    if data.format not in ("synthetic", "blurhand", "interhand"):
+        raise ConfigError(f"{path} [data]: format must be synthetic, blurhand or interhand, not {data.format!r}")
     return Config(
         model=_build(BlurHandNetConfig, raw.get("model", {}), f"{path} [model]"),
-        data=_build(DataConfig, raw.get("data", {}), f"{path} [data]"),
+        data=data,
         loss=_build(LossWeights, raw.get("loss", {}), f"{path} [loss]"),
         switches=_build(LossSwitches, raw.get("switches", {}), f"{path} [switches]"),
         train=_build(TrainConfig, raw.get("train", {}), f"{path} [train]"),

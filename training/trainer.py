@@ -52,7 +52,13 @@ def train(cfg: Config, resume: bool = True, progress: bool = True, device: Optio
     out.mkdir(parents=True, exist_ok=True)
     d = cfg.data
     augment = Augment(d.aug_scale, d.aug_shift, d.aug_rotate_deg, d.aug_color) if d.augment else None
-    dataset = BlurHandSamples(d.train, crop_spec(cfg), augment, seed=cfg.train.seed + rank)
+    if d.format == "synthetic":
+        dataset = BlurHandSamples(d.train, crop_spec(cfg), augment, seed=cfg.train.seed + rank)
+    else:  # real footage: the published labels as they are (no augmentation yet)
+        from addon.common.hand_model import find_hand_model
+
+        from .real_data import RealSamples
+        dataset = RealSamples(d.train, d.split, d.format, find_hand_model("right", d.mano_dir or None), crop_spec(cfg))
     sampler = torch.utils.data.DistributedSampler(dataset) if _distributed() else None
     loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.train.batch_size, shuffle=sampler is None,
                                          sampler=sampler, num_workers=cfg.data.workers, drop_last=len(dataset) >
@@ -79,7 +85,8 @@ def train(cfg: Config, resume: bool = True, progress: bool = True, device: Optio
     while step < cfg.train.steps:
         if sampler is not None:
             sampler.set_epoch(step)
-        dataset.epoch = step  # new augmentation draws each pass (workers are re-created per pass)
+        if hasattr(dataset, "epoch"):
+            dataset.epoch = step  # new augmentation draws each pass (workers are re-created per pass)
         for batch in loader:
             if step >= cfg.train.steps:
                 break
