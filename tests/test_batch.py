@@ -38,7 +38,7 @@ def test_batch_writes_a_blend_and_exports(tmp_path, blank_blend):
     (["--sequence", "/nonexistent/seq.npz", "--out", "{tmp}/o.blend"], 1, "no such file"),
     (["--sequence", str(SAMPLE), "--out", "{tmp}/o.txt"], 1, "--out must name a .blend file"),
     (["--sequence", str(SAMPLE), "--out", "{tmp}/o.blend", "--mano", "{tmp}"], 1, "no MANO_RIGHT.pkl here"),
-    (["--out", "{tmp}/o.blend"], 2, "the following arguments are required: --sequence"),
+    (["--out", "{tmp}/o.blend"], 2, "one of the arguments --video --sequence is required"),
 ])
 def test_batch_failures_exit_non_zero_with_a_one_line_reason(tmp_path, args, code, message):
     result = run(*[a.format(tmp=tmp_path) for a in args])

@@ -58,6 +58,12 @@ class HANDMOCAP_PT_sidebar(bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         layout.operator(HANDMOCAP_OT_import_video.bl_idname, icon="FILE_MOVIE")
+        clip = context.scene.active_clip if context.scene else None
+        if clip is not None:  # footage already in the .blend: track it where it sits on the timeline
+            op = layout.operator(HANDMOCAP_OT_import_video.bl_idname, text=f"Track Movie Clip '{clip.name}'",
+                                 icon="TRACKER")
+            op.filepath = bpy.path.abspath(clip.filepath)
+            op.first_blender_frame = clip.frame_start
         layout.operator(HANDMOCAP_OT_import_sequence.bl_idname, icon="IMPORT")
         prefs = preferences(context)
         model = "official MANO" if prefs and prefs.mano_dir else "open hand (built in)"

@@ -51,10 +51,19 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
                            "without a hand (0: leave them unkeyed)", default=0, min=0, max=120)
     fov: FloatProperty(name="Field of view", description="Horizontal field of view of the footage, degrees",
                        default=60.0, min=5.0, max=170.0)
+    region: StringProperty(name="Fixed region", default="",
+                           description="x0, y0, side in pixels: track this square instead of detecting hands")
+    first_blender_frame: IntProperty(name="Start at frame", default=1,
+                                     description="The Blender frame of the footage's first frame")
 
     _timer = None
     _client: Optional[WorkerClient] = None
     _job: Optional[VideoImport] = None
+
+    def invoke(self, context, event):
+        if self.filepath:  # given (e.g. the sidebar's active Movie Clip): no file browser
+            return self.execute(context)
+        return super().invoke(context, event)
 
     def execute(self, context):
         settings = worker_settings(context)
@@ -62,7 +71,15 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
         start = new_job(bpy.path.abspath(self.filepath), model=self.model, hands=hands,
                         frame_start=self.frame_start, frame_end=self.frame_end, exposure=self.exposure,
                         smoothing=self.smoothing, fill_gaps=self.fill_gaps, fov_deg=self.fov,
-                        mano_dir=settings.mano_dir or "", device=settings.device)
+                        first_blender_frame=self.first_blender_frame, mano_dir=settings.mano_dir or "",
+                        device=settings.device)
+        if self.region.strip():
+            try:
+                start.region = [float(v) for v in self.region.replace(" ", "").split(",")]
+                assert len(start.region) == 3
+            except (ValueError, AssertionError):
+                self.report({"ERROR"}, "Fixed region must be three numbers: x0, y0, side (pixels)")
+                return {"CANCELLED"}
         self._client = WorkerClient(settings.python, settings.root or None)
         try:
             self._client.launch()
