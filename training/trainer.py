@@ -75,6 +75,9 @@ def train(cfg: Config, resume: bool = True, progress: bool = True, device: Optio
     net = torch.nn.parallel.DistributedDataParallel(model) if _distributed() else model
     log_path = out / "log.csv"
     new_log = not log_path.is_file() or step == 0
+    if not new_log:  # resuming from last.pt: drop rows logged after it was saved
+        lines = log_path.read_text().splitlines(keepends=True)
+        log_path.write_text("".join(lines[:1] + [r for r in lines[1:] if int(r.split(",")[0]) <= step]))
     log = open(log_path, "w" if new_log else "a", newline="")
     writer = None
     bar = Progress(cfg.train.steps, "steps", enabled=progress and rank == 0)
