@@ -62,3 +62,16 @@ def test_end_hands_are_scored_under_the_better_pairing_per_sample():
     out = M.order_invariant_ends(e1, e2, gi, gf)
     assert out["forward"].tolist() == [True, False]
     assert np.allclose(out["initial"], 0) and np.allclose(out["final"], 0)
+
+
+def test_paired_bootstrap_centres_on_the_difference_and_resamples_whole_sequences():
+    from training.metrics import paired_bootstrap
+
+    a = np.arange(40, dtype=float)
+    groups = np.arange(40) // 8
+    assert paired_bootstrap(a, a, groups) == (0.0, 0.0, 0.0)
+    mean, low, high = paired_bootstrap(a, a + 2.0 + 0.1 * np.sin(a), groups)
+    assert abs(mean - (2.0 + 0.1 * np.sin(a).mean())) < 1e-12 and 1.8 < low < mean < high < 2.2
+    noisy = a + np.where(groups % 2 == 0, 5.0, -5.0)  # better on some sequences, worse on others
+    mean, low, high = paired_bootstrap(a, noisy, groups)
+    assert low < 0 < high

@@ -1,4 +1,4 @@
-"""python -m training train --config FILE [--fresh] | eval --ckpt FILE --data DIR"""
+"""python -m training train --config FILE [--fresh] | eval --ckpt FILE --data DIR [--baseline FILE]"""
 from __future__ import annotations
 
 import argparse
@@ -19,6 +19,7 @@ def main(argv=None) -> int:
     e = sub.add_parser("eval", help="evaluate a checkpoint on a synthetic dataset")
     e.add_argument("--ckpt", required=True)
     e.add_argument("--data", required=True)
+    e.add_argument("--baseline", help="a second checkpoint: both tables, and the difference with its interval")
     args = ap.parse_args(argv)
     try:
         if args.command == "train":
@@ -29,9 +30,13 @@ def main(argv=None) -> int:
             print(f"trained {cfg.train.steps} steps; last total loss {losses.get('total', float('nan')):.4f}; "
                   f"checkpoint {cfg.train.out}/model.pt")
         else:
-            from .evaluate import evaluate, table
+            from .evaluate import compare, evaluate, table
 
-            print(table(evaluate(args.ckpt, args.data)))
+            result = evaluate(args.ckpt, args.data)
+            print(table(result))
+            if args.baseline:
+                base = evaluate(args.baseline, args.data)
+                print(f"baseline {args.baseline}:\n{table(base)}\n{compare(result, base)}")
     except (ConfigError, CheckpointError, DatasetError, FileNotFoundError) as exc:
         print(f"training: error: {exc}", file=sys.stderr)
         return 1

@@ -37,6 +37,8 @@ def evaluate(ckpt: str, data: str, batch_size: int = 16, device: str = "cpu") ->
         gj, gv = np.repeat(gj, 3, 1), np.repeat(gv, 3, 1)
     mid = 1 if pj.shape[1] == 3 else 0
     result = {
+        "per_frame_middle": metrics.point_errors(pj[:, mid], gj[:, 1]).mean(-1),  # (N,) mm
+        "frames_per_sequence": float(raw.manifest["frames_per_sequence"]),
         "middle_mpjpe": metrics.mpjpe(pj[:, mid], gj[:, 1]),
         "middle_mpvpe": metrics.mpvpe(pv[:, mid], gv[:, 1], pred_root=pj[:, mid, 0], gt_root=gj[:, 1, 0]),
         "middle_pa_mpjpe": metrics.mpjpe(pj[:, mid], gj[:, 1], align="procrustes"),
@@ -56,3 +58,12 @@ def table(result: Dict[str, float]) -> str:
     return ("          initial   middle    final  | MPVPE middle | PA-MPJPE middle\n"
             f"MPJPE mm {f('initial_mpjpe')} {f('middle_mpjpe')} {f('final_mpjpe')}  | {f('middle_mpvpe')}     |"
             f" {f('middle_pa_mpjpe')}")
+
+
+def compare(result: Dict[str, float], baseline: Dict[str, float]) -> str:
+    """The model's middle-hand MPJPE against a baseline's on the same frames, with a 95% interval from
+    resampling whole test sequences."""
+    groups = np.arange(len(result["per_frame_middle"])) // int(result["frames_per_sequence"])
+    mean, low, high = metrics.paired_bootstrap(result["per_frame_middle"], baseline["per_frame_middle"], groups)
+    return (f"middle MPJPE: baseline - model = {mean:+.2f} mm (95% interval {low:+.2f} .. {high:+.2f} mm, "
+            f"resampling {groups.max() + 1} sequences)")

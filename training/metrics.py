@@ -103,3 +103,18 @@ def order_invariant_ends(pred_e1: np.ndarray, pred_e2: np.ndarray, gt_initial: n
     forward = e["11"] + e["22"] <= e["12"] + e["21"]
     return {"initial": np.where(forward, e["11"], e["21"]), "final": np.where(forward, e["22"], e["12"]),
             "forward": forward}
+
+
+def paired_bootstrap(errors_a: np.ndarray, errors_b: np.ndarray, groups: np.ndarray, resamples: int = 5000,
+                     seed: int = 0) -> Tuple[float, float, float]:
+    """Mean of (b - a) per sample and its 95% interval, resampling whole groups (e.g. sequences, whose frames
+    are not independent): (mean, low, high). Positive means ``a`` has the lower error."""
+    diff = np.asarray(errors_b, dtype=np.float64) - np.asarray(errors_a, dtype=np.float64)
+    ids, inverse = np.unique(groups, return_inverse=True)
+    sums = np.bincount(inverse, weights=diff)
+    counts = np.bincount(inverse).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(ids), (resamples, len(ids)))
+    means = sums[pick].sum(1) / counts[pick].sum(1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(diff.mean()), float(low), float(high)
