@@ -60,9 +60,13 @@ def losses(run):
 def test_a_few_steps_lower_the_loss_and_resume_continues(tmp_path, tiny_set):
     cfg = load_config(write_config(tmp_path, tiny_set, steps=25))
     cfg.data.augment = False  # the same four crops every step: the loss must fall
+    cfg.data.val = str(tiny_set)
     train(cfg, progress=False)
     log = losses(tmp_path / "run")
     assert len(log) == 25
+    with open(tmp_path / "run" / "log.csv") as fh:
+        val = [float(r["val_middle_mpjpe"]) for r in csv.DictReader(fh)]
+    assert np.isnan(val[0]) and np.isfinite(val[4]) and val[4] > 0  # scored at each checkpoint (every 5)
     assert sum(log[-5:]) / 5 < 0.8 * sum(log[:3]) / 3, log
     model = load_trained(str(tmp_path / "run" / "model.pt"))
     assert model.config.backbone_depth == 10

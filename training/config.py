@@ -24,7 +24,8 @@ class DataConfig:
     format: str = "synthetic"  # synthetic | blurhand | interhand (the published layouts: training/real_data.py)
     split: str = "train"  # the split folder of a real dataset
     mano_dir: str = ""  # official MANO files (the real datasets' MANO labels need them)
-    val: str = ""
+    val: str = ""  # a synthetic folder scored (middle MPJPE, first val_frames frames) at each checkpoint
+    val_frames: int = 64
     crop_scale: float = 1.3
     workers: int = 0
     augment: bool = True

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Dict, Optional
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -36,6 +37,25 @@ def _autocast(precision: str, device: torch.device):
     if precision == "fp16" and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.float16)
     return torch.autocast(device.type, enabled=False)
+
+
+@torch.no_grad()
+def validate(model: BlurHandNet, samples: BlurHandSamples, frames: int, device: torch.device) -> float:
+    """Middle-hand MPJPE (mm, wrist-aligned) on the first ``frames`` validation frames."""
+    from . import metrics
+
+    was_training = model.training
+    model.eval()
+    n = min(frames, len(samples))
+    pred, truth = [], []
+    for start in range(0, n, 16):
+        batch = torch.utils.data.default_collate([samples[i] for i in range(start, min(start + 16, n))])
+        out = model(batch["image"].to(device))
+        mid = out.joints.shape[1] // 2
+        pred.append(out.joints[:, mid].float().cpu().numpy())
+        truth.append(batch["joints_cam"][:, 1].numpy())  # the middle time (sharp sets repeat their one time)
+    model.train(was_training)
+    return metrics.mpjpe(np.concatenate(pred), np.concatenate(truth))
 
 
 def train(cfg: Config, resume: bool = True, progress: bool = True, device: Optional[str] = None) -> Dict[str, float]:
@@ -73,6 +93,8 @@ def train(cfg: Config, resume: bool = True, progress: bool = True, device: Optio
         optim.load_state_dict(state["optim"])
         step = int(state["step"])
     net = torch.nn.parallel.DistributedDataParallel(model) if _distributed() else model
+    val = BlurHandSamples(d.val, crop_spec(cfg)) if d.val else None
+    val_mpjpe = float("nan")
     log_path = out / "log.csv"
     new_log = not log_path.is_file() or step == 0
     if not new_log:  # resuming from last.pt: drop rows logged after it was saved
@@ -104,8 +126,13 @@ def train(cfg: Config, resume: bool = True, progress: bool = True, device: Optio
             losses["total"].backward()
             optim.step()
             step += 1
+            at_checkpoint = step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps
+            if rank == 0 and val is not None and at_checkpoint:
+                val_mpjpe = validate(model, val, d.val_frames, dev)
             if rank == 0 and (step % cfg.train.log_every == 0 or step == cfg.train.steps):
                 latest = {k: float(v.detach()) for k, v in losses.items()}
+                if val is not None:
+                    latest["val_middle_mpjpe"] = val_mpjpe
                 row = {"step": step, "lr": lr, "seconds": round(time.perf_counter() - started, 2), **latest}
                 if writer is None:
                     writer = csv.DictWriter(log, fieldnames=list(row))
@@ -113,7 +140,7 @@ def train(cfg: Config, resume: bool = True, progress: bool = True, device: Optio
                         writer.writeheader()
                 writer.writerow(row)
                 log.flush()
-            if rank == 0 and (step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps):
+            if rank == 0 and at_checkpoint:
                 torch.save({"model": model.state_dict(), "optim": optim.state_dict(), "step": step}, last)
             bar.update(step)
     bar.close()
