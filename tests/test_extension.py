@@ -26,7 +26,7 @@ INSTALL_AND_RUN = textwrap.dedent("""
     prefs.worker_root, prefs.worker_python = root, python
     assert bpy.ops.hand_mocap.check_worker() == {"FINISHED"}
     assert "models ready: blurhandnet" in prefs.check_result, prefs.check_result
-    assert hasattr(bpy.ops.hand_mocap, "import_video")
+    assert "model" in bpy.ops.hand_mocap.import_video.get_rna_type().properties  # registered, with its options
     print("INSTALLED-AND-RAN", bpy.utils.extension_path_user("bl_ext.user_default.hand_mocap", create=False))
 """)
 

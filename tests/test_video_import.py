@@ -109,3 +109,22 @@ def test_batch_video_writes_a_blend_and_fails_with_one_line_reasons(tmp_path, bl
     python = subprocess.run([sys.executable, str(BATCH), "--", "--video", str(CLIP), "--out", str(tmp_path / "y.blend"),
                              "--python", "/no/python"], capture_output=True, text=True, timeout=300)
     assert python.returncode == 1 and "no Python interpreter at /no/python" in python.stderr
+
+
+@pytest.fixture
+def addon_registered(blank_blend):
+    import addon_utils
+
+    assert addon_utils.enable("addon", default_set=True) is not None
+    yield blank_blend
+    addon_utils.disable("addon", default_set=True)
+
+
+def test_the_operator_runs_to_the_end_without_a_window_and_reports_errors(addon_registered):
+    bpy = addon_registered
+    with pytest.raises(RuntimeError, match="deformer: no trained checkpoint"):
+        bpy.ops.hand_mocap.import_video(filepath=str(CLIP), model="deformer")
+    assert len(bpy.data.objects) == 0  # nothing half-built
+    assert "no trained checkpoint" in bpy.data.texts["Hand Mocap worker log"].as_string()
+    assert bpy.ops.hand_mocap.import_video(filepath=str(CLIP), hands="RIGHT", frame_end=11, fov=70.8) == {"FINISHED"}
+    assert len(_key_frames(bpy.data.objects["Hand.R_armature"])) >= 3 * 9

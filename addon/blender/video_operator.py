@@ -14,10 +14,11 @@ from bpy_extras.io_utils import ImportHelper
 
 from ..common.models import MODEL_LABELS, MODEL_NAMES
 from ..common.worker_client import WorkerClient, WorkerError
-from .video_job import VideoImport, new_job
+from .video_job import VideoImport, new_job, run_sync
 from .preferences import worker_settings
 
 LOG_TEXT = "Hand Mocap worker log"
+MODEL_ITEMS = [(name, name, MODEL_LABELS[name]) for name in MODEL_NAMES]
 
 
 def show_log(job: VideoImport) -> None:
@@ -36,7 +37,7 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
 
     filter_glob: StringProperty(default="*.mp4;*.mov;*.avi;*.mkv;*.m4v;*.webm;*.png;*.jpg;*.jpeg",
                                 options={"HIDDEN"})
-    model: EnumProperty(name="Model", items=[(n, n, MODEL_LABELS[n]) for n in MODEL_NAMES], default="blurhandnet")
+    model: EnumProperty(name="Model", items=MODEL_ITEMS, default="blurhandnet")
     hands: EnumProperty(name="Hands", default="BOTH", items=[
         ("BOTH", "Right and left", "Every hand found, one rig each"),
         ("RIGHT", "Right only", "One right hand (the best detection of each frame)"),
@@ -80,6 +81,13 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
             except (ValueError, AssertionError):
                 self.report({"ERROR"}, "Fixed region must be three numbers: x0, y0, side (pixels)")
                 return {"CANCELLED"}
+        if bpy.app.background or context.window is None:  # no event loop to drive a modal run: finish here
+            try:
+                self._job = run_sync(start, settings.python, settings.root or None, settings.mano_dir or None)
+            except WorkerError as exc:
+                self.report({"ERROR"}, f"Hand Mocap: {exc}")
+                return {"CANCELLED"}
+            return self._report(self._job, "error" if self._job.error else "done")
         self._client = WorkerClient(settings.python, settings.root or None)
         try:
             self._client.launch()
@@ -121,7 +129,9 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
         if context.workspace is not None:
             context.workspace.status_text_set(None)
         self._client.stop(grace=1.0)
-        job = self._job
+        return self._report(self._job, how)
+
+    def _report(self, job: VideoImport, how: str):
         if how == "error":
             show_log(job)
             self.report({"ERROR"}, f"Hand Mocap: {job.error} (kept {job.summary()}; details in the Text "
