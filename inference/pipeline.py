@@ -250,6 +250,11 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
                           f"{start}..{start + len(found) - 1}".replace("  ", " "))
     if missing:
         emit("log", {"message": f"{len(missing)} frame(s) without a hand get no key: {_ranges(missing)}"})
+    for t in tracks:
+        votes = t.votes()
+        if len(settings.hands) != 1 and abs(votes["right"] - votes["left"]) < 0.2 * sum(votes.values()):
+            emit("log", {"message": f"the {t.side} hand's side is uncertain (detector votes: right "
+                                    f"{votes['right']:.0f}, left {votes['left']:.0f}); choose the side if you know it"})
 
     # Pass 2: the model.
     from .models.output import load_model

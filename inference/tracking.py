@@ -34,12 +34,29 @@ def _centre(box: np.ndarray) -> np.ndarray:
     return box[:2] + box[2] / 2
 
 
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    lo, hi = np.maximum(a[:2], b[:2]), np.minimum(a[:2] + a[2], b[:2] + b[2])
+    inter = float(np.prod(np.clip(hi - lo, 0, None)))
+    return inter / (a[2] ** 2 + b[2] ** 2 - inter)
+
+
+def distinct(found: List[Detection], max_iou: float = 0.4) -> List[Detection]:
+    """One detection per hand: a box overlapping a better-scored one is the same hand found twice."""
+    kept: List[Detection] = []
+    for d in sorted(found, key=lambda d: -d.score):
+        if all(_iou(d.box, k.box) <= max_iou for k in kept):
+            kept.append(d)
+    return kept
+
+
 def build_tracks(frames: Sequence[List[Detection]], first_frame: int = 0, max_gap: int = 15,
-                 max_hands: int = 2) -> List[Track]:
-    """``frames[i]`` holds the detections of footage frame ``first_frame + i``."""
+                 max_hands: int = 2, min_share: float = 0.1) -> List[Track]:
+    """``frames[i]`` holds the detections of footage frame ``first_frame + i``. Tracks seen in fewer than
+    ``min_share`` of the frames (at least 2) are detector glitches and are dropped."""
     tracks: List[Track] = []
     for i, found in enumerate(frames):
         frame = first_frame + i
+        found = distinct(found)
         live = [t for t in tracks if frame - t.last_frame <= max_gap]
         pairs = []  # (distance in box sides, track, detection)
         for d in found:
@@ -60,6 +77,8 @@ def build_tracks(frames: Sequence[List[Detection]], first_frame: int = 0, max_ga
             if id(d) not in used_d and in_frame < max_hands:
                 tracks.append(Track({frame: d}))
                 in_frame += 1
+    needed = max(2, int(np.ceil(min_share * len(frames))))
+    tracks = [t for t in tracks if len(t.detections) >= needed]
     for t in tracks:
         votes = t.votes()
         t.side = max(votes, key=votes.get)

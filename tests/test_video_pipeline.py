@@ -56,6 +56,11 @@ def test_tracks_keep_one_side_despite_flickering_labels_and_split_two_hands():
     tracks = build_tracks(two)
     assert sorted(t.side for t in tracks) == ["left", "right"]
     assert all(len(t.detections) == 6 for t in tracks)
+    glitch = [list(f) for f in frames]
+    glitch[5] = glitch[5] + [_det("left", 0.6, 400)]  # one stray detection elsewhere: not a second hand
+    twice = glitch[6][0]
+    glitch[6] = glitch[6] + [Detection("left", 0.5, twice.keypoints + 3.0, twice.box + [3.0, 3.0, 0.0])]  # same hand
+    assert len(build_tracks(glitch)) == 1
     single = build_tracks(one_hand(frames, "left"), max_hands=1)
     assert len(single) == 1 and single[0].side == "left"
 
