@@ -78,11 +78,27 @@ def build_tracks(frames: Sequence[List[Detection]], first_frame: int = 0, max_ga
                 tracks.append(Track({frame: d}))
                 in_frame += 1
     needed = max(2, int(np.ceil(min_share * len(frames))))
-    tracks = [t for t in tracks if len(t.detections) >= needed]
+    kept = [t for t in tracks if len(t.detections) >= needed]
+    for glitch in (t for t in tracks if len(t.detections) < needed):
+        for frame, d in glitch.detections.items():  # frames a glitch took from a real hand go back to it
+            _give_back(kept, frame, d)
+    tracks = kept
     for t in tracks:
         votes = t.votes()
         t.side = max(votes, key=votes.get)
     return _one_track_per_side(tracks)
+
+
+def _give_back(tracks: List[Track], frame: int, d: Detection) -> None:
+    free = [t for t in tracks if frame not in t.detections]
+    if not free:
+        return
+    def gap(t: Track) -> float:
+        near = min(t.detections, key=lambda f: abs(f - frame))
+        return np.linalg.norm(_centre(d.box) - _centre(t.detections[near].box)) / t.detections[near].box[2]
+    best = min(free, key=gap)
+    if gap(best) < 1.5:
+        best.detections[frame] = d
 
 
 def _one_track_per_side(tracks: List[Track]) -> List[Track]:
