@@ -160,3 +160,22 @@ def test_a_left_hand_is_mirrored_in_and_out_and_lands_on_the_footage(tmp_path):
     gt_px[:, 0] = 640 - gt_px[:, 0]
     # the right hand on these (fast-waving) frames: median 23 px; a mirroring mistake would be off by hundreds
     assert np.median(np.linalg.norm(pred_px - gt_px, axis=1)) < 35.0
+
+
+def test_a_fixed_region_replaces_detection(tmp_path):
+    from addon.common.motion_sequence import load_motion_sequence
+    from inference.pipeline import run_job
+
+    box = [150.0, 20.0, 300.0]  # the sample clip's hand stays inside this square in frames 0..9
+    result = run_job(JobSettings(video=str(CLIP), hands=["right"], region=box, frame_end=9, fov_deg=70.8),
+                     tmp_path / "job")
+    seq = load_motion_sequence(result.paths["right"])
+    assert result.frames_without_hand == [] and len(seq) == 30  # every frame, three samples each
+    from addon.common.hand_model import find_hand_model
+    from inference.pipeline import mano_joints
+
+    joints = mano_joints(find_hand_model("right"), seq.full_pose, seq.betas) + seq.transl[:, None]
+    uvw = joints @ seq.camera_matrix.T
+    u, v = uvw[..., 0] / uvw[..., 2], uvw[..., 1] / uvw[..., 2]  # the model's own 2D joints place the hand
+    inside = (u > box[0]) & (u < box[0] + box[2]) & (v > box[1]) & (v < box[1] + box[2])
+    assert inside.mean() > 0.9, inside.mean()
