@@ -47,8 +47,8 @@ def resolve_checkpoint(name: str, checkpoint: Optional[str] = None) -> Path:
         raise ModelUnavailable(f"unknown model {name!r}; the models are {', '.join(MODELS)}")
     path = Path(checkpoint) if checkpoint else MODELS[name].checkpoint_path()
     if not path.is_file():
-        hint = (f"pass a trained checkpoint with --checkpoint, or train one (python -m training train "
-                f"--config ...)" if checkpoint is None else "check the path")
+        hint = ("pass a trained checkpoint with --checkpoint, or train one (python -m training train "
+                "--config ...)" if checkpoint is None else "check the path")
         raise ModelUnavailable(f"{name}: no trained checkpoint at {path}; it will not run on untrained weights; "
                                f"{hint}")
     return path

@@ -29,7 +29,7 @@ from addon.common.rotations import mirror_axis_angle
 from .camera import intrinsics_from_fov, solve_translation
 from .catalog import MODELS, resolve_checkpoint
 from .crop import crop_affine, crop_image, crop_to_image, normalise
-from .detect import make_detector
+from .detect import Detection, make_detector
 from .filters import PoseSmoother, interpolate_pose
 from .tracking import build_tracks, one_hand, select_hands, smooth_boxes
 from .video import Footage
@@ -204,6 +204,27 @@ def mano_joints(model: HandModel, pose: np.ndarray, betas: np.ndarray) -> np.nda
     return np.concatenate([out.joints, out.vertices[:, TIPS]], axis=1)
 
 
+def place_hands(pose: np.ndarray, betas: np.ndarray, joints_crop: np.ndarray, affine: np.ndarray, mirrored: bool,
+                det: Detection, model: HandModel, k: np.ndarray) -> List[dict]:
+    """One crop's T hands -> camera-space hands of the footage's side.
+
+    pose (T, 48) and betas (T, 10) are right-hand MANO from the network; joints_crop (T, 21, 2) its 2D joints
+    in crop pixels. A mirrored crop's hands are mirrored back; each hand's translation is solved so that its
+    joints project onto the detector's keypoints (the middle hand) shifted by the network's own 2D motion
+    (the end hands)."""
+    if mirrored:
+        pose = mirror_axis_angle(pose)
+    joints = mano_joints(model, pose, betas)
+    pixels = np.stack([crop_to_image(j, affine) for j in joints_crop])
+    if det.has_keypoints:  # the detector sees the whole frame: it places the hand
+        pixels = pixels + (det.keypoints - pixels[len(pose) // 2])
+    out = []
+    for t in range(len(pose)):
+        transl = solve_translation(joints[t], pixels[t], k, TRANSLATION_WEIGHTS)
+        out.append({"pose": pose[t], "betas": betas[t], "transl": transl, "joints": joints[t] + transl})
+    return out
+
+
 def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind, fields: None,
             cancelled: Callable[[], bool] = lambda: False) -> JobResult:
     settings.validate()
@@ -284,21 +305,8 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
             betas = pred.betas.float().cpu().numpy().astype(np.float64)
             joints_hm = pred.extras["unfolder_joints"].float().cpu().numpy()[..., :2] * hm_scale
             for i, (frame, side, affine, mirrored, _) in enumerate(batch):
-                p, bt = pose[i], betas[i]
-                hm = joints_hm[i].copy()
-                if mirrored:
-                    p = mirror_axis_angle(p)
-                joints = mano_joints(models[side], p, bt)
                 det = seen_by[side][frame]
-                pixels = np.stack([crop_to_image(h, affine) for h in hm])  # (T, 21, 2) the model's 2D joints
-                if det.has_keypoints:
-                    # The detector's keypoints place the hand in the image (they see the whole frame); the
-                    # model's own 2D joints carry the motion of the end hands relative to the middle one.
-                    pixels = pixels + (det.keypoints - pixels[len(p) // 2])
-                times = []
-                for t in range(len(p)):
-                    transl = solve_translation(joints[t], pixels[t], k, TRANSLATION_WEIGHTS)
-                    times.append({"pose": p[t], "betas": bt[t], "transl": transl, "joints": joints[t] + transl})
+                times = place_hands(pose[i], betas[i], joints_hm[i], affine, mirrored, det, models[side], k)
                 frames_done[side].append((frame, {"frame": frame, "times": times, "score": det.score}))
             seconds["post"] += time.perf_counter() - now
         batch.clear()
