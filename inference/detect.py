@@ -43,7 +43,7 @@ class HandDetector:
         except ImportError as exc:
             raise DetectorUnavailable(
                 f"MediaPipe is not installed in this Python ({exc}); install it with "
-                "`pip install --no-deps mediapipe==0.10.21` (see README: Worker set-up)") from None
+                "`pip install --no-deps mediapipe==0.10.21` (README: Worker set-up)") from None
         self.mirrored = mirrored
         self._hands = hands.Hands(static_image_mode=False, max_num_hands=max_hands, model_complexity=complexity,
                                   min_detection_confidence=min_confidence, min_tracking_confidence=0.5)
