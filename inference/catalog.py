@@ -19,14 +19,13 @@ class ModelEntry:
     name: str
     paper: str
     checkpoint: str  # file name in inference/checkpoints/
-    sub_frames: bool = False  # predicts initial / middle / final hands per frame
 
     def checkpoint_path(self) -> Path:
         return CHECKPOINT_DIR / self.checkpoint
 
 
 MODELS: Dict[str, ModelEntry] = {e.name: e for e in (
-    ModelEntry("blurhandnet", "Oh et al., CVPR 2023 (BlurHandNet)", "blurhandnet_tiny.pt", sub_frames=True),
+    ModelEntry("blurhandnet", "Oh et al., CVPR 2023 (BlurHandNet)", "blurhandnet_tiny.pt"),
     ModelEntry("deformer", "Fu et al., ICCV 2023 (Deformer)", "deformer_tiny.pt"),
     ModelEntry("seqhand", "Yang et al., ECCV 2020 (SeqHAND)", "seqhand_tiny.pt"),
     ModelEntry("s2hand", "Chen et al., CVPR 2021 / TPAMI (S2HAND(V))", "s2hand_tiny.pt"),

@@ -1,6 +1,8 @@
 """Square crops around a hand, shared by training and the worker (one definition of the model's input)."""
 from __future__ import annotations
 
+from typing import Optional
+
 import cv2
 import numpy as np
 
@@ -34,9 +36,12 @@ def crop_image(image: np.ndarray, box: np.ndarray, size: int, angle: float = 0.0
     return cv2.warpAffine(image, affine, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
 
-def normalise(crop_rgb_uint8: np.ndarray) -> np.ndarray:
-    """uint8 (S, S, 3) RGB -> float32 (3, S, S), ImageNet-normalised: the network's input."""
+def normalise(crop_rgb_uint8: np.ndarray, gains: Optional[np.ndarray] = None) -> np.ndarray:
+    """uint8 (S, S, 3) RGB -> float32 (3, S, S), ImageNet-normalised: the network's input. ``gains``: per-channel
+    colour gains (training augmentation), applied before normalising."""
     img = crop_rgb_uint8.astype(np.float32) / 255.0
+    if gains is not None:
+        img = np.clip(img * gains, 0.0, 1.0)
     return ((img - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)
 
 

@@ -13,6 +13,8 @@ import numpy as np
 
 from addon.common.joints import remap
 
+from .crop import crop_box
+
 
 class DetectorUnavailable(RuntimeError):
     """MediaPipe is missing from the worker's Python; the message says how to install it."""
@@ -28,9 +30,7 @@ class Detection:
 
     @staticmethod
     def from_keypoints(side: str, score: float, keypoints: np.ndarray, scale: float = 1.3) -> "Detection":
-        lo, hi = keypoints.min(0), keypoints.max(0)
-        centre, extent = (lo + hi) / 2, max(float((hi - lo).max()) * scale, 8.0)
-        return Detection(side, score, keypoints, np.array([centre[0] - extent / 2, centre[1] - extent / 2, extent]))
+        return Detection(side, score, keypoints, crop_box(keypoints, scale))
 
 
 class HandDetector:

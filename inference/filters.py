@@ -85,11 +85,3 @@ def interpolate_pose(pose0: np.ndarray, pose1: np.ndarray, t: float) -> np.ndarr
     """Between two (48,) axis-angle poses, joint by joint along the shortest rotation."""
     q = slerp(axis_angle_to_quaternion(pose0.reshape(16, 3)), axis_angle_to_quaternion(pose1.reshape(16, 3)), t)
     return matrix_to_axis_angle(quaternion_to_matrix(q)).reshape(48)
-
-
-def blend_with_neighbours(pose: np.ndarray, prev_pose: np.ndarray, next_pose: np.ndarray, t: float,
-                          confidence: float) -> np.ndarray:
-    """Confidence-weighted gap filling: a sample seen with confidence c keeps weight c against the
-    interpolation of its confident neighbours (c = 0: a frame without a hand, filled entirely)."""
-    filled = interpolate_pose(prev_pose, next_pose, t)
-    return interpolate_pose(filled, pose, float(np.clip(confidence, 0.0, 1.0)))

@@ -27,7 +27,7 @@ from addon.common.motion_sequence import MotionSequence
 from addon.common.rotations import mirror_axis_angle
 
 from .camera import intrinsics_from_fov, solve_translation
-from .catalog import MODELS, resolve_checkpoint
+from .catalog import resolve_checkpoint
 from .crop import crop_affine, crop_image, crop_to_image, normalise
 from .detect import Detection, make_detector
 from .filters import PoseSmoother, interpolate_pose
@@ -104,8 +104,8 @@ class HandStream:
 
     ``push`` takes each footage frame's result (or None) and returns the samples that are final."""
 
-    def __init__(self, model: HandModel, settings: JobSettings, fps: float, sub_frames: bool):
-        self.model, self.s, self.fps, self.sub_frames = model, settings, fps, sub_frames
+    def __init__(self, settings: JobSettings, fps: float):
+        self.s, self.fps = settings, fps
         self.pending: Optional[dict] = None  # waiting for one frame of look-ahead
         self.prev_end: Optional[np.ndarray] = None
         self.last_kept: Optional[dict] = None
@@ -230,7 +230,6 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
     settings.validate()
     job_dir = Path(job_dir)
     job_dir.mkdir(parents=True, exist_ok=True)
-    entry = MODELS.get(settings.model)
     ckpt = resolve_checkpoint(settings.model, settings.checkpoint or None)  # fails before any decoding
     footage = Footage(settings.video)
     start, end = footage.frame_range(settings.frame_start, settings.frame_end)
@@ -287,7 +286,7 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
     models = {t.side: find_hand_model(t.side, settings.mano_dir or None) for t in tracks}
     boxes = {t.side: smooth_boxes(t) for t in tracks}
     seen_by = {t.side: t.detections for t in tracks}
-    streams = {t.side: HandStream(models[t.side], settings, info.fps, entry.sub_frames) for t in tracks}
+    streams = {t.side: HandStream(settings, info.fps) for t in tracks}
     samples: Dict[str, List[dict]] = {t.side: [] for t in tracks}
     chunk = 0
     batch: List[tuple] = []  # (frame, side, affine, mirrored, crop)

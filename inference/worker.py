@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 import traceback
+from dataclasses import asdict, fields
 
 from addon.common import protocol as P
 
@@ -90,11 +91,9 @@ def _run(start: P.Start, out: Channel, cancel: threading.Event) -> None:
         elif kind == "log":
             out.send(P.Log(fields["message"]))
 
-    settings = JobSettings(
-        video=start.video, model=start.model, checkpoint=start.checkpoint, hands=list(start.hands),
-        frame_start=start.frame_start, frame_end=start.frame_end, first_blender_frame=start.first_blender_frame,
-        exposure=start.exposure, smoothing=start.smoothing, fill_gaps=start.fill_gaps, fov_deg=start.fov_deg,
-        region=list(start.region), mano_dir=start.mano_dir, device=start.device)
+    # The start message carries the job's settings under the same names (plus its id and folder).
+    names = {f.name for f in fields(JobSettings)}
+    settings = JobSettings(**{k: v for k, v in asdict(start).items() if k in names})
     result = run_job(settings, start.job_dir, emit, cancelled=cancel.is_set)
     out.send(P.Done(start.job_id, [result.paths[s] for s in result.paths], result.frames_without_hand,
                     {k: round(v, 3) for k, v in result.seconds.items()}))

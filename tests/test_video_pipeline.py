@@ -80,7 +80,7 @@ def _frame_result(frame, angles, swap):
 
 
 def test_end_hands_are_ordered_by_continuity_and_keyed_at_sub_frames():
-    stream = HandStream(None, JobSettings(video="x", exposure=0.5), fps=30.0, sub_frames=True)
+    stream = HandStream(JobSettings(video="x", exposure=0.5), fps=30.0)
     out = []
     for f in range(8):  # steady rotation: frame f spans angles 0.3 f -+ 0.1; odd frames arrive swapped
         out += stream.push(f, _frame_result(f, [0.3 * f - 0.1, 0.3 * f, 0.3 * f + 0.1], swap=f % 2 == 1))
@@ -93,7 +93,7 @@ def test_end_hands_are_ordered_by_continuity_and_keyed_at_sub_frames():
 
 def test_gaps_are_left_unkeyed_or_filled_with_zero_confidence():
     def run(fill):
-        stream = HandStream(None, JobSettings(video="x", exposure=0.0, fill_gaps=fill), fps=30.0, sub_frames=False)
+        stream = HandStream(JobSettings(video="x", exposure=0.0, fill_gaps=fill), fps=30.0)
         out = []
         for f in range(6):
             seen = None if f in (2, 3) else {"frame": f, "score": 0.8, "times": [

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from addon.common.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from inference.crop import IMAGENET_MEAN, IMAGENET_STD, crop_affine, crop_box, crop_image
+from inference.crop import crop_affine, crop_box, crop_image, normalise
 from scenes.dataset import SyntheticDataset
 
 
@@ -87,7 +87,7 @@ class BlurHandSamples(torch.utils.data.Dataset):
         else:
             pose = np.concatenate([frame["global_orient"], frame["hand_pose"]], -1)
         box = crop_box(j2d, spec.scale)
-        angle, gains = 0.0, np.ones(3, np.float32)
+        angle, gains = 0.0, None
         if self.augment is not None:
             a = self.augment
             # A fresh stream per (seed, epoch, sample): reproducible, and different every epoch.
@@ -100,17 +100,23 @@ class BlurHandSamples(torch.utils.data.Dataset):
         if angle:
             j3d, orient = rotate_about_camera_z(angle, j3d, pose[:, :3])
             pose = np.concatenate([orient, pose[:, 3:]], -1)
-        affine = crop_affine(box, spec.image_size, angle)
-        img = crop_image(frame["image"], box, spec.image_size, angle).astype(np.float32) / 255.0
-        img = (np.clip(img * gains, 0, 1) - IMAGENET_MEAN) / IMAGENET_STD
-        hm_xy = (j2d @ affine[:, :2].T + affine[:, 2]) / spec.image_size * spec.heatmap_size
-        root_z = j3d[1, 0, 2]
-        hm_z = ((j3d[..., 2] - root_z) / spec.depth_range_m + 0.5) * spec.depth_bins
-        return {
-            "image": torch.from_numpy(img.transpose(2, 0, 1).copy()),
-            "joints_img": torch.from_numpy(np.concatenate([hm_xy, hm_z[..., None]], -1).astype(np.float32)),
-            "joints_cam": torch.from_numpy((j3d - j3d[:, :1]).astype(np.float32)),
-            "pose": torch.from_numpy(pose.astype(np.float32)),
-            "betas": torch.from_numpy(frame["betas"].astype(np.float32)),
-            "box": torch.from_numpy(box.astype(np.float32)),
-        }
+        image = normalise(crop_image(frame["image"], box, spec.image_size, angle), gains)
+        return training_sample(image, crop_affine(box, spec.image_size, angle), j2d, j3d, pose, frame["betas"], box,
+                               spec)
+
+
+def training_sample(image: np.ndarray, affine: np.ndarray, joints2d: np.ndarray, joints3d: np.ndarray,
+                    pose: np.ndarray, betas: np.ndarray, box: np.ndarray, spec: CropSpec) -> Dict[str, torch.Tensor]:
+    """The dict every training set yields: the normalised crop (3, S, S) and, for the three times, heatmap
+    joints (x, y through the crop ``affine`` in heatmap pixels, z in depth bins around the middle root),
+    root-relative camera joints, MANO pose (3, 48); betas (10,) and the crop box."""
+    hm_xy = (joints2d @ affine[:, :2].T + affine[:, 2]) / spec.image_size * spec.heatmap_size
+    hm_z = ((joints3d[..., 2] - joints3d[1, 0, 2]) / spec.depth_range_m + 0.5) * spec.depth_bins
+    return {
+        "image": torch.from_numpy(np.ascontiguousarray(image)),
+        "joints_img": torch.from_numpy(np.concatenate([hm_xy, hm_z[..., None]], -1).astype(np.float32)),
+        "joints_cam": torch.from_numpy((joints3d - joints3d[:, :1]).astype(np.float32)),
+        "pose": torch.from_numpy(np.asarray(pose).astype(np.float32)),
+        "betas": torch.from_numpy(np.asarray(betas).astype(np.float32)),
+        "box": torch.from_numpy(box.astype(np.float32)),
+    }

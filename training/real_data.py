@@ -34,7 +34,7 @@ from addon.common.joints import remap
 from addon.common.rotations import axis_angle_to_matrix, matrix_to_axis_angle, mirror_axis_angle
 from inference.crop import crop_affine, crop_box, crop_image, normalise
 
-from .data import CropSpec
+from .data import CropSpec, training_sample
 
 PREFIXES = {"interhand": "InterHand2.6M", "blurhand": "BlurHand"}
 
@@ -150,15 +150,7 @@ class RealSamples(torch.utils.data.Dataset):
         uv = np.stack([t["uv"] for t in times])
         box = crop_box(uv, spec.scale)
         mirror = side == "left"
-        affine = crop_affine(box, spec.image_size, mirror=mirror)
-        hm_xy = (uv @ affine[:, :2].T + affine[:, 2]) / spec.image_size * spec.heatmap_size
-        j3d = np.stack([t["joints"] for t in times])
-        hm_z = ((j3d[..., 2] - j3d[1, 0, 2]) / spec.depth_range_m + 0.5) * spec.depth_bins
-        return {
-            "image": torch.from_numpy(normalise(crop_image(rgb, box, spec.image_size, mirror=mirror))),
-            "joints_img": torch.from_numpy(np.concatenate([hm_xy, hm_z[..., None]], -1).astype(np.float32)),
-            "joints_cam": torch.from_numpy((j3d - j3d[:, :1]).astype(np.float32)),
-            "pose": torch.from_numpy(np.stack([t["pose"] for t in times]).astype(np.float32)),
-            "betas": torch.from_numpy(times[1]["betas"].astype(np.float32)),
-            "box": torch.from_numpy(box.astype(np.float32)),
-        }
+        image = normalise(crop_image(rgb, box, spec.image_size, mirror=mirror))
+        return training_sample(image, crop_affine(box, spec.image_size, mirror=mirror), uv,
+                               np.stack([t["joints"] for t in times]), np.stack([t["pose"] for t in times]),
+                               times[1]["betas"], box, spec)

@@ -28,9 +28,9 @@ class WorkerSettings:
 def worker_settings(context: bpy.types.Context) -> WorkerSettings:
     """The preferences with their defaults filled in (the checkout's .venv when run from the repository)."""
     prefs = preferences(context)
-    root = bpy.path.abspath(prefs.worker_root) if prefs and prefs.worker_root else str(default_worker_root() or "")
-    python = bpy.path.abspath(prefs.worker_python) if prefs and prefs.worker_python else \
-        default_python(default_worker_root())
+    found = default_worker_root()
+    root = bpy.path.abspath(prefs.worker_root) if prefs and prefs.worker_root else str(found or "")
+    python = bpy.path.abspath(prefs.worker_python) if prefs and prefs.worker_python else default_python(found)
     mano = bpy.path.abspath(prefs.mano_dir) if prefs and prefs.mano_dir else ""
     return WorkerSettings(python, root, prefs.device if prefs else "auto", mano)
 

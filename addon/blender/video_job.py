@@ -105,8 +105,8 @@ class VideoImport:
         pose = np.concatenate([c.full_pose for c in track.chunks])
         transl = np.concatenate([c.transl for c in track.chunks])
         key_rig(track.rig, rig_channels(track.rig, frames, pose, transl))
-        first = min(float(np.min(np.concatenate([c.frames for c in h.chunks]))) for h in self.hands.values())
-        last = max(float(np.max(np.concatenate([c.frames for c in h.chunks]))) for h in self.hands.values())
+        first = min(h.chunks[0].frames[0] for h in self.hands.values())  # chunks arrive in frame order
+        last = max(h.chunks[-1].frames[-1] for h in self.hands.values())
         # the footage's own frames (sub-frame keys at the very ends may lie a fraction outside)
         fit_scene_to(bpy.context.scene, np.round([first, last]), seq.fps)
 
@@ -118,12 +118,10 @@ class VideoImport:
             rig = build_hand_rig(model, seq.betas.mean(axis=0), name=name)
             rig.root["hand_mocap_model"] = seq.model
             rig.root["hand_mocap_source"] = self.start.video
-            if self.camera is None:
+            if self.camera is None:  # one camera for the footage; every rig's root is the same camera space
                 self.camera = add_footage_camera(rig, seq.camera_matrix, seq.image_size, scene.collection)
                 if self.background:
                     _footage_background(self.camera, self.start.video)
-            else:  # both hands share the footage's camera space
-                rig.root.matrix_world = self.camera.parent.matrix_world.copy()
         return rig
 
     def summary(self) -> str:
