@@ -1,7 +1,10 @@
 """python -m inference run VIDEO -o SEQ.npz [options]: footage -> motion-sequence file(s), without Blender.
 
 With hands of both sides found, ``-o seq.npz`` becomes ``seq_right.npz`` and ``seq_left.npz``.
-Exit status 0 on success, 1 with a one-line reason on failure, 130 when interrupted.
+Every argument and the output's folder are checked before any work. Exit status: 0 on success, 2 for a bad
+command line, 1 when the job fails (one line on stderr; with an unexpected error the traceback goes to
+``SEQ.log``, or to stderr with ``--verbose``), 130 / 143 after SIGINT / SIGTERM. On a failure or a signal,
+the samples finished so far are still written to the output.
 """
 from __future__ import annotations
 
@@ -9,12 +12,18 @@ import argparse
 import shutil
 import sys
 import tempfile
+import traceback
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
-from addon.common.job_options import add_job_arguments, job_fields
+from addon.common.interrupts import Interrupted, StopSignals
+from addon.common.job_options import (JobOptionError, OneLineParser, add_job_arguments, check_output_folder,
+                                      job_fields)
+from addon.common.motion_sequence import concatenate, load_motion_sequence
 
 from .catalog import MODELS
+
+PROG = "python -m inference"
 
 
 def settings_from(args: argparse.Namespace, video: str):
@@ -22,53 +31,128 @@ def settings_from(args: argparse.Namespace, video: str):
     return JobSettings(video=video, **job_fields(args))
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m inference", description=__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="command", required=True)
+def parser() -> argparse.ArgumentParser:
+    ap = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     run = sub.add_parser("run", help="footage -> motion-sequence .npz")
     run.add_argument("video", help="video file (mp4/mov/avi/mkv) or image-sequence folder")
     run.add_argument("-o", "--out", required=True, help="output .npz")
-    run.add_argument("--quiet", action="store_true")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--verbose", action="store_true", help="print the traceback of an unexpected error")
+    run.add_argument("--keep-job", action="store_true", help="keep the job folder (chunk files) on failure")
     add_job_arguments(run)
     sub.add_parser("models", help="list the models and whether each has a trained checkpoint")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def output_paths(out: Path, sides: List[str]) -> Dict[str, Path]:
+    """One hand: ``out`` itself; both: ``out_right.npz`` and ``out_left.npz``."""
+    return {s: out if len(sides) == 1 else out.with_name(f"{out.stem}_{s}{out.suffix}") for s in sides}
+
+
+def check_run_args(args: argparse.Namespace) -> None:
+    """What the command line alone can tell, before any work (exit status 2)."""
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise JobOptionError(f"--out must name a .npz file, not {out.name!r}")
+    if not Path(args.video).exists():
+        raise JobOptionError(f"{args.video}: no such file or folder")
+    job_fields(args)
+    check_output_folder(out)
+
+
+def save_received(chunks: Dict[str, List[str]], out: Path) -> str:
+    """Join the chunk files announced so far into the output file(s); what was saved, in words."""
+    sides = [s for s in chunks if chunks[s]]
+    if not sides:
+        return "nothing was received to save"
+    saved = []
+    for side, target in output_paths(out, sides).items():
+        seq = concatenate([load_motion_sequence(p) for p in chunks[side]])
+        seq.save(target)
+        saved.append(f"{side} hand {len(seq)} samples to {target}")
+    return "saved " + ", ".join(saved)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from scenes.progress import Progress
+
+    from .pipeline import run_job
+
+    try:
+        check_run_args(args)
+    except JobOptionError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    bars: Dict[str, Progress] = {}
+    chunks: Dict[str, List[str]] = {}
+
+    def end_bars() -> None:
+        for bar in bars.values():
+            bar.close()
+
+    def emit(kind: str, fields: dict) -> None:
+        if kind == "progress" and not args.quiet:
+            bar = bars.get(fields["stage"]) or bars.setdefault(fields["stage"], Progress(fields["total"], "frames"))
+            bar.update(fields["done"])
+        elif kind == "partial":
+            chunks.setdefault(fields["hand"], []).append(fields["path"])
+        elif kind == "log":
+            text = ("warning: " if fields.get("level") == "warning" else "") + fields["message"]
+            open_bars = [b for b in bars.values() if not b.closed]
+            if open_bars:
+                open_bars[-1].note(text)
+            else:
+                print(text, file=sys.stderr, flush=True)
+
+    work = Path(tempfile.mkdtemp(prefix="hand_mocap_job_"))
+    failed = True
+    with StopSignals() as stop:
+
+        def fail(message: str, status: int) -> int:
+            with stop.deferred():  # a second Ctrl-C does not tear the save
+                end_bars()
+                print(f"{PROG}: {message}; {save_received(chunks, out)}", file=sys.stderr, flush=True)
+            return status
+
+        try:
+            result = run_job(settings_from(args, args.video), work, emit)
+            end_bars()
+            targets = output_paths(out, list(result.paths))
+            for side, path in result.paths.items():
+                shutil.copyfile(path, targets[side])
+                print(f"{side} hand: {targets[side]}")
+            failed = False
+            return 0
+        except Interrupted as exc:
+            return fail(str(exc), exc.exit_status)
+        except (ValueError, RuntimeError, OSError) as exc:  # the job's own errors name their problem
+            return fail(f"error: {exc}", 1)
+        except Exception as exc:  # noqa: BLE001 - one line for the user; the CLI is the last stop
+            log = out.with_suffix(".log")
+            log.write_text(traceback.format_exc())
+            if args.verbose:
+                traceback.print_exc()
+            return fail(f"error: unexpected {type(exc).__name__}: {exc} (traceback in {log})", 1)
+        finally:
+            if failed and args.keep_job:
+                print(f"{PROG}: kept the job folder {work}", file=sys.stderr)
+            else:
+                shutil.rmtree(work, ignore_errors=True)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exc:  # argparse printed its one line (or the help)
+        return int(exc.code or 0)
     if args.command == "models":
         from .catalog import available
         for name, ok in available().items():
             print(f"{name:12s} {'ready' if ok else 'no trained checkpoint'}  ({MODELS[name].paper})")
         return 0
-    from scenes.progress import Progress
-    from .pipeline import run_job
-
-    bars = {}
-
-    def emit(kind, fields):
-        if kind == "progress" and not args.quiet:
-            bar = bars.get(fields["stage"]) or bars.setdefault(fields["stage"], Progress(fields["total"], "frames"))
-            bar.update(fields["done"])
-        elif kind == "log":
-            print(fields["message"], file=sys.stderr)
-
-    out = Path(args.out)
-    work = Path(tempfile.mkdtemp(prefix="hand_mocap_job_"))
-    try:
-        result = run_job(settings_from(args, args.video), work, emit)
-        for bar in bars.values():
-            bar.close()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        for side, path in result.paths.items():
-            target = out if len(result.paths) == 1 else out.with_name(f"{out.stem}_{side}{out.suffix}")
-            shutil.copyfile(path, target)
-            print(f"{side} hand: {target}")
-        return 0
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - one line for the user; the CLI is the last stop
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    return run_command(args)
 
 
 if __name__ == "__main__":

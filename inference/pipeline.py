@@ -13,7 +13,7 @@ of frame t the middle of frame t + 1 (one frame of look-ahead).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from addon.common.hand_model import HandModel, find_hand_model
+from addon.common.job_options import check_job_fields
 from addon.common.joints import TIP_VERTEX_IDS
 from addon.common.lbs import lbs
 from addon.common.motion_sequence import MotionSequence
@@ -32,7 +33,7 @@ from .crop import crop_affine, crop_image, crop_to_image, normalise
 from .detect import Detection, make_detector
 from .filters import PoseSmoother, interpolate_pose
 from .tracking import build_tracks, one_hand, select_hands, smooth_boxes
-from .video import Footage
+from .video import Footage, FootageError
 
 TIPS = list(TIP_VERTEX_IDS.values())
 # Translation weights: the palm (wrist, MCPs, thumb CMC) is rigid, so an error in predicted finger bend
@@ -69,16 +70,7 @@ class JobSettings:
     batch_size: int = 8
 
     def validate(self) -> None:
-        if not 0.0 <= self.exposure < 1.0:
-            raise ValueError(f"exposure must be in [0, 1) frames (a shutter cannot stay open longer than a "
-                             f"frame), not {self.exposure}")
-        if not 0.0 <= self.smoothing <= 1.0:
-            raise ValueError(f"smoothing must be between 0 and 1, not {self.smoothing}")
-        bad = [h for h in self.hands if h not in ("right", "left")]
-        if bad:
-            raise ValueError(f"hands must be 'right' and/or 'left', not {', '.join(bad)}")
-        if self.region and len(self.region) != 3:
-            raise ValueError("region must be three numbers: x0, y0, side (pixels)")
+        check_job_fields(asdict(self))
 
 
 @dataclass
@@ -259,6 +251,15 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
                 check_cancel()
     finally:
         detector.close()
+    if footage.ended_early_at is not None:
+        if not found:
+            raise FootageError(f"{info.path}: no frame could be decoded from frame {start} on, although the "
+                               f"header gives {info.frame_count} frames (a cut or damaged file?)")
+        end = start + len(found) - 1
+        emit("log", {"level": "warning", "message": f"the footage ended at frame {end}, before the "
+                     f"{info.frame_count} frames its header gives (a cut or damaged file?); frames after {end} "
+                     "get no key"})
+        total = len(found)
     if len(settings.hands) == 1:
         tracks = build_tracks(one_hand(found, settings.hands[0]), first_frame=start, max_hands=1)
     else:
@@ -273,7 +274,8 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
     for t in tracks:
         votes = t.votes()
         if len(settings.hands) != 1 and abs(votes["right"] - votes["left"]) < 0.2 * sum(votes.values()):
-            emit("log", {"message": f"the {t.side} hand's side is uncertain (detector votes: right "
+            emit("log", {"level": "warning",
+                         "message": f"the {t.side} hand's side is uncertain (detector votes: right "
                                     f"{votes['right']:.0f}, left {votes['left']:.0f}); choose the side if you know it"})
 
     # Pass 2: the model.

@@ -31,10 +31,14 @@ class FootageInfo:
 
 
 class Footage:
-    """``for index, rgb in footage.frames(start, end)``: uint8 (H, W, 3) RGB frames."""
+    """``for index, rgb in footage.frames(start, end)``: uint8 (H, W, 3) RGB frames.
+
+    A video can end before the frame count its header gives (a cut or damaged file); ``frames`` then stops
+    at the last frame it could decode and sets ``ended_early_at`` to that frame (or ``start - 1`` when none)."""
 
     def __init__(self, path: str | os.PathLike, fps: Optional[float] = None):
         self.path = Path(path)
+        self.ended_early_at: Optional[int] = None
         if not self.path.exists():
             raise FootageError(f"{self.path}: no such file or folder")
         self._images: Optional[List[Path]] = None
@@ -79,7 +83,8 @@ class Footage:
                 cap.set(cv2.CAP_PROP_POS_FRAMES, start)
             for i in range(start, end + 1):
                 ok, bgr = cap.read()
-                if not ok:  # containers often over-report their frame count: the footage simply ends
+                if not ok:
+                    self.ended_early_at = i - 1
                     return
                 yield i, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         finally:

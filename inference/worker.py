@@ -11,7 +11,8 @@ stdin/stdout and runs one job at a time.
 
 Only protocol lines go to the real stdout: file descriptor 1 is pointed at stderr at start-up, so a library
 that prints cannot corrupt the pipe. ``HAND_MOCAP_WORKER_FAULT`` (crash | exit | garbage) makes a job fail
-on purpose after its first partial result: the add-on's reliability tests use it.
+on purpose after its first partial result, and ``slow`` makes it pause after each one: the add-on's
+reliability tests use them.
 """
 from __future__ import annotations
 
@@ -79,6 +80,8 @@ def _run(start: P.Start, out: Channel, cancel: threading.Event) -> None:
         elif kind == "partial":
             out.send(P.Partial(start.job_id, fields["path"], fields["hand"], fields["frames"]))
             partials += 1
+            if fault == "slow":  # a long job, for the tests that interrupt one mid-way
+                time.sleep(0.5)
             if fault and partials == 1:
                 if fault == "crash":
                     raise RuntimeError("injected fault: crash after the first partial result")
@@ -89,7 +92,7 @@ def _run(start: P.Start, out: Channel, cancel: threading.Event) -> None:
                 if fault == "garbage":
                     out.write("this is not a protocol message\n")
         elif kind == "log":
-            out.send(P.Log(fields["message"]))
+            out.send(P.Log(fields["message"], fields.get("level", "info")))
 
     # The start message carries the job's settings under the same names (plus its id and folder).
     names = {f.name for f in fields(JobSettings)}
@@ -152,7 +155,9 @@ def main() -> int:
         try:
             _run(start, out, cancel)
         except Exception as exc:  # noqa: BLE001 - every failure is reported, the worker lives on
-            message = "cancelled" if cancel.is_set() else f"{type(exc).__name__}: {exc}"
+            # the project's own errors are written for the user; anything else is named by its class
+            own = type(exc).__module__.split(".")[0] in ("inference", "addon")
+            message = "cancelled" if cancel.is_set() else str(exc) if own else f"{type(exc).__name__}: {exc}"
             out.send(P.Error(start.job_id, message, "" if cancel.is_set() else traceback.format_exc()))
     stop.set()
     return 0

@@ -16,6 +16,7 @@ class Progress:
         self.stream = stream or sys.stderr
         self.start = time.perf_counter()
         self.done = 0
+        self.closed = False
         self._draw()
 
     def update(self, done: int) -> None:
@@ -23,7 +24,7 @@ class Progress:
         self._draw()
 
     def _draw(self) -> None:
-        if not self.enabled:
+        if not self.enabled or self.closed:
             return
         elapsed = time.perf_counter() - self.start
         fill = int(self.width * self.done / self.total)
@@ -34,7 +35,16 @@ class Progress:
                           f"  {_clock(elapsed)} elapsed  ETA {eta_text}")
         self.stream.flush()
 
+    def note(self, text: str) -> None:
+        """A message on a line of its own (not glued to the bar); the bar is drawn again below it."""
+        if self.enabled and not self.closed:
+            self.stream.write("\n")
+        self.stream.write(text + "\n")
+        self._draw()
+
     def close(self) -> None:
-        if self.enabled:
+        """End the bar's line (once), so whatever is printed next starts on a new line."""
+        if self.enabled and not self.closed:
             self.stream.write("\n")
             self.stream.flush()
+        self.closed = True

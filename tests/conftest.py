@@ -1,7 +1,8 @@
 """Shared test set-up: the repo on sys.path, and Blender's user/config/cache folders in a temp folder.
 
 The environment variables are set before any test imports ``bpy``, and subprocesses inherit them, so no
-test writes into the home folder.
+test writes into the home folder. Each run gets its own temp root, so two runs at once cannot delete each
+other's files.
 """
 from __future__ import annotations
 
@@ -31,8 +32,20 @@ for _var, _sub in {
     os.environ[_var] = str(_HOME / _sub)
 
 
-def pytest_sessionfinish(session, exitstatus):  # noqa: ARG001 - pytest hook signature
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """A temp root of this run's own. pytest's default root (``pytest-of-<user>``) is shared by every run of
+    the user, and each run deletes old ``pytest-N`` folders there, another run's still in use included."""
+    if not config.option.basetemp:
+        config.option.basetemp = tempfile.mkdtemp(prefix="hand-mocap-pytest-")
+        config._hand_mocap_basetemp = config.option.basetemp
+
+
+def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_HOME, ignore_errors=True)
+    own = getattr(session.config, "_hand_mocap_basetemp", None)
+    if own and exitstatus == 0:  # kept after a failure, for a look at what the failing test wrote
+        shutil.rmtree(own, ignore_errors=True)
 
 
 @pytest.fixture

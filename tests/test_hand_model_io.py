@@ -1,5 +1,6 @@
 import os
 import pickle
+import pickletools
 
 import numpy as np
 import pytest
@@ -28,6 +29,79 @@ def test_official_format_file_loads_without_chumpy_or_scipy(tmp_path, open_right
     for key in ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "hands_components"):
         assert_close(getattr(model, key), getattr(open_right, key), 0.0, key)
     assert model.f.dtype == np.int64 and model.parents.tolist()[:4] == [-1, 0, 1, 2]
+
+
+def _opcodes(raw: bytes):
+    return [(op.name, arg) for op, arg, _ in pickletools.genops(raw)]
+
+
+@pytest.mark.parametrize("chumpy_keys", [("shapedirs",), ("shapedirs", "posedirs", "v_template", "weights")])
+def test_a_file_with_the_official_structure_loads_equal_to_its_source(tmp_path, open_right, chumpy_keys):
+    path = write_official_format(open_right, tmp_path / "MANO_RIGHT.pkl", chumpy_keys=chumpy_keys)
+    ops = _opcodes(path.read_bytes())
+    # the structure of the real file: Python 2 protocol 2, str as BINSTRING, chumpy state with a set
+    assert ops[0] == ("PROTO", 2) and not any(name.endswith("UNICODE") for name, _ in ops)
+    for wanted in ("__builtin__ set", "chumpy.ch Ch", "scipy.sparse.csc csc_matrix",
+                   "numpy.core.multiarray _reconstruct"):
+        assert ("GLOBAL", wanted) in ops, wanted
+    assert ("BINSTRING" in {name for name, _ in ops}) and ("NEWOBJ", None) in ops
+    model = find_hand_model("right", tmp_path)
+    assert model.source == str(path) and not model.is_open_hand
+    for key in ("v_template", "f", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table",
+                "hands_components", "hands_mean"):
+        assert_close(getattr(model, key)[1:] if key == "kintree_table" else getattr(model, key),
+                     getattr(open_right, key)[1:] if key == "kintree_table" else getattr(open_right, key), 0.0, key)
+    assert model.parents.tolist() == open_right.parents.tolist()
+    assert {"J", "hands_coeffs", "bs_style", "bs_type"} <= set(model.extras)
+
+
+def test_smplx_on_the_official_structure_gives_the_source_hand(tmp_path, open_right):
+    import torch
+
+    from inference.handmodel.mano_layer import ManoLayer, load_mano_layer
+
+    write_official_format(open_right, tmp_path / "MANO_RIGHT.pkl")
+    official, source = load_mano_layer("right", str(tmp_path), dtype=torch.float64), ManoLayer(open_right,
+                                                                                             dtype=torch.float64)
+    g = torch.Generator().manual_seed(3)
+    pose, betas = torch.randn(4, 48, generator=g, dtype=torch.float64) * 0.5, torch.randn(4, 10, generator=g,
+                                                                                          dtype=torch.float64)
+    a, b = official(pose[:, :3], pose[:, 3:], betas), source(pose[:, :3], pose[:, 3:], betas)
+    assert_close(a.vertices.numpy(), b.vertices.numpy(), 1e-12, "vertices")
+    assert_close(a.joints.numpy(), b.joints.numpy(), 1e-12, "joints")
+
+
+def _global_call(module: str, name: str, *args: str) -> bytes:
+    """A Python 2 pickle calling ``module.name(*args)`` and storing the result under v_template."""
+    body = b"".join(b"U" + bytes([len(a)]) + a.encode() for a in args)
+    return (b"\x80\x02}(U\x0av_template" + f"c{module}\n{name}\n".encode() + b"(" + body + b"tR" + b"u.")
+
+
+@pytest.mark.parametrize("payload, refused", [
+    (_global_call("posix", "system", "echo pwned > /tmp/hand_mocap_pwned"), "posix.system"),
+    (_global_call("os", "system", "echo pwned > /tmp/hand_mocap_pwned"), "os.system"),
+    (_global_call("__builtin__", "eval", "__import__('os').system('echo pwned > /tmp/hand_mocap_pwned')"),
+     "__builtin__.eval"),
+    (_global_call("__builtin__", "getattr", "x", "y"), "__builtin__.getattr"),
+    (_global_call("__builtin__", "__import__", "os"), "__builtin__.__import__"),
+    (_global_call("subprocess", "Popen", "true"), "subprocess.Popen"),
+    # a hostile call hidden inside a set, as a chumpy state would hold one
+    (b"\x80\x02}(U\x01sc__builtin__\nset\n(cposix\nsystem\n(U\x04truetRtRu.", "posix.system"),
+])
+def test_python2_pickles_that_call_code_are_refused_before_running(tmp_path, payload, refused):
+    path = tmp_path / "MANO_RIGHT.pkl"
+    path.write_bytes(payload)
+    if os.path.exists("/tmp/hand_mocap_pwned"):
+        os.remove("/tmp/hand_mocap_pwned")
+    with pytest.raises(HandModelError, match=f"refusing to load class {refused}"):
+        load_hand_model(path)
+    assert not os.path.exists("/tmp/hand_mocap_pwned")
+
+
+def test_a_set_where_an_array_belongs_is_a_named_error(tmp_path, open_right):
+    path = write_official_format(open_right, tmp_path / "MANO_RIGHT.pkl", extra={"v_template": {1, 2}})
+    with pytest.raises(HandModelError, match="v_template is not a numeric array"):
+        load_hand_model(path)
 
 
 def test_official_left_file_gets_the_shapedirs_sign_fix(tmp_path, open_left):

@@ -103,12 +103,12 @@ def test_batch_video_writes_a_blend_and_fails_with_one_line_reasons(tmp_path, bl
     assert len(_key_frames(bpy.data.objects["Hand.R_armature"])) >= 3 * 9
     bad = subprocess.run([sys.executable, str(BATCH), "--", "--video", str(tmp_path / "nope.mp4"), "--out",
                           str(tmp_path / "x.blend")], capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 1
+    assert bad.returncode == 2  # a bad command line
     assert bad.stderr.strip().splitlines()[-1].startswith("hand-mocap: error:") and "no such file" in bad.stderr
     assert not (tmp_path / "x.blend").exists()
     python = subprocess.run([sys.executable, str(BATCH), "--", "--video", str(CLIP), "--out", str(tmp_path / "y.blend"),
                              "--python", "/no/python"], capture_output=True, text=True, timeout=300)
-    assert python.returncode == 1 and "no Python interpreter at /no/python" in python.stderr
+    assert python.returncode == 2 and "--python: /no/python is not an executable Python" in python.stderr
 
 
 @pytest.fixture

@@ -7,12 +7,18 @@
 arrive, exactly as the modal operator does, but synchronously.
 
 The same script runs as ``python scripts/hand_mocap_batch.py ...`` with the ``bpy`` module. Modal operators do
-not run in background mode, so everything here is synchronous. Exit code 0 on success; otherwise 1 (bad
-input) or 2 (bad arguments) with a one-line reason on stderr.
+not run in background mode, so everything here is synchronous.
+
+Every argument and the output's folder are checked before any work. Exit status: 0 on success; 2 for a bad
+command line (an option out of range, a missing input path, an output that cannot be written); 1 when the
+job fails on its input or in the worker (corrupt footage, no hand, a crash); 130 / 143 after SIGINT /
+SIGTERM. A failure is one line on stderr; the worker's traceback and log go to ``OUT.log`` (named in that
+line), or to stderr with ``--verbose``. Whatever the worker sent before a failure or a signal is saved.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -21,14 +27,33 @@ from typing import List, Optional
 import bpy
 
 from ..common import protocol as P
-from ..common.hand_model import HandModelError
-from ..common.job_options import add_job_arguments, job_fields
+from ..common.hand_model import HandModelError, find_hand_model
+from ..common.interrupts import Interrupted, StopSignals
+from ..common.job_options import (JobOptionError, OneLineParser, add_job_arguments, check_output_folder,
+                                 job_fields)
 from ..common.motion_sequence import MotionSequenceError
 from ..common.worker_client import WorkerError, default_python, default_worker_root
 from .importer import import_sequence_file
 from .video_job import VideoImport, new_job, run_sync
 
 EXPORTERS = {"fbx": "io_scene_fbx", "glb": "io_scene_gltf2"}
+PROG = "hand-mocap"
+
+
+class UsageError(ValueError):
+    """A command line no job can run with (exit status 2)."""
+
+
+class JobFailed(RuntimeError):
+    """The job ran and failed (exit status 1); what was received is saved."""
+
+
+class JobInterrupted(Interrupted):
+    """A signal stopped the job; ``kept`` says what was saved."""
+
+    def __init__(self, signum: int, kept: str):
+        super().__init__(signum)
+        self.kept = kept
 
 
 def script_args(argv: Optional[List[str]] = None) -> List[str]:
@@ -38,7 +63,7 @@ def script_args(argv: Optional[List[str]] = None) -> List[str]:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="hand_mocap_batch", description="Convert hand motion to a .blend file.")
+    ap = OneLineParser(prog=PROG, description="Convert hand motion to a .blend file.")
     source = ap.add_mutually_exclusive_group(required=True)
     source.add_argument("--video", help="footage to track (video file or image-sequence folder)")
     source.add_argument("--sequence", help="motion-sequence .npz to import")
@@ -50,7 +75,47 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--export", choices=sorted(EXPORTERS), action="append", default=[],
                     help="also export next to --out (repeatable)")
     ap.add_argument("--no-camera", action="store_true", help="do not add a camera matching the footage")
+    ap.add_argument("--verbose", action="store_true", help="print the worker's traceback and log on failure")
+    ap.add_argument("--keep-job", action="store_true",
+                    help="keep the worker's job folder (its chunk files) when the job fails")
     return ap
+
+
+def check_args(args: argparse.Namespace) -> dict:
+    """Everything the command line alone can tell, before any work; the job's fields for ``--video``."""
+    out = Path(args.out).resolve()
+    if out.suffix != ".blend":
+        raise UsageError(f"--out must name a .blend file, not {out.name!r}")
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder, not a .blend file")
+    source = args.video or args.sequence
+    if not Path(source).exists():
+        raise UsageError(f"--{'video' if args.video else 'sequence'}: {source}: no such file or folder")
+    try:
+        fields = job_fields(args)
+        check_output_folder(out)
+    except JobOptionError as exc:
+        raise UsageError(str(exc)) from None
+    if args.mano and not Path(args.mano).is_dir():
+        raise UsageError(f"--mano: {args.mano} is not a folder")
+    if args.python and not os.access(args.python, os.X_OK):
+        raise UsageError(f"--python: {args.python} is not an executable Python")
+    if args.worker_root and not (Path(args.worker_root) / "inference" / "worker.py").is_file():
+        raise UsageError(f"--worker-root: {args.worker_root} does not contain inference/worker.py")
+    return fields
+
+
+def check_mano_folder(folder: str, sides: List[str]) -> None:
+    """Load every requested side's file the folder has (a side it lacks fails only if the footage needs it)."""
+    found = []
+    for side in sides:
+        try:
+            found.append(find_hand_model(side, folder))
+        except HandModelError as exc:
+            if "no MANO_" not in str(exc):
+                raise
+    if not found:
+        find_hand_model(sides[0], folder)  # raises: the folder holds none of them
 
 
 def export(path: Path, kind: str) -> Path:
@@ -67,66 +132,93 @@ def export(path: Path, kind: str) -> Path:
     return target
 
 
-def run(args: argparse.Namespace) -> List[Path]:
+def say(message: str, error: bool = False) -> None:
+    print(f"{PROG}: {'error: ' if error else ''}{message}", file=sys.stderr if error else sys.stdout, flush=True)
+
+
+def run(args: argparse.Namespace, stop: StopSignals) -> List[Path]:
+    fields = check_args(args)
     out = Path(args.out).resolve()
-    if out.suffix != ".blend":
-        raise ValueError(f"--out must name a .blend file, not {out.name!r}")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.video and args.mano:  # a MANO file that cannot be used fails here, before the worker runs
+        check_mano_folder(args.mano, fields["hands"])
     if not bpy.data.filepath:  # started without a .blend: begin from an empty scene
         bpy.ops.wm.read_factory_settings(use_empty=True)
-    job = None
     if args.sequence:
         import_sequence_file(args.sequence, mano_dir=args.mano or None, with_camera=not args.no_camera)
-    else:
-        job = convert_video(args)
-    if job is not None and job.error and not job.hands:
-        raise JobFailed(job.error)
+        return save(out, args.export)
+    with stop.deferred():  # a signal stops the worker between events; keys already received stay whole
+        job = convert_video(args, fields, stop)
+    try:
+        if not job.error:
+            return save(out, args.export)
+        kept = f"saved {job.summary()} to {out}" if job.hands else "nothing was received to save"
+        if job.hands:
+            save(out, [])
+        if stop.received:
+            raise JobInterrupted(stop.received, kept)
+        log = out.with_suffix(".log")
+        log.write_text(job.log_report())
+        if args.verbose:
+            sys.stderr.write(job.log_report())
+        raise JobFailed(f"{job.error}; {kept}; worker log: {log}")
+    finally:
+        if not (job.error and args.keep_job):
+            job.discard_files()
+        elif args.keep_job:
+            say(f"kept the job folder {job.start.job_dir}")
+
+
+def save(out: Path, exports: List[str]) -> List[Path]:
     bpy.ops.wm.save_as_mainfile(filepath=str(out), compress=True)
-    if job is not None and job.error:  # the keys received are saved; the run still fails
-        raise JobFailed(f"{job.error} (saved what was received to {out}: {job.summary()})")
-    written = [out]
-    for kind in args.export:
-        written.append(export(out, kind))
-    return written
+    return [out] + [export(out, kind) for kind in exports]
 
 
-def convert_video(args: argparse.Namespace) -> VideoImport:
+def convert_video(args: argparse.Namespace, fields: dict, stop: StopSignals) -> VideoImport:
     root = args.worker_root or default_worker_root()
     python = args.python or default_python(Path(root) if root else None)
-    start = new_job(args.video, **job_fields(args))
+    start = new_job(args.video, **fields)
 
     def report(job: VideoImport, event) -> None:
         if isinstance(event, P.Progress) and (event.done == event.total or event.done % 30 < 8):
-            print(f"hand-mocap: {event.stage} {event.done}/{event.total}", flush=True)
+            say(f"{event.stage} {event.done}/{event.total}")
         elif isinstance(event, P.Log):
-            print(f"hand-mocap: {event.message}", flush=True)
+            say(("warning: " if event.level == "warning" else "") + event.message)
 
     job = run_sync(start, python, str(root) if root else None, args.mano or None,
-                   heartbeat_timeout=args.heartbeat_timeout, on_event=report)
-    if job.error and job.error_log:
-        print(job.error_log, file=sys.stderr)
+                   heartbeat_timeout=args.heartbeat_timeout, on_event=report,
+                   stop_reason=lambda: f"interrupted by {stop.name}" if stop.received else "")
     if not job.error:
-        print(f"hand-mocap: {job.summary()}; worker seconds {job.seconds}", flush=True)
+        say(f"{job.summary()}; worker seconds {job.seconds}")
     return job
-
-
-class JobFailed(RuntimeError):
-    pass
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     try:
         args = parser().parse_args(script_args(argv))
-    except SystemExit as exc:  # argparse already printed the usage line
+    except SystemExit as exc:  # argparse already printed its one line (or the help)
         return int(exc.code or 0)
-    try:
-        for path in run(args):
-            print(f"hand-mocap: wrote {path}")
-        return 0
-    except (MotionSequenceError, HandModelError, ValueError, OSError, WorkerError, JobFailed) as exc:
-        print(f"hand-mocap: error: {exc}", file=sys.stderr)
-        return 1
-    except Exception as exc:  # noqa: BLE001 - a batch job must end with a reason, never a hang
-        traceback.print_exc()
-        print(f"hand-mocap: error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+    with StopSignals() as stop:
+        try:
+            for path in run(args, stop):
+                say(f"wrote {path}")
+            return 0
+        except UsageError as exc:
+            say(str(exc), error=True)
+            return 2
+        except Interrupted as exc:
+            say(f"{exc}; {getattr(exc, 'kept', 'nothing saved')}", error=True)
+            return exc.exit_status
+        except (MotionSequenceError, HandModelError, ValueError, OSError, WorkerError, JobFailed) as exc:
+            say(str(exc), error=True)
+            return 1
+        except Exception as exc:  # noqa: BLE001 - a batch job must end with a reason, never a hang
+            log = Path(args.out).resolve().with_suffix(".log")
+            try:
+                log.write_text(traceback.format_exc())
+                where = f"traceback in {log}"
+            except OSError:
+                where = "no log written"
+            if args.verbose:
+                traceback.print_exc()
+            say(f"unexpected {type(exc).__name__}: {exc} ({where})", error=True)
+            return 1

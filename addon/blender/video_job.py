@@ -7,18 +7,19 @@ stay whatever happens next (cancel, worker crash, hang).
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import bpy
 import numpy as np
 
 from ..common import protocol as P
 from ..common.hand_model import find_hand_model
-from ..common.motion_sequence import MotionSequence, load_motion_sequence
+from ..common.motion_sequence import MotionSequence, concatenate, load_motion_sequence
 from ..common.worker_client import WorkerClient, WorkerFailure
 from .animate import fit_scene_to, key_rig, rig_channels
 from .importer import add_footage_camera
@@ -53,6 +54,8 @@ class VideoImport:
         self.error: Optional[str] = None
         self.error_log = ""
         self.messages: List[str] = []
+        self.warnings: List[str] = []
+        self.worker_log = ""  # the worker's stderr (its tail), kept when the job ends
         self.frames_without_hand: List[int] = []
         self.seconds: Dict[str, float] = {}
 
@@ -82,6 +85,8 @@ class VideoImport:
             self._add(event)
         elif isinstance(event, P.Log):
             self.messages.append(event.message)
+            if event.level == "warning":
+                self.warnings.append(event.message)
         elif isinstance(event, P.Done):
             self.finished = True
             self.frames_without_hand = list(event.frames_without_hand)
@@ -101,10 +106,8 @@ class VideoImport:
         if track is None:
             track = self.hands[seq.handedness] = HandTrack(self._build_rig(seq))
         track.chunks.append(seq)
-        frames = np.concatenate([c.frames for c in track.chunks])
-        pose = np.concatenate([c.full_pose for c in track.chunks])
-        transl = np.concatenate([c.transl for c in track.chunks])
-        key_rig(track.rig, rig_channels(track.rig, frames, pose, transl))
+        whole = concatenate(track.chunks)
+        key_rig(track.rig, rig_channels(track.rig, whole.frames, whole.full_pose, whole.transl))
         first = min(h.chunks[0].frames[0] for h in self.hands.values())  # chunks arrive in frame order
         last = max(h.chunks[-1].frames[-1] for h in self.hands.values())
         # the footage's own frames (sub-frame keys at the very ends may lie a fraction outside)
@@ -123,6 +126,17 @@ class VideoImport:
                 if self.background:
                     _footage_background(self.camera, self.start.video)
         return rig
+
+    def discard_files(self) -> None:
+        """Remove the job folder: its chunk files are in the scene now."""
+        shutil.rmtree(self.start.job_dir, ignore_errors=True)
+
+    def log_report(self) -> str:
+        """What went wrong, for a log file or the Text editor: message, the worker's traceback, its log."""
+        parts = [self.error or "no error", self.error_log, "\n".join(self.messages)]
+        if self.worker_log:
+            parts.append("worker's stderr (last lines):\n" + self.worker_log)
+        return "\n\n".join(p for p in parts if p) + "\n"
 
     def summary(self) -> str:
         hands = ", ".join(f"{side} hand {h.samples()} samples" for side, h in self.hands.items()) or "no hand keyed"
@@ -147,8 +161,12 @@ def _footage_background(camera: bpy.types.Object, video: str) -> None:
 
 
 def run_sync(start: P.Start, python: str, root: Optional[str] = None, mano_dir: Optional[str] = None,
-             heartbeat_timeout: float = 15.0, on_event=None, env: Optional[dict] = None) -> VideoImport:
-    """Batch mode: the same job, driven synchronously (modal operators do not run in ``blender -b``)."""
+             heartbeat_timeout: float = 15.0, on_event=None, env: Optional[dict] = None,
+             stop_reason: Callable[[], str] = lambda: "") -> VideoImport:
+    """Batch mode: the same job, driven synchronously (modal operators do not run in ``blender -b``).
+
+    ``stop_reason`` is asked between events; a non-empty answer (e.g. ``"interrupted by SIGINT"``) kills the
+    worker's process group at once and ends the job with that error, keeping the keys received."""
     job = VideoImport(start, mano_dir)
     client = WorkerClient(python, root, heartbeat_timeout=heartbeat_timeout, env=env)
     client.launch()
@@ -158,6 +176,14 @@ def run_sync(start: P.Start, python: str, root: Optional[str] = None, mano_dir: 
                 job.handle(event, client)
                 if on_event is not None:
                     on_event(job, event)
+            reason = stop_reason()
+            if reason and not job.over:
+                client.kill()
+                for late in client.poll():  # partial results already on the pipe stay
+                    if not isinstance(late, WorkerFailure):
+                        job.handle(late)
+                job.error = reason
     finally:
         client.stop(grace=2.0)
+        job.worker_log = client.log_text(400)
     return job

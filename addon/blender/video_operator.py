@@ -6,12 +6,14 @@ received. The operator registers with UNDO, so one undo step removes the whole i
 """
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Optional
 
 import bpy
 from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
+from ..common.job_options import JobOptionError, check_job_fields, parse_region
 from ..common.models import MODEL_LABELS, MODEL_NAMES
 from ..common.worker_client import WorkerClient, WorkerError
 from .video_job import VideoImport, new_job, run_sync
@@ -25,7 +27,7 @@ def show_log(job: VideoImport) -> None:
     """Put the worker's traceback / log into a Text data-block the user can open in the Text Editor."""
     text = bpy.data.texts.get(LOG_TEXT) or bpy.data.texts.new(LOG_TEXT)
     text.clear()
-    text.write(f"{job.error}\n\n{job.error_log}\n" + "\n".join(job.messages))
+    text.write(job.log_report())
 
 
 class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
@@ -74,13 +76,12 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
                         smoothing=self.smoothing, fill_gaps=self.fill_gaps, fov_deg=self.fov,
                         first_blender_frame=self.first_blender_frame, mano_dir=settings.mano_dir or "",
                         device=settings.device)
-        if self.region.strip():
-            try:
-                start.region = [float(v) for v in self.region.replace(" ", "").split(",")]
-                assert len(start.region) == 3
-            except (ValueError, AssertionError):
-                self.report({"ERROR"}, "Fixed region must be three numbers: x0, y0, side (pixels)")
-                return {"CANCELLED"}
+        try:
+            start.region = parse_region(self.region)
+            check_job_fields(asdict(start))
+        except JobOptionError as exc:
+            self.report({"ERROR"}, f"Hand Mocap: {exc}")
+            return {"CANCELLED"}
         if bpy.app.background or context.window is None:  # no event loop to drive a modal run: finish here
             try:
                 self._job = run_sync(start, settings.python, settings.root or None, settings.mano_dir or None)
@@ -132,6 +133,7 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
         return self._report(self._job, how)
 
     def _report(self, job: VideoImport, how: str):
+        job.discard_files()  # the chunk files are keys in the scene now
         if how == "error":
             show_log(job)
             self.report({"ERROR"}, f"Hand Mocap: {job.error} (kept {job.summary()}; details in the Text "
@@ -146,6 +148,8 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
     def cancel(self, context):  # Blender closing the window mid-job
         if self._client is not None:
             self._client.kill()
+        if self._job is not None:
+            self._job.discard_files()
 
 
 def menu_import_video(self, context):

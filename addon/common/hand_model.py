@@ -1,9 +1,10 @@
 """MANO-format hand model files: the shipped open hand and official ``MANO_RIGHT.pkl`` / ``MANO_LEFT.pkl``.
 
-Official files are Python-2 pickles holding chumpy arrays and a scipy-sparse ``J_regressor``. A pickle can
-run arbitrary code, so they are read with :class:`SafeManoUnpickler`, whose allow-list admits only the
-numpy, chumpy and scipy classes such files contain, and turns chumpy / sparse objects into plain arrays
-(neither chumpy nor scipy is needed, and neither is imported).
+Official files are Python-2 pickles holding chumpy arrays (whose pickled state also holds a ``set`` and
+``None``) and a scipy-sparse ``J_regressor``. A pickle can run arbitrary code, so they are read with
+:class:`SafeManoUnpickler`, whose allow-list admits only the numpy, chumpy and scipy classes and the
+container builtins such files contain, and turns chumpy / sparse objects into plain arrays (neither chumpy
+nor scipy is needed, and neither is imported).
 """
 from __future__ import annotations
 
@@ -171,6 +172,9 @@ def _codecs_encode(obj: Any, encoding: str = "utf-8") -> bytes:
 
 
 _SPARSE_CLASSES = {"csc_matrix": _SparseStandIn, "csr_matrix": _CsrStandIn}
+# Builtins the official files name: ``object`` (copy_reg) and ``set`` (a chumpy array's ``_dirty_vars``).
+# Each only builds a container from already-unpickled items; none can call anything.
+_BUILTINS = {"object": object, "set": set, "frozenset": frozenset}
 
 
 class SafeManoUnpickler(pickle.Unpickler):
@@ -185,8 +189,8 @@ class SafeManoUnpickler(pickle.Unpickler):
             return getattr(np, name)
         if module in ("copy_reg", "copyreg") and name == "_reconstructor":
             return _reconstructor
-        if module in ("__builtin__", "builtins") and name == "object":
-            return object
+        if module in ("__builtin__", "builtins") and name in _BUILTINS:
+            return _BUILTINS[name]
         if module == "_codecs" and name == "encode":
             return _codecs_encode
         if module == "chumpy" or module.startswith("chumpy."):

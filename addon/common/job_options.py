@@ -1,10 +1,28 @@
-"""Command-line options of a video job, shared by ``python -m inference run`` and Blender's batch script."""
+"""Options of a video job: the command-line flags shared by ``python -m inference run`` and Blender's batch
+script, and the one check of their values, used by both command lines, the Blender operator and the worker.
+"""
 from __future__ import annotations
 
 import argparse
-from typing import List
+import re
+import tempfile
+from pathlib import Path
+from typing import List, NoReturn
 
 from .models import MODEL_NAMES
+
+HANDS = ("right", "left")
+
+
+class JobOptionError(ValueError):
+    """A job option with a value no job can use; the message names the option as on the command line."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (``PROG: error: ... (see --help)``), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def add_job_arguments(ap: argparse.ArgumentParser) -> None:
@@ -20,13 +38,79 @@ def add_job_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--fov", type=float, default=60.0, help="horizontal field of view of the footage, degrees")
     ap.add_argument("--region", default="", help="x0,y0,side: a fixed hand region instead of detection")
     ap.add_argument("--mano", default="", help="folder with official MANO files (default: the open hand)")
-    ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    ap.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+
+
+def parse_region(text: str) -> List[float]:
+    """``"x0,y0,side"`` (pixels) -> three floats; empty text -> no region."""
+    if not text.strip():
+        return []
+    try:
+        values = [float(v) for v in text.replace(" ", "").split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 3:
+        raise JobOptionError(f"--region must be three numbers x0,y0,side (pixels), not {text!r}")
+    return values
 
 
 def job_fields(args: argparse.Namespace) -> dict:
-    """The parsed options as the fields of a job (``protocol.Start`` / ``JobSettings``)."""
+    """The parsed options as the checked fields of a job (``protocol.Start`` / ``JobSettings``)."""
     hands: List[str] = [h.strip() for h in args.hands.split(",") if h.strip()]
-    return dict(model=args.model, checkpoint=args.checkpoint, hands=hands, frame_start=args.start,
-                frame_end=args.end, exposure=args.exposure, smoothing=args.smoothing, fill_gaps=args.fill_gaps,
-                fov_deg=args.fov, region=[float(v) for v in args.region.split(",")] if args.region else [],
-                mano_dir=args.mano, device=args.device)
+    fields = dict(model=args.model, checkpoint=args.checkpoint, hands=hands, frame_start=args.start,
+                  frame_end=args.end, exposure=args.exposure, smoothing=args.smoothing, fill_gaps=args.fill_gaps,
+                  fov_deg=args.fov, region=parse_region(args.region), mano_dir=args.mano, device=args.device)
+    check_job_fields(fields)
+    return fields
+
+
+def check_job_fields(f: dict) -> None:
+    """Every problem with a job's option values at once, as one :class:`JobOptionError`."""
+    problems = []
+    hands = list(f.get("hands", HANDS))
+    if not hands or any(h not in HANDS for h in hands) or len(set(hands)) != len(hands):
+        problems.append(f"--hands must be right, left or right,left, not {','.join(hands) or 'nothing'}")
+    if f.get("model", MODEL_NAMES[0]) not in MODEL_NAMES:
+        problems.append(f"--model must be one of {', '.join(MODEL_NAMES)}, not {f['model']!r}")
+    start, end = f.get("frame_start", 0), f.get("frame_end", -1)
+    if start < 0:
+        problems.append(f"--start must be 0 or more (footage frames count from 0), not {start}")
+    if end < -1:
+        problems.append(f"--end must be a footage frame or -1 (the last frame), not {end}")
+    elif end != -1 and end < start:
+        problems.append(f"--end {end} comes before --start {start}")
+    exposure = f.get("exposure", 0.5)
+    if not 0.0 <= exposure < 1.0:
+        problems.append(f"--exposure must be in [0, 1) frames (a shutter cannot stay open longer than a frame), "
+                        f"not {exposure}")
+    smoothing = f.get("smoothing", 0.0)
+    if not 0.0 <= smoothing <= 1.0:
+        problems.append(f"--smoothing must be between 0 and 1, not {smoothing}")
+    if f.get("fill_gaps", 0) < 0:
+        problems.append(f"--fill-gaps must be 0 or more frames, not {f['fill_gaps']}")
+    fov = f.get("fov_deg", 60.0)
+    if not 1.0 <= fov <= 179.0:
+        problems.append(f"--fov must be a horizontal field of view between 1 and 179 degrees, not {fov}")
+    region = list(f.get("region", []))
+    if region and (len(region) != 3 or region[2] <= 0):
+        problems.append(f"--region must be x0,y0,side with a positive side, not {region}")
+    device = f.get("device", "auto")
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+        problems.append(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}")
+    if problems:
+        raise JobOptionError("; ".join(problems))
+
+
+def check_output_folder(path: str | Path, option: str = "--out") -> None:
+    """The folder of output ``path`` exists (created if need be) and takes a new file; else a
+    :class:`JobOptionError` that says why. Run before any work, so a job never ends unable to save."""
+    folder = Path(path).resolve().parent
+    blocker = next((p for p in [folder, *folder.parents] if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise JobOptionError(f"{option}: {blocker} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".hand-mocap-probe-"):
+            pass
+    except OSError as exc:
+        raise JobOptionError(f"{option}: cannot write to {folder} ({exc.strerror or exc})") from None

@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -141,6 +141,20 @@ class MotionSequence:
         with open(path, "wb") as fh:
             np.savez(fh, **self.to_dict())
         return path
+
+
+def concatenate(chunks: List[MotionSequence]) -> MotionSequence:
+    """Consecutive chunks of one hand (as the worker streams them) -> one sequence; the last chunk's
+    whole-sequence fields (colours, camera) win."""
+    if not chunks:
+        raise MotionSequenceError("no samples to join")
+    last = chunks[-1]
+    joined = {k: np.concatenate([getattr(c, k) for c in chunks]) for k in ("frames", *_PER_SAMPLE)}
+    if all(c.confidence is not None for c in chunks):
+        joined["confidence"] = np.concatenate([c.confidence for c in chunks])
+    return MotionSequence(handedness=last.handedness, fps=last.fps, model=last.model,
+                          vertex_colors=last.vertex_colors, camera_matrix=last.camera_matrix,
+                          image_size=last.image_size, source=last.source, **joined)
 
 
 def _float_array(value, key: str, where: str) -> np.ndarray:

@@ -358,8 +358,10 @@ def _turning(loop: np.ndarray) -> np.ndarray:
 
 
 def _quad(a, b, c, d, pos) -> List[Tuple[int, int, int]]:
-    """Two triangles for quad a-b-c-d, split along the shorter diagonal."""
-    if np.linalg.norm(pos[a] - pos[c]) <= np.linalg.norm(pos[b] - pos[d]):
+    """Two triangles for quad a-b-c-d, split along the shorter diagonal. Diagonals of equal length (symmetric
+    quads) split along b-d: a plain comparison would let the last bit of float round-off, which differs
+    between CPUs, choose the faces."""
+    if np.linalg.norm(pos[a] - pos[c]) < np.linalg.norm(pos[b] - pos[d]) * (1.0 - 1e-9):
         return [(a, b, c), (a, c, d)]
     return [(a, b, d), (b, c, d)]
 
