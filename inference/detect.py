@@ -27,10 +27,12 @@ class Detection:
     keypoints: np.ndarray  # (21, 2) pixels, MANO-21 order
     box: np.ndarray  # (x0, y0, side) square around the keypoints
     has_keypoints: bool = True  # False for a fixed region (its keypoints are only the region's centre)
+    world: Optional[np.ndarray] = None  # (21, 3) the detector's own metric 3D joints (camera axes, MANO-21)
 
     @staticmethod
-    def from_keypoints(side: str, score: float, keypoints: np.ndarray, scale: float = 1.3) -> "Detection":
-        return Detection(side, score, keypoints, crop_box(keypoints, scale))
+    def from_keypoints(side: str, score: float, keypoints: np.ndarray, scale: float = 1.3,
+                       world: Optional[np.ndarray] = None) -> "Detection":
+        return Detection(side, score, keypoints, crop_box(keypoints, scale), world=world)
 
 
 class HandDetector:
@@ -54,13 +56,17 @@ class HandDetector:
         if not result.multi_hand_landmarks:
             return []
         found = []
-        for marks, handed in zip(result.multi_hand_landmarks, result.multi_handedness):
+        worlds = result.multi_hand_world_landmarks or [None] * len(result.multi_hand_landmarks)
+        for marks, handed, world in zip(result.multi_hand_landmarks, result.multi_handedness, worlds):
             label = handed.classification[0]
             side = label.label.lower()
             if not self.mirrored:
                 side = "right" if side == "left" else "left"
             points = np.array([[m.x * w, m.y * h] for m in marks.landmark], dtype=np.float64)
-            found.append(Detection.from_keypoints(side, float(label.score), remap(points, "mediapipe21", "mano21")))
+            metric = None if world is None else remap(
+                np.array([[m.x, m.y, m.z] for m in world.landmark], dtype=np.float64), "mediapipe21", "mano21")
+            found.append(Detection.from_keypoints(side, float(label.score), remap(points, "mediapipe21", "mano21"),
+                                                  world=metric))
         return found
 
     def close(self) -> None:

@@ -32,7 +32,9 @@ from .catalog import resolve_checkpoint
 from .crop import crop_affine, crop_image, crop_to_image, normalise
 from .detect import Detection, make_detector
 from .filters import PoseSmoother, interpolate_pose
-from .tracking import build_tracks, one_hand, select_hands, smooth_boxes
+from .fitting import FitSettings, FitWeights, TrackFitter, fit_frames
+from .side import SideEvidence, orientation_gap_deg, sample_frames, weigh_evidence
+from .tracking import Track, build_tracks, one_hand, one_track_per_side, select_hands, smooth_boxes
 from .video import Footage, FootageError
 
 TIPS = list(TIP_VERTEX_IDS.values())
@@ -41,6 +43,9 @@ TIPS = list(TIP_VERTEX_IDS.values())
 PALM = [0, 1, 4, 7, 10, 13]
 TRANSLATION_WEIGHTS = np.where(np.isin(np.arange(21), PALM), 1.0, 0.2)
 TRANSLATION_WEIGHTS[0] = 4.0  # the wrist anchors the rig: it should sit where the detector saw it
+SIDE_SAMPLE_FRAMES = 24  # frames whose crops pass 1 keeps for the side decision
+SIDE_FIT_FRAMES = 12  # of those, per track, fitted as each side
+SIDE_FIT = FitSettings(FitWeights(pose_prior=0.0, orient_prior=0.0), iterations=40, start_iterations=20)
 
 
 class NoHandFound(RuntimeError):
@@ -67,6 +72,8 @@ class JobSettings:
     region: List[float] = field(default_factory=list)  # fixed (x0, y0, side) instead of detection
     mano_dir: str = ""
     device: str = "auto"
+    refine: str = "keypoints"  # "keypoints": the fitting stage on the detector's keypoints; "off": the network's output
+    refine_strength: float = 1.0  # the keypoints' pull against the priors (1 = default)
     batch_size: int = 8
 
     def validate(self) -> None:
@@ -92,74 +99,78 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 class HandStream:
-    """One hand's samples, produced in order: end-hand ordering, sub-frame times, gap filling, smoothing.
+    """One hand's samples, produced in order: end-hand ordering (one frame of look-ahead), the fitting stage
+    (when given a :class:`TrackFitter`), sub-frame times, gap filling, smoothing.
 
     ``push`` takes each footage frame's result (or None) and returns the samples that are final."""
 
-    def __init__(self, settings: JobSettings, fps: float):
-        self.s, self.fps = settings, fps
+    def __init__(self, settings: JobSettings, fps: float, fitter: Optional[TrackFitter] = None):
+        self.s, self.fps, self.fitter = settings, fps, fitter
         self.pending: Optional[dict] = None  # waiting for one frame of look-ahead
         self.prev_end: Optional[np.ndarray] = None
         self.last_kept: Optional[dict] = None
-        self.gap: List[int] = []
         self.smoother = PoseSmoother(settings.smoothing) if settings.smoothing > 0 else None
         self.last_time: Optional[float] = None
 
     def push(self, frame: int, result: Optional[dict]) -> List[dict]:
-        out: List[dict] = []
-        if result is None:
-            if self.pending is not None:
-                out += self._release(self.pending, None)
-                self.pending = None
-            self.gap.append(frame)
-            return out
+        ordered: List[dict] = []
         if self.pending is not None:
-            out += self._release(self.pending, result)
+            ordered.append(self._order(self.pending, result))
         self.pending = result
-        return out
+        return self._emit(self.fitter.push(ordered) if self.fitter else ordered)
 
     def flush(self) -> List[dict]:
-        out = self._release(self.pending, None) if self.pending is not None else []
+        ordered = [self._order(self.pending, None)] if self.pending is not None else []
         self.pending = None
+        return self._emit(self.fitter.push(ordered) + self.fitter.flush() if self.fitter else ordered)
+
+    def _order(self, frame_result: dict, following: Optional[dict]) -> dict:
+        """BlurHandNet's three hands as (start, middle, end) of the exposure, by continuity with the previous
+        frame's end and the next frame's middle; only the middle one when the exposure is 0."""
+        times = frame_result["times"]  # list of dicts: pose (48,), betas, transl, joints (21, 3)
+        if len(times) != 3:
+            self.prev_end = times[0]["joints"]
+            return frame_result
+        first, mid, last = times
+        swap_cost = keep_cost = 0.0
+        if self.prev_end is not None:
+            keep_cost += _distance(first["joints"], self.prev_end)
+            swap_cost += _distance(last["joints"], self.prev_end)
+        if following is not None:
+            nxt = following["times"][1]["joints"]
+            keep_cost += _distance(last["joints"], nxt)
+            swap_cost += _distance(first["joints"], nxt)
+        if swap_cost < keep_cost:
+            first, last = last, first
+        self.prev_end = last["joints"]
+        return {**frame_result, "times": [first, mid, last] if self.s.exposure > 0 else [mid]}
+
+    def _emit(self, frame_results: List[dict]) -> List[dict]:
+        out = []
+        for r in frame_results:
+            times = r["times"]
+            e = self.s.exposure
+            offsets = [-e / 2, 0.0, e / 2] if len(times) == 3 else [0.0]
+            base = r["frame"] + self.s.first_blender_frame
+            samples = [{"frame": base + o, "pose": t["pose"], "betas": t["betas"], "transl": t["transl"],
+                        "confidence": r["score"]} for o, t in zip(offsets, times)]
+            filled = self._fill_gap(samples[0])
+            self.last_kept = samples[-1]
+            out += [self._smooth(s) for s in filled + samples]
         return out
 
-    def _release(self, frame_result: dict, following: Optional[dict]) -> List[dict]:
-        times = frame_result["times"]  # list of dicts: pose (48,), betas, transl, joints (21, 3)
-        samples = []
-        if len(times) == 3:
-            first, mid, last = times
-            swap_cost = keep_cost = 0.0
-            if self.prev_end is not None:
-                keep_cost += _distance(first["joints"], self.prev_end)
-                swap_cost += _distance(last["joints"], self.prev_end)
-            if following is not None:
-                nxt = following["times"][1]["joints"]
-                keep_cost += _distance(last["joints"], nxt)
-                swap_cost += _distance(first["joints"], nxt)
-            if swap_cost < keep_cost:
-                first, last = last, first
-            self.prev_end = last["joints"]
-            e = self.s.exposure
-            placed = [(-e / 2, first), (0.0, mid), (e / 2, last)] if e > 0 else [(0.0, mid)]
-        else:
-            placed = [(0.0, times[0])]
-            self.prev_end = times[0]["joints"]
-        base = frame_result["frame"] + self.s.first_blender_frame
-        for offset, t in placed:
-            samples.append({"frame": base + offset, "pose": t["pose"], "betas": t["betas"], "transl": t["transl"],
-                            "confidence": frame_result["score"]})
-        filled = self._fill_gap(samples[0])
-        self.last_kept = samples[-1]
-        return [self._smooth(s) for s in filled + samples]
-
     def _fill_gap(self, next_sample: dict) -> List[dict]:
-        gap, self.gap = self.gap, []
-        if not gap or self.last_kept is None or len(gap) > self.s.fill_gaps:
+        """Samples for the footage frames between the last kept sample and ``next_sample``: interpolated
+        (confidence 0) when there are at most ``fill_gaps`` of them, else none."""
+        if self.last_kept is None:
             return []
         a, b = self.last_kept, next_sample
+        gap = [f for f in range(int(np.floor(a["frame"])) + 1, int(np.ceil(b["frame"])))
+               if a["frame"] < f < b["frame"]]
+        if not gap or len(gap) > self.s.fill_gaps:
+            return []
         out = []
-        for f in gap:
-            frame = f + self.s.first_blender_frame
+        for frame in gap:
             t = (frame - a["frame"]) / (b["frame"] - a["frame"])
             out.append({"frame": float(frame), "pose": interpolate_pose(a["pose"], b["pose"], t),
                         "betas": (1 - t) * a["betas"] + t * b["betas"],
@@ -217,6 +228,53 @@ def place_hands(pose: np.ndarray, betas: np.ndarray, joints_crop: np.ndarray, af
     return out
 
 
+def decide_sides(tracks: List[Track], side_crops: Dict[int, List[tuple]], net, settings: JobSettings,
+                 k: np.ndarray, device: torch.device, emit: Emit) -> List[Track]:
+    """Each track's side by geometry and the detector's vote (``inference/side.py``); logs the evidence."""
+    right_model = find_hand_model("right", settings.mano_dir or None)
+    models = {"right": right_model, "left": find_hand_model("left", settings.mano_dir or None)}
+    size = net.config.image_size
+    evidence: Dict[int, SideEvidence] = {}
+    for n, t in enumerate(tracks):
+        frames = sample_frames([f for f, found in side_crops.items()
+                                if f in t.detections and any(d is t.detections[f] for d, *_ in found)], SIDE_FIT_FRAMES)
+        if not frames:
+            continue
+        picked = [next(c for c in side_crops[f] if c[0] is t.detections[f]) for f in frames]
+        x = torch.from_numpy(np.stack([normalise(c[1]) for c in picked] + [normalise(c[2]) for c in picked]))
+        with torch.no_grad():
+            pred = net(x.to(device))
+        pose = torch.cat([pred.global_orient, pred.hand_pose], -1).float().cpu().numpy().astype(np.float64)
+        betas = pred.betas.float().cpu().numpy().astype(np.float64)
+        joints_hm = pred.extras["unfolder_joints"].float().cpu().numpy()[..., :2] * (size / (size // 8))
+        gaps = {}
+        for h, side in enumerate(("right", "left")):
+            records = []
+            for i, (f, (det, *_)) in enumerate(zip(frames, picked)):
+                j = h * len(frames) + i
+                affine = crop_affine(det.box, size, mirror=side == "left")
+                hands = place_hands(pose[j], betas[j], joints_hm[j], affine, side == "left", det, models[side], k)
+                records.append({"frame": f, "times": [hands[len(hands) // 2]], "keypoints": det.keypoints,
+                                "kp_weight": np.ones(21), "world": det.world})
+            fit = fit_frames(records, models[side], right_model, k, SIDE_FIT, device)
+            gaps[side] = orientation_gap_deg(fit.pose[:, :3], np.stack([r["times"][0]["pose"][:3] for r in records]))
+        evidence[n] = weigh_evidence(gaps, t.votes())
+        t.side = evidence[n].side
+        level = "warning" if evidence[n].uncertain else "info"
+        emit("log", {"level": level, "message": f"hand {n + 1} is the {evidence[n].describe()}" +
+                     ("; the side is uncertain: choose it if you know it" if evidence[n].uncertain else "")})
+    return one_track_per_side(tracks, lambda t: abs(evidence[tracks.index(t)].combined)
+                              if tracks.index(t) in evidence else 0.0)
+
+
+def make_fitter(settings: JobSettings, model: HandModel, right_model: HandModel, k: np.ndarray,
+                device: torch.device, has_keypoints: bool) -> Optional[TrackFitter]:
+    """The fitting stage for one hand, or None (``refine off``, or no keypoints to fit: a fixed region)."""
+    if settings.refine != "keypoints" or not has_keypoints:
+        return None
+    return TrackFitter(model, right_model, k, FitSettings().scaled(settings.refine_strength), device)
+
+
 def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind, fields: None,
             cancelled: Callable[[], bool] = lambda: False) -> JobResult:
     settings.validate()
@@ -234,10 +292,19 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
         if cancelled():
             raise JobCancelled("cancelled")
 
-    # Pass 1: hands found.
+    from .models.output import load_model
+    device = pick_device(settings.device)
+    right_model = find_hand_model("right", settings.mano_dir or None)
+    net = load_model(ckpt, hand_model=right_model).to(device)
+    cfg = net.config
+    size = cfg.image_size
+
+    # Pass 1: hands found (and a few crops kept for the side decision).
     region = np.array(settings.region, dtype=np.float64) if settings.region else None
     detector = make_detector(region, side=(settings.hands or ["right"])[0])
     found = []
+    side_crops: Dict[int, List[tuple]] = {}  # frame -> [(detection, crop)] on every step-th frame
+    step = max(1, total // SIDE_SAMPLE_FRAMES)
     try:
         tick = time.perf_counter()
         for n, (index, rgb) in enumerate(footage.frames(start, end)):
@@ -246,9 +313,14 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
             found.append(detector(rgb))
             tick = time.perf_counter()
             seconds["detect"] += tick - now
+            if n % step == 0 and found[-1] and found[-1][0].has_keypoints:
+                side_crops[index] = [(d, crop_image(rgb, d.box, size), crop_image(rgb, d.box, size, mirror=True))
+                                     for d in found[-1]]
             if n % 5 == 0 or n == total - 1:
                 emit("progress", {"stage": "detect", "done": n + 1, "total": total})
                 check_cancel()
+            if len(side_crops) > 2 * SIDE_SAMPLE_FRAMES:  # a header that under-reports: thin them out
+                side_crops = dict(list(side_crops.items())[::2])
     finally:
         detector.close()
     if footage.ended_early_at is not None:
@@ -263,32 +335,32 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
     if len(settings.hands) == 1:
         tracks = build_tracks(one_hand(found, settings.hands[0]), first_frame=start, max_hands=1)
     else:
-        tracks = select_hands(build_tracks(found, first_frame=start), settings.hands)
-    seen = set().union(*(t.detections for t in tracks)) if tracks else set()
-    missing = [f for f in range(start, start + len(found)) if f not in seen]
+        tracks = build_tracks(found, first_frame=start)
     if not tracks:
         raise NoHandFound(f"{info.path}: no {' or '.join(settings.hands) or ''} hand found in frames "
                           f"{start}..{start + len(found) - 1}".replace("  ", " "))
+
+    if len(settings.hands) != 1 and region is None:  # the user did not say which hand: geometry decides
+        tick = time.perf_counter()
+        tracks = decide_sides(tracks, side_crops, net, settings, k, device, emit)
+        seconds["side"] = time.perf_counter() - tick
+    del side_crops
+    tracks = select_hands(tracks, settings.hands)
+    if not tracks:
+        raise NoHandFound(f"{info.path}: no {' or '.join(settings.hands)} hand found in frames "
+                          f"{start}..{start + len(found) - 1}")
+    seen = set().union(*(t.detections for t in tracks))
+    missing = [f for f in range(start, start + len(found)) if f not in seen]
     if missing:
         emit("log", {"message": f"{len(missing)} frame(s) without a hand get no key: {_ranges(missing)}"})
-    for t in tracks:
-        votes = t.votes()
-        if len(settings.hands) != 1 and abs(votes["right"] - votes["left"]) < 0.2 * sum(votes.values()):
-            emit("log", {"level": "warning",
-                         "message": f"the {t.side} hand's side is uncertain (detector votes: right "
-                                    f"{votes['right']:.0f}, left {votes['left']:.0f}); choose the side if you know it"})
 
     # Pass 2: the model.
-    from .models.output import load_model
-    device = pick_device(settings.device)
-    net = load_model(ckpt, hand_model=find_hand_model("right", settings.mano_dir or None)).to(device)
-    cfg = net.config
-    size = cfg.image_size
     hm_scale = size / (size // 8)  # heatmap pixels -> crop pixels
     models = {t.side: find_hand_model(t.side, settings.mano_dir or None) for t in tracks}
     boxes = {t.side: smooth_boxes(t) for t in tracks}
     seen_by = {t.side: t.detections for t in tracks}
-    streams = {t.side: HandStream(settings, info.fps) for t in tracks}
+    fitters = {t.side: make_fitter(settings, models[t.side], right_model, k, device, region is None) for t in tracks}
+    streams = {t.side: HandStream(settings, info.fps, fitters[t.side]) for t in tracks}
     samples: Dict[str, List[dict]] = {t.side: [] for t in tracks}
     chunk = 0
     batch: List[tuple] = []  # (frame, side, affine, mirrored, crop)
@@ -308,7 +380,9 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
             for i, (frame, side, affine, mirrored, _) in enumerate(batch):
                 det = seen_by[side][frame]
                 times = place_hands(pose[i], betas[i], joints_hm[i], affine, mirrored, det, models[side], k)
-                frames_done[side].append((frame, {"frame": frame, "times": times, "score": det.score}))
+                frames_done[side].append((frame, {"frame": frame, "times": times, "score": det.score,
+                                                  "keypoints": det.keypoints, "world": det.world,
+                                                  "kp_weight": np.full(21, 1.0 if det.has_keypoints else 0.0)}))
             seconds["post"] += time.perf_counter() - now
         batch.clear()
         return frames_done
@@ -367,6 +441,7 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
             seq = to_sequence(samples[side], side, info.fps, settings.model, k, (info.width, info.height), info.path)
             paths[side] = str(seq.save(job_dir / f"{side}.npz"))
     emit("progress", {"stage": "model", "done": total, "total": total})
+    seconds["fit"] = sum(f.seconds for f in fitters.values() if f is not None)
     return JobResult(paths, missing, seconds)
 
 

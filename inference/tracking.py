@@ -6,8 +6,9 @@ Gaussian over the frames where the hand was seen (offline, so without lag).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -86,7 +87,7 @@ def build_tracks(frames: Sequence[List[Detection]], first_frame: int = 0, max_ga
     for t in tracks:
         votes = t.votes()
         t.side = max(votes, key=votes.get)
-    return _one_track_per_side(tracks)
+    return one_track_per_side(tracks)
 
 
 def _give_back(tracks: List[Track], frame: int, d: Detection) -> None:
@@ -101,11 +102,12 @@ def _give_back(tracks: List[Track], frame: int, d: Detection) -> None:
         best.detections[frame] = d
 
 
-def _one_track_per_side(tracks: List[Track]) -> List[Track]:
+def one_track_per_side(tracks: List[Track], strength: Optional[Callable[[Track], float]] = None) -> List[Track]:
     """Tracks of one side that never overlap in time are the same hand lost and found: merge them.
-    Where two overlap, the weaker one's vote decides it is the other hand."""
+    Where two overlap, the weaker one (by ``strength``, default: its detector votes) is the other hand."""
     merged: Dict[str, Track] = {}
-    for t in sorted(tracks, key=lambda t: -sum(t.votes().values())):
+    strength = strength or (lambda t: sum(t.votes().values()))
+    for t in sorted(tracks, key=lambda t: -strength(t)):
         side = t.side
         if side in merged and set(merged[side].detections) & set(t.detections):
             side = "left" if side == "right" else "right"
@@ -143,5 +145,5 @@ def one_hand(frames: Sequence[List[Detection]], side: str) -> List[List[Detectio
     out = []
     for found in frames:
         best = max(found, key=lambda d: d.score, default=None)
-        out.append([] if best is None else [Detection(side, best.score, best.keypoints, best.box, best.has_keypoints)])
+        out.append([] if best is None else [dataclasses.replace(best, side=side)])
     return out

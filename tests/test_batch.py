@@ -135,11 +135,11 @@ def test_a_signal_stops_the_worker_and_saves_the_keys_received(tmp_path, blank_b
                              "right", "--fov", "70.8"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env_with_tmp(tmp_path, HAND_MOCAP_WORKER_FAULT="slow"))
     seen = ""
-    for line in proc.stdout:  # wait until the model pass is streaming keys
+    for line in proc.stdout:  # wait until keys are streaming in
         seen += line
-        if "hand-mocap: model" in line:
+        if "hand-mocap: keyed the right hand" in line:
             break
-    time.sleep(1.0)
+    time.sleep(0.5)
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == status, stderr

@@ -64,8 +64,11 @@ def test_check_names_a_missing_interpreter_and_one_without_torch(tmp_path):
     assert "models ready: blurhandnet" in check_interpreter(PYTHON, ROOT)
 
 
-def test_a_job_streams_partials_then_done_with_subframe_samples(tmp_path):
-    events, _ = run_job(tmp_path, CLIP, hands=["right"], frame_start=10, frame_end=25, fov_deg=70.8)
+@pytest.mark.parametrize("refine, frame_end", [("off", 25), ("keypoints", 119)])
+def test_a_job_streams_partials_then_done_with_subframe_samples(tmp_path, refine, frame_end):
+    # the fitting stage streams window by window (48 frames), so its job is longer
+    events, _ = run_job(tmp_path, CLIP, hands=["right"], frame_start=10, frame_end=frame_end, fov_deg=70.8,
+                        refine=refine)
     done = ending(events)
     assert isinstance(done, P.Done), done
     partials = [e for e in events if isinstance(e, P.Partial)]
@@ -74,10 +77,11 @@ def test_a_job_streams_partials_then_done_with_subframe_samples(tmp_path):
     seq = load_motion_sequence(done.paths[0])
     assert seq.handedness == "right" and seq.model == "blurhandnet"
     whole = set(np.round(seq.frames).astype(int))
-    assert whole <= set(range(11, 27))  # footage frames 10..25 are Blender frames 11..26
+    assert whole <= set(range(11, frame_end + 2))  # footage frames 10..end are Blender frames 11..end + 1
     assert np.allclose(np.sort(seq.frames[:3] - seq.frames[1]), [-0.25, 0, 0.25])  # exposure 0.5
     assert sum(len(load_motion_sequence(p.path)) for p in partials) == len(seq)
-    assert set(done.seconds) == {"decode", "detect", "model", "post"}
+    assert set(done.seconds) == {"decode", "detect", "model", "post", "fit"}
+    assert (done.seconds["fit"] > 0) == (refine == "keypoints")
 
 
 def test_bad_footage_is_reported_by_name(tmp_path):

@@ -181,6 +181,8 @@ def convert_video(args: argparse.Namespace, fields: dict, stop: StopSignals) -> 
     def report(job: VideoImport, event) -> None:
         if isinstance(event, P.Progress) and (event.done == event.total or event.done % 30 < 8):
             say(f"{event.stage} {event.done}/{event.total}")
+        elif isinstance(event, P.Partial) and event.frames:
+            say(f"keyed the {event.hand} hand up to frame {max(event.frames):.0f}")
         elif isinstance(event, P.Log):
             say(("warning: " if event.level == "warning" else "") + event.message)
 

@@ -58,6 +58,13 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
                            description="x0, y0, side in pixels: track this square instead of detecting hands")
     first_blender_frame: IntProperty(name="Start at frame", default=1,
                                      description="The Blender frame of the footage's first frame")
+    refine: EnumProperty(name="Refine", default="keypoints", items=[
+        ("keypoints", "Fit to keypoints", "Fit the hand to the detector's 2D keypoints over time (the network's "
+         "estimate as a prior): hands that match the footage"),
+        ("off", "Off", "The network's raw output")])
+    refine_strength: FloatProperty(name="Fit strength", default=1.0, min=0.1, max=4.0,
+                                   description="How strongly the keypoints pull against the network and the hand "
+                                   "priors (1 = default)")
 
     _timer = None
     _client: Optional[WorkerClient] = None
@@ -75,7 +82,7 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
                         frame_start=self.frame_start, frame_end=self.frame_end, exposure=self.exposure,
                         smoothing=self.smoothing, fill_gaps=self.fill_gaps, fov_deg=self.fov,
                         first_blender_frame=self.first_blender_frame, mano_dir=settings.mano_dir or "",
-                        device=settings.device)
+                        device=settings.device, refine=self.refine, refine_strength=self.refine_strength)
         try:
             start.region = parse_region(self.region)
             check_job_fields(asdict(start))

@@ -12,6 +12,7 @@ from typing import List, NoReturn
 from .models import MODEL_NAMES
 
 HANDS = ("right", "left")
+REFINE = ("keypoints", "off")
 
 
 class JobOptionError(ValueError):
@@ -39,6 +40,11 @@ def add_job_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--region", default="", help="x0,y0,side: a fixed hand region instead of detection")
     ap.add_argument("--mano", default="", help="folder with official MANO files (default: the open hand)")
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    ap.add_argument("--refine", default="keypoints", choices=REFINE,
+                    help="keypoints (default): fit the hand to the detector's keypoints over time; off: the "
+                         "network's raw output")
+    ap.add_argument("--refine-strength", type=float, default=1.0,
+                    help="how strongly the keypoints pull against the network and the hand priors (0..4, 1 = default)")
 
 
 def parse_region(text: str) -> List[float]:
@@ -59,7 +65,8 @@ def job_fields(args: argparse.Namespace) -> dict:
     hands: List[str] = [h.strip() for h in args.hands.split(",") if h.strip()]
     fields = dict(model=args.model, checkpoint=args.checkpoint, hands=hands, frame_start=args.start,
                   frame_end=args.end, exposure=args.exposure, smoothing=args.smoothing, fill_gaps=args.fill_gaps,
-                  fov_deg=args.fov, region=parse_region(args.region), mano_dir=args.mano, device=args.device)
+                  fov_deg=args.fov, region=parse_region(args.region), mano_dir=args.mano, device=args.device,
+                  refine=args.refine, refine_strength=args.refine_strength)
     check_job_fields(fields)
     return fields
 
@@ -94,6 +101,11 @@ def check_job_fields(f: dict) -> None:
     region = list(f.get("region", []))
     if region and (len(region) != 3 or region[2] <= 0):
         problems.append(f"--region must be x0,y0,side with a positive side, not {region}")
+    if f.get("refine", REFINE[0]) not in REFINE:
+        problems.append(f"--refine must be {' or '.join(REFINE)}, not {f['refine']!r}")
+    strength = f.get("refine_strength", 1.0)
+    if not 0.0 < strength <= 4.0:
+        problems.append(f"--refine-strength must be more than 0 and at most 4, not {strength}")
     device = f.get("device", "auto")
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
         problems.append(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}")

@@ -49,6 +49,8 @@ class Start:
     region: List[float] = field(default_factory=list)  # fixed hand region (x0, y0, side) instead of detection
     mano_dir: str = ""
     device: str = "auto"
+    refine: str = "keypoints"  # "keypoints": fit MANO to the detector's keypoints over time; "off": the raw network
+    refine_strength: float = 1.0  # the keypoints' pull against the priors (1 = default)
 
 
 @dataclass

@@ -139,6 +139,21 @@ def sample_features(features: torch.Tensor, points_xy: torch.Tensor) -> torch.Te
 # -------------------------------------------------------------------------------------- rotations
 
 
+def axis_angle_to_matrix(v: torch.Tensor) -> torch.Tensor:
+    """(..., 3) -> (..., 3, 3) Rodrigues, with its Taylor series near zero (finite gradients at the identity)."""
+    theta2 = (v * v).sum(-1, keepdim=True)[..., None]  # (..., 1, 1)
+    small = theta2 < 1e-8
+    safe = torch.where(small, torch.ones_like(theta2), theta2)
+    theta = torch.sqrt(safe)
+    a = torch.where(small, 1 - theta2 / 6, torch.sin(theta) / theta)
+    b = torch.where(small, 0.5 - theta2 / 24, (1 - torch.cos(theta)) / safe)
+    x, y, z = v.unbind(-1)
+    zero = torch.zeros_like(x)
+    k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(*v.shape[:-1], 3, 3)
+    eye = torch.eye(3, dtype=v.dtype, device=v.device).expand_as(k)
+    return eye + a * k + b * (k @ k)
+
+
 def rotation_6d_to_matrix(x: torch.Tensor) -> torch.Tensor:
     """(..., 6) -> (..., 3, 3): Gram-Schmidt on the two columns (Zhou et al., CVPR 2019)."""
     a1, a2 = x[..., :3], x[..., 3:]

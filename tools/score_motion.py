@@ -1,0 +1,61 @@
+"""Score video runs against the truth of their footage: side, 2D joint error, MPJPE / PA-MPJPE, depth and
+finger curl (``training/video_scores.py`` defines each).
+
+    .venv/bin/python -m inference run samples/sample_clip.mp4 -o seq.npz
+    .venv/bin/python tools/score_motion.py seq.npz                                  # the sample clip's truth
+    .venv/bin/python tools/score_motion.py run.npz --truth clip_truth.npz [--mirrored] [--json]
+    .venv/bin/python tools/score_motion.py run.npz --truth labels.npz               # keypoint truth (2D only)
+
+A keypoint truth file holds ``frames`` (T,) Blender frames and ``keypoints`` (T, 21, 2) pixels in MANO-21
+order (optionally ``handedness``). ``--mirrored`` scores a run of the left-right mirrored footage against
+the mirrored truth (a left hand for a right one).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from addon.common.hand_model import find_hand_model  # noqa: E402
+from addon.common.motion_sequence import load_motion_sequence  # noqa: E402
+from training.video_scores import mirror_truth, score_against_keypoints, score_against_motion  # noqa: E402
+
+SAMPLE_TRUTH = ROOT / "samples" / "sample_clip_truth.npz"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", help="motion-sequence files written by a run")
+    ap.add_argument("--truth", default=str(SAMPLE_TRUTH), help="motion-sequence or keypoint truth file")
+    ap.add_argument("--mirrored", action="store_true", help="the runs are of the mirrored footage")
+    ap.add_argument("--mano", default="", help="official MANO folder the runs were made with")
+    ap.add_argument("--json", action="store_true", help="print one JSON object per run")
+    args = ap.parse_args(argv)
+    with np.load(args.truth, allow_pickle=False) as data:
+        keypoint_truth = "keypoints" in data.files
+        if keypoint_truth:
+            frames, keypoints = data["frames"], data["keypoints"]
+            side = str(data["handedness"]) if "handedness" in data.files else None
+    if not keypoint_truth:
+        truth = load_motion_sequence(args.truth)
+        truth = mirror_truth(truth) if args.mirrored else truth
+        truth_model = find_hand_model(truth.handedness, args.mano or None)
+    for path in args.runs:
+        run = load_motion_sequence(path)
+        model = find_hand_model(run.handedness, args.mano or None)
+        if keypoint_truth:
+            score = score_against_keypoints(run, model, frames, keypoints, side)
+        else:
+            score = score_against_motion(run, model, truth, truth_model)
+        print(json.dumps({"run": path, **score.as_dict()}) if args.json else f"{path}: {score.line()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
