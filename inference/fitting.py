@@ -45,7 +45,7 @@ from addon.common.hand_model import HandModel
 from addon.common.pose_prior import LIMITS, anatomical_axes, joint_kind
 
 from .handmodel.kinematics import HandKinematics
-from .models.blocks import axis_angle_to_matrix, matrix_to_axis_angle
+from .models.blocks import axis_angle_to_matrix, matrix_to_axis_angle, rotmul
 
 MIRROR = (1.0, -1.0, -1.0)  # axis-angle of a mirrored (left <-> right) rotation, per component
 # A detector that takes a hand for its mirror image labels its keypoints mirrored across the middle finger:
@@ -69,6 +69,7 @@ class FitWeights:
     pose_prior: float = 0.01
     orient_prior: float = 0.01
     coupling: float = 1.0
+    synergy: float = 0.0  # squared Mahalanobis distance of the finger pose under the hand model's pose PCA
     velocity: float = 0.0
     acceleration: float = 0.01
     accel_scale_m: float = 0.004  # an acceleration this large (metres / frame^2) costs 1 per joint
@@ -81,10 +82,11 @@ class FitWeights:
 @dataclass
 class FitSettings:
     weights: FitWeights = field(default_factory=FitWeights)
-    iterations: int = 150
-    start_iterations: int = 30  # refinement of each starting candidate
+    iterations: int = 60
+    start_iterations: int = 20  # refinement of each starting candidate
     lr: float = 0.03
-    window: int = 48  # footage frames per window
+    lr_end: float = 0.03  # cosine decay from lr to this
+    window: int = 64  # footage frames per window
     overlap: int = 12  # frames shared by consecutive windows (re-fitted, not yet final)
     context: int = 3  # final frames before a window that enter its smoothness terms, held fixed
 
@@ -107,7 +109,22 @@ class AnatomicalFrame:
 
     def __init__(self, right_model: HandModel, dtype=torch.float32, device=None):
         axes = anatomical_axes(right_model.rest_joints())
-        self.basis = torch.as_tensor(np.stack([axes.flex, axes.abduct, axes.twist], 1), dtype=dtype, device=device)
+        t = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype, device=device)  # noqa: E731
+        self.basis = t(np.stack([axes.flex, axes.abduct, axes.twist], 1))  # (15, 3, 3)
+        # The model's pose PCA as a Gaussian over finger poses (the synergy prior), where its spread is known:
+        # the open hand stores it, official files hold the training coefficients it comes from.
+        std = right_model.extras.get("hands_pca_std")
+        if std is None and "hands_coeffs" in right_model.extras:
+            std = np.asarray(right_model.extras["hands_coeffs"], dtype=np.float64).std(0)
+        self.pca_mean, self.pca_components = t(right_model.hands_mean), t(right_model.hands_components)
+        self.pca_inv_std = None if std is None else t(1.0 / np.maximum(np.asarray(std, dtype=np.float64), 1e-3))
+
+    def synergy(self, hand_pose: torch.Tensor) -> torch.Tensor:
+        """(N, 45) right-hand finger poses -> (N,) squared Mahalanobis distance under the pose PCA."""
+        if self.pca_inv_std is None:
+            return hand_pose.new_zeros(hand_pose.shape[0])
+        coeffs = (hand_pose - self.pca_mean) @ self.pca_components.T
+        return ((coeffs * self.pca_inv_std) ** 2).sum(-1)
 
     def to_angles(self, hand_pose: torch.Tensor) -> torch.Tensor:
         return torch.einsum("jab,njb->nja", self.basis, hand_pose.reshape(-1, 15, 3))
@@ -154,9 +171,35 @@ class FitResult:
     keypoint_error_px: np.ndarray  # (F, 21) reprojection error of the fitted joints (as labelled)
 
 
+class Adam:
+    """Adam (Kingma and Ba) over (tensor, learning rate) pairs. torch.optim's first optimiser costs 0.9 s of
+    imports (TorchDynamo, SymPy) in a fresh worker; this is the same update in a few tensor operations."""
+
+    def __init__(self, params: List[tuple], betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params, (self.b1, self.b2), self.eps, self.t = params, betas, eps, 0
+        self.scale = 1.0  # multiplies every learning rate (a schedule sets it)
+        self.m = [torch.zeros_like(p) for p, _ in params]
+        self.v = [torch.zeros_like(p) for p, _ in params]
+
+    def zero_grad(self) -> None:
+        for p, _ in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.t += 1
+        c1, c2 = 1 - self.b1 ** self.t, 1 - self.b2 ** self.t
+        for (p, lr), m, v in zip(self.params, self.m, self.v):
+            if p.grad is None:
+                continue
+            m.mul_(self.b1).add_(p.grad, alpha=1 - self.b1)
+            v.mul_(self.b2).addcmul_(p.grad, p.grad, value=1 - self.b2)
+            p.sub_(self.scale * lr * (m / c1) / ((v / c2).sqrt() + self.eps))
+
+
 def _relative(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Per joint, the rotation taking a to b: a^T b, for (..., 16, 3, 3)."""
-    return a.transpose(-1, -2) @ b
+    return rotmul(a.transpose(-1, -2), b)
 
 
 def _side_mirror(side: str, like: torch.Tensor) -> torch.Tensor:
@@ -202,18 +245,18 @@ def fit_window(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side: s
     linked = (dt <= w.max_gap) & (dt > 0)
     has_world = win.world is not None and w.world > 0
     flipped = win.keypoints[:, FLIPPED_LABELS]
-    opt = torch.optim.Adam([{"params": [angles, turn], "lr": settings.lr},
-                            {"params": [transl], "lr": settings.lr * 0.1}] +
-                           ([{"params": [shape], "lr": settings.lr * 2}] if fit_shape else []))
+    opt = Adam([(angles, settings.lr), (turn, settings.lr), (transl, settings.lr * 0.1)] +
+               ([(shape, settings.lr * 2)] if fit_shape else []))
 
     def evaluate(sigma: float):
         a = torch.where(win.fixed[:, None, None], first_angles, lo + (hi - lo) * torch.sigmoid(angles))
-        root = axis_angle_to_matrix(turn * free) @ root_start
+        root = rotmul(axis_angle_to_matrix(turn * free), root_start)
         t = torch.where(win.fixed[:, None], start_transl, transl)
-        fingers = (frame.to_pose(a).reshape(-1, 15, 3) * mirror).reshape(-1, 15, 3)
+        right_fingers = frame.to_pose(a)
+        fingers = (right_fingers.reshape(-1, 15, 3) * mirror).reshape(-1, 15, 3)
         anchor_rot = torch.cat([root[:, None], axis_angle_to_matrix(fingers)], 1)  # (F, 16, 3, 3)
         anchor_joints = kin.from_rotations(anchor_rot, shape) + t[:, None]  # (F, 21, 3)
-        uvw = anchor_joints @ win.camera.T
+        uvw = (anchor_joints[..., None, :] * win.camera).sum(-1)
         uv = uvw[..., :2] / uvw[..., 2:].clamp_min(1e-3)
         per_frame = {}
         # Geman-McClure, scaled so that a small residual costs r^2 / sigma_final^2 at every sigma.
@@ -224,10 +267,12 @@ def fit_window(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side: s
             readings.append((win.kp_weight * rho).sum(-1) + price)
         per_frame["keypoints"] = w.keypoints * (torch.minimum(*readings) if w.flip_cost >= 0 else readings[0])
         per_frame["pose_prior"] = w.pose_prior * ((a - prior_angles) ** 2).sum((1, 2)) * free[:, 0]
-        rel = matrix_to_axis_angle(root_net.transpose(-1, -2) @ root)
-        per_frame["orient_prior"] = w.orient_prior * (rel ** 2).sum(-1) * free[:, 0]
+        # 3 - trace(R_net^T R) = 2 (1 - cos angle), the squared angle for small angles, and cheap
+        per_frame["orient_prior"] = w.orient_prior * (3 - (root_net * root).sum((-1, -2))) * free[:, 0]
         flex = a[:, :12, 0].reshape(-1, 4, 3)  # index, middle, pinky, ring: (MCP, PIP, DIP) flexion
         per_frame["coupling"] = w.coupling * ((flex[:, :, 2] - DIP_PIP_RATIO * flex[:, :, 1]) ** 2).sum(-1)
+        if w.synergy:
+            per_frame["synergy"] = w.synergy * frame.synergy(right_fingers) * free[:, 0]
         if has_world:
             mine = anchor_joints - anchor_joints[:, :1]
             theirs = win.world - win.world[:, :1]
@@ -249,6 +294,8 @@ def fit_window(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side: s
 
     for it in range(settings.iterations):
         opt.zero_grad()
+        opt.scale = settings.lr_end / settings.lr + (1 - settings.lr_end / settings.lr) * \
+            0.5 * (1 + np.cos(np.pi * it / settings.iterations))  # cosine decay to lr_end
         progress = min(1.0, it / max(1, 0.7 * settings.iterations))
         terms, *_ = evaluate(w.sigma_start * (w.sigma / w.sigma_start) ** progress)
         sum(terms.values()).backward()
@@ -256,7 +303,7 @@ def fit_window(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side: s
     with torch.no_grad():
         terms, frame_energy, anchor_rot, t, uv = evaluate(w.sigma)
         # every sample: its frame's fitted anchor carrying the network's offsets
-        pose = matrix_to_axis_angle(anchor_rot[win.frame_of] @ offset).reshape(n_samples, 48)
+        pose = matrix_to_axis_angle(rotmul(anchor_rot[win.frame_of], offset)).reshape(n_samples, 48)
         trans = t[win.frame_of] + transl_offset
     err = torch.linalg.norm(uv - win.keypoints, dim=-1)
     return FitResult(_numpy(pose), _numpy(trans), _numpy(shape).reshape(10), {k: float(v) for k, v in terms.items()},
@@ -430,10 +477,10 @@ class TrackFitter:
         for r in records:
             r["fit"] = [(result.pose[k + i], result.transl[k + i]) for i in range(len(r["times"]))]
             k += len(r["times"])
-        done = records[:final]
+        done = [self._finished(r) for r in records[:final]]
         self.pending = self.pending[final:]
-        self.context = (self.context + done)[-self.settings.context:]
-        return [self._finished(r) for r in done]
+        self.context = (self.context + done)[-self.settings.context:]  # held at their published fit
+        return done
 
     def _finished(self, record: dict) -> dict:
         betas = _numpy(self.betas)

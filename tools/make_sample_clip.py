@@ -34,6 +34,62 @@ WIDTH, HEIGHT = 640, 360
 SHUTTER = 0.5  # exposure as a fraction of the frame interval
 
 
+def background_window(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The largest centred window of ``image`` with the clip's aspect ratio, resized to the clip."""
+    h, w = image.shape[:2]
+    crop_w = min(w, h * width / height)
+    window = np.array([(w - crop_w) / 2, (h - crop_w * height / width) / 2, crop_w])
+    return crop_resize(image, window, width, height)
+
+
+def render_clip(seq, out: Path, backdrop: np.ndarray, skin: int = 2, light_seed: int = 3, engine: str = "workbench",
+                samples: int = 16, subframes: int = 9, tint=None, progress: bool = True) -> Path:
+    """Render the right-hand motion ``seq`` (a motion sequence with intrinsics and image size) over
+    ``backdrop`` (linear RGB, the clip's size) as an mp4v video: each frame the average of ``subframes``
+    renders across a half-frame exposure, in linear light. ``tint`` (3,) multiplies the skin texture."""
+    width, height = (int(v) for v in seq.image_size)
+    model = find_hand_model("right")
+    flow = PoseFlow(hand_pose=seq.hand_pose, global_orient=seq.global_orient, transl=seq.transl,
+                    wrist=seq.transl + model.rest_joints(seq.betas[0])[0], betas=seq.betas[0], skin=skin)
+    renderer = HandRenderer(RenderSettings(size=width, engine=engine, samples=samples))
+    rig = renderer.add_hand(model, flow.betas, flow.skin, "hand", camera=False)
+    if tint is not None:
+        tint_texture(rig, np.asarray(tint, dtype=np.float32))
+    add_footage_camera(rig, seq.camera_matrix, seq.image_size, renderer.scene.collection)
+    renderer.randomize_lights(np.random.default_rng(light_seed))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), seq.fps, (width, height))
+    offsets = np.linspace(-SHUTTER / 2, SHUTTER / 2, subframes)
+    for i in range(len(seq)):
+        acc = np.zeros((height, width, 3))
+        for o in offsets:
+            full, transl = flow_at(flow, i + o)
+            renderer.pose(rig, full, transl)
+            rgba = renderer.render()
+            acc += rgba[..., :3] + (1 - rgba[..., 3:]) * backdrop
+        frame = np.round(linear_to_srgb(acc / len(offsets)) * 255).astype(np.uint8)
+        writer.write(frame[..., ::-1])
+        if progress:
+            print(f"\rframe {i + 1}/{len(seq)}", end="", file=sys.stderr)
+    writer.release()
+    if progress:
+        print(file=sys.stderr)
+    return out
+
+
+def tint_texture(rig, tint: np.ndarray) -> None:
+    """Multiply the skin texture's pixels by ``tint`` (a skin tone every engine shows, Workbench included)."""
+    for mat in rig.mesh.data.materials:
+        for node in mat.node_tree.nodes:
+            if node.type == "TEX_IMAGE" and node.image is not None:
+                image = node.image.copy()
+                px = np.empty(len(image.pixels), dtype=np.float32)
+                image.pixels.foreach_get(px)
+                px = px.reshape(-1, 4)
+                px[:, :3] *= tint
+                image.pixels.foreach_set(px.ravel())
+                node.image = image
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out-dir", default=str(ROOT / "samples"))
@@ -47,36 +103,11 @@ def main(argv=None) -> int:
     seq = build(wave_deg=35.0, wave_hz=2.0, sway_m=0.05, sway_hz=0.8, size=(WIDTH, HEIGHT), focal=450.0)
     seq.model = "ground truth (synthetic sample clip)"
     seq.save(out / "sample_clip_truth.npz")
-    model = find_hand_model("right")
-    flow = PoseFlow(hand_pose=seq.hand_pose, global_orient=seq.global_orient, transl=seq.transl,
-                    wrist=seq.transl + model.rest_joints()[0], betas=seq.betas[0], skin=2)
-
-    settings = RenderSettings(size=WIDTH, engine=args.engine, samples=args.samples)
-    renderer = HandRenderer(settings)
-    rig = renderer.add_hand(model, flow.betas, flow.skin, "hand", camera=False)
-    add_footage_camera(rig, seq.camera_matrix, seq.image_size, renderer.scene.collection)
-    renderer.randomize_lights(np.random.default_rng(3))
     photos = [p for p in registry_sample_images() if p.stem == "coffee"]
     background = load_image_linear(photos[0]) if photos else np.full((HEIGHT, WIDTH, 3), 0.2, np.float32)
-    h, w = background.shape[:2]
-    crop_w = min(w, h * WIDTH / HEIGHT)  # the largest window of the clip's aspect ratio, centred
-    window = np.array([(w - crop_w) / 2, (h - crop_w * HEIGHT / WIDTH) / 2, crop_w])
-    backdrop = crop_resize(background, window, WIDTH, HEIGHT) * 0.8
-
-    writer = cv2.VideoWriter(str(out / "sample_clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), seq.fps, (WIDTH, HEIGHT))
-    offsets = np.linspace(-SHUTTER / 2, SHUTTER / 2, args.subframes)
-    for i in range(len(seq)):
-        acc = np.zeros((HEIGHT, WIDTH, 3))
-        for o in offsets:
-            full, transl = flow_at(flow, i + o)
-            renderer.pose(rig, full, transl)
-            rgba = renderer.render()
-            acc += rgba[..., :3] + (1 - rgba[..., 3:]) * backdrop
-        frame = np.round(linear_to_srgb(acc / len(offsets)) * 255).astype(np.uint8)
-        writer.write(frame[..., ::-1])
-        print(f"\rframe {i + 1}/{len(seq)}", end="", file=sys.stderr)
-    writer.release()
-    print(f"\n{out / 'sample_clip.mp4'}\n{out / 'sample_clip_truth.npz'}")
+    render_clip(seq, out / "sample_clip.mp4", background_window(background, WIDTH, HEIGHT) * 0.8, skin=2,
+                light_seed=3, engine=args.engine, samples=args.samples, subframes=args.subframes)
+    print(f"{out / 'sample_clip.mp4'}\n{out / 'sample_clip_truth.npz'}")
     return 0
 
 

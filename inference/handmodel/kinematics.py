@@ -12,7 +12,7 @@ from torch import nn
 from addon.common.hand_model import HandModel
 from addon.common.joints import TIP_NAMES, TIP_VERTEX_IDS
 
-from ..models.blocks import axis_angle_to_matrix
+from ..models.blocks import axis_angle_to_matrix, rotmul
 
 
 def tree_levels(parents: List[int]) -> List[List[int]]:
@@ -39,8 +39,8 @@ def forward_kinematics(rot: torch.Tensor, rest_joints: torch.Tensor, parents: Li
         pr = torch.stack([world_r[p] for p in par], 1)  # (N, L, 3, 3)
         pp = torch.stack([posed[p] for p in par], 1)
         bone = rest_joints[:, level] - rest_joints[:, par]
-        r = pr @ rot[:, level]
-        x = pp + (pr @ bone[..., None])[..., 0]
+        r = rotmul(pr, rot[:, level])
+        x = pp + rotmul(pr, bone[..., None])[..., 0]
         for i, k in enumerate(level):
             world_r[k], posed[k] = r[:, i], x[:, i]
     return torch.stack(posed, 1), torch.stack(world_r, 1)
@@ -82,6 +82,6 @@ class HandKinematics(nn.Module):
             torch.einsum("vck,nk->nvc", self.tip_posedirs, features)
         # LBS of each tip: the sum over joints of w_j (R_j (x - rest_j) + posed_j)
         local = tips[:, :, None, :] - rest[:, None, :, :]  # (N, 5, 16, 3)
-        moved = torch.einsum("njab,nvjb->nvja", world, local) + posed[:, None]  # (N, 5, 16, 3)
+        moved = rotmul(world[:, None], local[..., None])[..., 0] + posed[:, None]  # (N, 5, 16, 3)
         tip_pos = (self.tip_weights[None, :, :, None] * moved).sum(2)
         return torch.cat([posed, tip_pos], 1)

@@ -139,6 +139,18 @@ def sample_features(features: torch.Tensor, points_xy: torch.Tensor) -> torch.Te
 # -------------------------------------------------------------------------------------- rotations
 
 
+def rotmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a @ b for stacks of small matrices (..., n, m) @ (..., m, p), broadcast over the leading axes.
+
+    Flattened to one batch axis first: torch's CPU matmul on 4-D stacks of 3x3 matrices was measured 40x
+    slower than on the same matrices as one 3-D batch (0.78 ms against 31 ms, forward and backward of
+    1,088 x 16 products)."""
+    lead = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a = a.expand(*lead, *a.shape[-2:]).reshape(-1, *a.shape[-2:])
+    b = b.expand(*lead, *b.shape[-2:]).reshape(-1, *b.shape[-2:])
+    return torch.bmm(a, b).reshape(*lead, a.shape[-2], b.shape[-1])
+
+
 def axis_angle_to_matrix(v: torch.Tensor) -> torch.Tensor:
     """(..., 3) -> (..., 3, 3) Rodrigues, with its Taylor series near zero (finite gradients at the identity)."""
     theta2 = (v * v).sum(-1, keepdim=True)[..., None]  # (..., 1, 1)
@@ -151,7 +163,7 @@ def axis_angle_to_matrix(v: torch.Tensor) -> torch.Tensor:
     zero = torch.zeros_like(x)
     k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(*v.shape[:-1], 3, 3)
     eye = torch.eye(3, dtype=v.dtype, device=v.device).expand_as(k)
-    return eye + a * k + b * (k @ k)
+    return eye + a * k + b * rotmul(k, k)
 
 
 def rotation_6d_to_matrix(x: torch.Tensor) -> torch.Tensor:

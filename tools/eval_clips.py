@@ -1,0 +1,233 @@
+"""Evaluation footage with known truth, and the table of how a run does on it with default options.
+
+    .venv/bin/python tools/eval_clips.py make [--out data/eval_clips]     # renders the set (about 8 minutes)
+    .venv/bin/python tools/eval_clips.py run [--out data/eval_clips] [-- extra job options]
+
+``make`` writes, each with its truth as a motion-sequence file (``NAME_truth.npz``):
+
+- altered copies of the sample clip: mirrored (a left hand), rotated 90 degrees, 320x180, 15 fps;
+- held-out clips rendered by the project's engine that differ from the sample clip in motion, view,
+  background, hand shape, skin tone and camera (``HELD_OUT`` below). They are not used to tune anything:
+  they exist to check that a default holds on footage it was not tuned on.
+
+``run`` runs ``python -m inference run`` on every clip with default options (plus any options after
+``--``) and prints one row per clip: side, 2D joint error, PA-MPJPE, finger curl and depth error
+(``training/video_scores.py``), and the seconds the job took.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+import numpy as np  # noqa: E402
+
+from addon.common.hand_model import find_hand_model  # noqa: E402
+from addon.common.motion_sequence import MotionSequence, load_motion_sequence  # noqa: E402
+from addon.common.rotations import axis_angle_to_matrix, matrix_to_axis_angle  # noqa: E402
+from training.video_scores import mirror_truth, score_against_motion  # noqa: E402
+
+SAMPLE = ROOT / "samples" / "sample_clip.mp4"
+SAMPLE_TRUTH = ROOT / "samples" / "sample_clip_truth.npz"
+DEFAULT_OUT = ROOT / "data" / "eval_clips"
+
+
+@dataclass
+class ClipSpec:
+    name: str
+    keys: list  # digit closures (index, middle, pinky, ring, thumb) at key times, seconds
+    view: str  # "palm", "back" or "side": what the camera sees
+    roll_deg: float  # in-plane rotation of the hand
+    betas: dict  # named shape directions of the open hand (index into betas: value)
+    hfov_deg: float
+    centre: tuple  # wrist target, metres in camera axes
+    tint: tuple  # skin tone (multiplies the texture)
+    background: str  # a scikit-image sample photo, or "texture:SEED" for a procedural one
+    fps: float = 30.0
+    wave_deg: float = 15.0
+    wave_hz: float = 0.8
+    light_seed: int = 5
+
+
+HELD_OUT = [
+    ClipSpec("grasp_back", keys=[(0.0, [0, 0, 0, 0, 0]), (0.6, [0, 0, 0, 0, 0]), (1.4, [1, 1, 1, 1, 0.9]),
+                                 (1.9, [1, 1, 1, 1, 0.9]), (2.5, [0, 0, 0, 0, 0]), (3.1, [0.8, 0.3, 0.2, 0.2, 0.8]),
+                                 (3.6, [0.8, 0.3, 0.2, 0.2, 0.8]), (4.0, [0, 0, 0, 0, 0])],
+             view="back", roll_deg=-15.0, betas={0: 1.5, 2: 1.0}, hfov_deg=50.0, centre=(-0.03, 0.05, 0.50),
+             tint=(0.45, 0.32, 0.24), background="chelsea", wave_deg=10.0, wave_hz=0.7, light_seed=11),
+    ClipSpec("point_side", keys=[(0.0, [0.3] * 5), (1.0, [0, 1, 1, 1, 0.3]), (1.6, [0, 1, 1, 1, 0.3]),
+                                 (2.0, [0, 1, 1, 1, 0]), (3.0, [0.3] * 5), (3.6, [1, 1, 1, 1, 0.8]),
+                                 (4.0, [0.3] * 5)],
+             view="side", roll_deg=10.0, betas={0: -1.5, 1: -1.0}, hfov_deg=85.0, centre=(0.08, -0.03, 0.32),
+             tint=(1.1, 1.0, 0.95), background="texture:7", wave_deg=20.0, wave_hz=1.1, light_seed=17),
+    ClipSpec("count_roll", keys=[(0.0, [1, 1, 1, 1, 1]), (0.5, [1, 1, 0, 1, 1]), (1.0, [1, 1, 0, 0, 1]),
+                                 (1.5, [1, 0, 0, 0, 1]), (2.0, [0, 0, 0, 0, 1]), (2.5, [0, 0, 0, 0, 0]),
+                                 (3.2, [1, 1, 1, 1, 1]), (4.0, [1, 1, 1, 1, 1])],
+             view="palm", roll_deg=50.0, betas={3: 1.5, 5: -1.0, 8: 1.0}, hfov_deg=65.0, centre=(0.0, 0.02, 0.45),
+             tint=(0.85, 0.70, 0.58), background="brick", fps=24.0, wave_deg=12.0, wave_hz=1.5, light_seed=23),
+]
+
+
+def base_orientation(view: str, roll_deg: float) -> np.ndarray:
+    from make_sample_sequence import BASE_ORIENT
+
+    turn = {"palm": 0.0, "side": np.radians(70.0), "back": np.pi}[view]
+    spin = axis_angle_to_matrix(np.array([0.0, 0.0, np.radians(roll_deg)]))
+    return spin @ axis_angle_to_matrix(np.array([0.0, turn, 0.0])) @ BASE_ORIENT
+
+
+def make_held_out(spec: ClipSpec, out: Path) -> None:
+    from make_sample_clip import background_window, render_clip
+    from make_sample_sequence import build
+    from scenes.backgrounds import procedural_texture, registry_sample_images
+    from scenes.renderer import load_image_linear
+
+    width, height = 640, 360
+    betas = np.zeros(10)
+    for i, v in spec.betas.items():
+        betas[i] = v
+    focal = 0.5 * width / np.tan(np.radians(spec.hfov_deg) / 2)
+    seq = build(wave_deg=spec.wave_deg, wave_hz=spec.wave_hz, sway_m=0.04, sway_hz=0.6, size=(width, height),
+                focal=focal, keys=spec.keys, base_orient=base_orientation(spec.view, spec.roll_deg), betas=betas,
+                fps=spec.fps, seconds=4.0, centre=spec.centre)
+    seq.model = f"ground truth ({spec.name})"
+    seq.save(out / f"{spec.name}_truth.npz")
+    if spec.background.startswith("texture:"):
+        image = procedural_texture(np.random.default_rng(int(spec.background.split(":")[1])), 512)
+    else:
+        image = load_image_linear(next(p for p in registry_sample_images() if p.stem == spec.background))
+    render_clip(seq, out / f"{spec.name}.mp4", background_window(image, width, height) * 0.8, tint=spec.tint,
+                light_seed=spec.light_seed)
+
+
+def make_altered(out: Path) -> None:
+    """The sample clip mirrored, rotated 90 degrees clockwise, halved and at half the frame rate."""
+    import cv2
+
+    truth = load_motion_sequence(SAMPLE_TRUTH)
+    cap = cv2.VideoCapture(str(SAMPLE))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    h, w = frames[0].shape[:2]
+    variants = {
+        "sample_mirrored": ([f[:, ::-1].copy() for f in frames], 30.0, mirror_truth(truth)),
+        "sample_rot90": ([cv2.rotate(f, cv2.ROTATE_90_CLOCKWISE) for f in frames], 30.0, rotate_truth_cw(truth)),
+        "sample_320x180": ([cv2.resize(f, (w // 2, h // 2), interpolation=cv2.INTER_AREA) for f in frames], 30.0,
+                           scale_truth(truth, 0.5)),
+        "sample_15fps": (frames[::2], 15.0, every_other(truth)),
+    }
+    for name, (images, fps, seq) in variants.items():
+        writer = cv2.VideoWriter(str(out / f"{name}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                                 (images[0].shape[1], images[0].shape[0]))
+        for image in images:
+            writer.write(image)
+        writer.release()
+        seq.save(out / f"{name}_truth.npz")
+
+
+def _with(truth: MotionSequence, **changes) -> MotionSequence:
+    fields = dict(frames=truth.frames, global_orient=truth.global_orient, hand_pose=truth.hand_pose,
+                  betas=truth.betas, transl=truth.transl, handedness=truth.handedness, fps=truth.fps,
+                  model=truth.model, camera_matrix=truth.camera_matrix, image_size=truth.image_size)
+    return MotionSequence(**{**fields, **changes})
+
+
+def rotate_truth_cw(truth: MotionSequence) -> MotionSequence:
+    """The image turned 90 degrees clockwise: u' = H - v, v' = u, i.e. camera axes x' = -y, y' = x."""
+    r = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    w, h = (int(v) for v in truth.image_size)
+    k = truth.camera_matrix
+    wrist = find_hand_model(truth.handedness).rest_joints(truth.betas[0])[0]
+    orient = matrix_to_axis_angle(r @ axis_angle_to_matrix(truth.global_orient))
+    transl = (truth.transl + wrist) @ r.T - wrist
+    camera = np.array([[k[1, 1], 0, h - k[1, 2]], [0, k[0, 0], k[0, 2]], [0, 0, 1.0]])
+    return _with(truth, global_orient=orient, transl=transl, camera_matrix=camera, image_size=np.array([h, w]))
+
+
+def scale_truth(truth: MotionSequence, factor: float) -> MotionSequence:
+    k = truth.camera_matrix.copy()
+    k[:2] *= factor
+    return _with(truth, camera_matrix=k, image_size=np.round(truth.image_size * factor).astype(int))
+
+
+def every_other(truth: MotionSequence) -> MotionSequence:
+    keep = slice(0, None, 2)
+    return _with(truth, frames=np.arange(len(truth.frames[keep])) + 1.0, global_orient=truth.global_orient[keep],
+                 hand_pose=truth.hand_pose[keep], betas=truth.betas[keep], transl=truth.transl[keep],
+                 fps=truth.fps / 2)
+
+
+def clips(out: Path):
+    return sorted(p for p in out.glob("*.mp4"))
+
+
+def run(out: Path, extra: list) -> int:
+    rows = []
+    for clip in clips(out):
+        truth = load_motion_sequence(out / f"{clip.stem}_truth.npz")
+        result = out / "runs" / f"{clip.stem}.npz"
+        result.parent.mkdir(exist_ok=True)
+        for old in result.parent.glob(f"{clip.stem}*.npz"):
+            old.unlink()
+        tick = time.perf_counter()
+        job = subprocess.run([sys.executable, "-m", "inference", "run", str(clip), "-o", str(result), "--quiet",
+                              *extra], cwd=ROOT, capture_output=True, text=True)
+        seconds = time.perf_counter() - tick
+        written = sorted(result.parent.glob(f"{clip.stem}*.npz"))
+        if job.returncode != 0 or not written:
+            rows.append((clip.stem, None, seconds, job.stderr.strip().splitlines()[-1:]))
+            continue
+        # the run's hand of the truth's side if it has one, else its only (wrong-side) hand
+        runs = [load_motion_sequence(p) for p in written]
+        pick = next((r for r in runs if r.handedness == truth.handedness), runs[0])
+        score = score_against_motion(pick, find_hand_model(pick.handedness), truth,
+                                     find_hand_model(truth.handedness))
+        rows.append((clip.stem, score, seconds, [f"{len(runs)} hand(s)"]))
+    print("| clip | side | joints 2D (px) | PA-MPJPE (mm) | curl within 25 deg | depth (mm) | job (s) |")
+    print("|---|---|---|---|---|---|---|")
+    for name, s, seconds, note in rows:
+        if s is None:
+            print(f"| {name} | failed: {' '.join(note)} | | | | | {seconds:.1f} |")
+        else:
+            print(f"| {name} | {'right' if s.side_ok else 'WRONG'} | {s.joint_px_mean:.1f} | {s.pa_mpjpe_mm:.1f} | "
+                  f"{100 * s.curl_ok_share:.0f}% | {s.depth_mm:.0f} | {seconds:.1f} |")
+    (out / "runs" / "scores.json").write_text(json.dumps(
+        {name: (s.as_dict() if s else None) for name, s, _, _ in rows}, indent=1))
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[: argv.index("--")] if "--" in argv else argv
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("command", choices=["make", "run"])
+    ap.add_argument("--out", default=str(DEFAULT_OUT))
+    ap.add_argument("--only", default="", help="make: only the clips whose name contains this")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.command == "run":
+        return run(out, extra)
+    make_altered(out)
+    for spec in HELD_OUT:
+        if args.only in spec.name:
+            print(f"rendering {spec.name}", file=sys.stderr)
+            make_held_out(spec, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
