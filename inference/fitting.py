@@ -82,12 +82,13 @@ class FitWeights:
 @dataclass
 class FitSettings:
     weights: FitWeights = field(default_factory=FitWeights)
-    iterations: int = 60
+    iterations: int = 40
     start_iterations: int = 20  # refinement of each starting candidate
+    start_closures: tuple = (0.1, 0.8)  # finger closures of the starting candidates (0 open, 1 fist)
     lr: float = 0.03
     lr_end: float = 0.03  # cosine decay from lr to this
-    window: int = 64  # footage frames per window
-    overlap: int = 12  # frames shared by consecutive windows (re-fitted, not yet final)
+    window: int = 96  # footage frames per window
+    overlap: int = 16  # frames shared by consecutive windows (re-fitted, not yet final)
     context: int = 3  # final frames before a window that enter its smoothness terms, held fixed
 
     def scaled(self, strength: float) -> "FitSettings":
@@ -336,12 +337,12 @@ def palm_poses(keypoints: np.ndarray, rest_joints: np.ndarray, camera: np.ndarra
     return out
 
 
-def articulation_candidates(frame: AnatomicalFrame) -> torch.Tensor:
-    """(4, 45) right-hand finger poses to start from: open, relaxed, half closed, nearly a fist."""
+def articulation_candidates(frame: AnatomicalFrame, closures=(0.05, 0.3, 0.6, 0.9)) -> torch.Tensor:
+    """(K, 45) right-hand finger poses to start from, each finger flexed to ``closures[k]`` of its range."""
     ref = frame.basis
     _, hi = limit_arrays(ref.dtype, ref.device)
-    angles = ref.new_zeros(4, 15, 3)
-    angles[:, :, 0] = ref.new_tensor([0.05, 0.3, 0.6, 0.9])[:, None] * hi[:, 0]
+    angles = ref.new_zeros(len(closures), 15, 3)
+    angles[:, :, 0] = ref.new_tensor(closures)[:, None] * hi[:, 0]
     return frame.to_pose(angles)
 
 
@@ -356,7 +357,7 @@ def choose_starts(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side
     rest = _numpy(kin.rest_joints(betas.reshape(1, 10))[0])
     first_pose = win.start_pose if win.start_pose is not None else win.net_pose[win.anchor]
     first_transl = win.start_transl if win.start_transl is not None else win.net_transl[win.anchor]
-    fingers = (articulation_candidates(frame).reshape(-1, 15, 3) * mirror).reshape(-1, 45)
+    fingers = (articulation_candidates(frame, settings.start_closures).reshape(-1, 15, 3) * mirror).reshape(-1, 45)
     poses, transls, owner = [], [], []
     for f in range(win.frames):
         poses.append(first_pose[f])

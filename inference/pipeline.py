@@ -44,8 +44,8 @@ PALM = [0, 1, 4, 7, 10, 13]
 TRANSLATION_WEIGHTS = np.where(np.isin(np.arange(21), PALM), 1.0, 0.2)
 TRANSLATION_WEIGHTS[0] = 4.0  # the wrist anchors the rig: it should sit where the detector saw it
 SIDE_SAMPLE_FRAMES = 24  # frames whose crops pass 1 keeps for the side decision
-SIDE_FIT_FRAMES = 12  # of those, per track, fitted as each side
-SIDE_FIT = FitSettings(FitWeights(pose_prior=0.0, orient_prior=0.0), iterations=40, start_iterations=20)
+SIDE_FIT_FRAMES = 10  # of those, per track, fitted as each side
+SIDE_FIT = FitSettings(FitWeights(pose_prior=0.0, orient_prior=0.0), iterations=30, start_iterations=15)
 
 
 class NoHandFound(RuntimeError):
