@@ -440,6 +440,10 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
         if samples[side]:
             seq = to_sequence(samples[side], side, info.fps, settings.model, k, (info.width, info.height), info.path)
             paths[side] = str(seq.save(job_dir / f"{side}.npz"))
+            depth = np.median(seq.transl[:, 2] + models[side].rest_joints(seq.betas[0])[0, 2])
+            emit("log", {"message": f"the {side} hand's wrist is {depth:.2f} m from the camera (median) at a "
+                         f"{settings.fov_deg:g} degree field of view: its distance scales with the field of view, "
+                         "which the keypoints cannot tell; give --fov if you know the lens"})
     emit("progress", {"stage": "model", "done": total, "total": total})
     seconds["fit"] = sum(f.seconds for f in fitters.values() if f is not None)
     return JobResult(paths, missing, seconds)

@@ -2,14 +2,14 @@
 open hand on a camera matching the footage -> ``out/demo.blend`` and ``out/demo.mp4`` (the input beside the
 hand rendered over it).
 
-    python scripts/demo.py [--video FILE] [--out DIR] [--fov DEG] [--hands right]
+    .venv/bin/python scripts/demo.py [--video FILE] [--out DIR] [job options, e.g. --hands right --fov 70.8]
 
-Also runs as ``blender -b -P scripts/demo.py -- ...``. The sample clip was rendered with a 70.8 degree
-horizontal lens (samples/sample_clip_truth.npz holds its intrinsics), which is the default here.
+Also runs as ``blender -b -P scripts/demo.py -- ...``. The job runs with the job's own defaults (the side
+decided by geometry, the field of view 60 degrees, the fitting stage on), as a user's first import would;
+any job option of the batch script can be given.
 """
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import tempfile
@@ -24,24 +24,16 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from addon.blender.batch import script_args  # noqa: E402
-from addon.blender.render import render_animation  # noqa: E402
+from addon.blender.render import render_animation, setup_overlay_render  # noqa: E402
 from addon.blender.video_job import new_job, run_sync  # noqa: E402
 from addon.common import protocol as P  # noqa: E402
+from addon.common.job_options import OneLineParser, add_job_arguments, job_fields  # noqa: E402
 from addon.common.worker_client import default_python  # noqa: E402
 
 
 def render_hand_layer(scene: bpy.types.Scene, folder: Path) -> None:
     """The hand alone over a transparent film, one PNG per footage frame."""
-    scene.render.engine = "BLENDER_WORKBENCH"
-    shading = scene.display.shading
-    shading.light, shading.color_type = "STUDIO", "TEXTURE"
-    shading.show_cavity = True
-    scene.render.film_transparent = True
-    scene.render.resolution_percentage = 100
-    settings = scene.render.image_settings
-    if hasattr(settings, "media_type"):
-        settings.media_type = "IMAGE"
-    settings.file_format, settings.color_mode = "PNG", "RGBA"
+    setup_overlay_render(scene)
     scene.render.filepath = str(folder / "hand_")
     scene.render.use_file_extension = True
     bpy.ops.render.render(animation=True)
@@ -84,21 +76,22 @@ def encode(folder: Path, first: int, last: int, size, fps: float, path: Path) ->
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = OneLineParser(prog="demo", description=__doc__.splitlines()[0])
     ap.add_argument("--video", default=str(ROOT / "samples" / "sample_clip.mp4"))
     ap.add_argument("--out", default=str(ROOT / "out"))
-    ap.add_argument("--fov", type=float, default=70.8, help="horizontal field of view of the footage")
-    ap.add_argument("--hands", default="right", help="right, left or right,left")
+    add_job_arguments(ap)
     args = ap.parse_args(script_args(argv))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     bpy.ops.wm.read_factory_settings(use_empty=True)
-    start = new_job(args.video, hands=args.hands.split(","), fov_deg=args.fov)
+    start = new_job(args.video, **job_fields(args))
 
     def progress(job, event):
         if isinstance(event, P.Progress) and (event.done == event.total or event.done % 40 < 8):
             print(f"demo: {event.stage} {event.done}/{event.total} frames", flush=True)
+        elif isinstance(event, P.Log):
+            print(f"demo: {event.message}", flush=True)
 
     job = run_sync(start, default_python(ROOT), str(ROOT), on_event=progress)
     if job.error:

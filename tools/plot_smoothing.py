@@ -48,7 +48,8 @@ def main(argv=None) -> int:
     curves = {}
     with tempfile.TemporaryDirectory() as work:
         for name, smoothing, fill in (("raw", 0.0, 0), ("filtered", args.smoothing, args.fill_gaps)):
-            settings = JobSettings(video=str(clip), hands=["right"], fov_deg=70.8, smoothing=smoothing, fill_gaps=fill)
+            settings = JobSettings(video=str(clip), hands=["right"], fov_deg=70.8, smoothing=smoothing, fill_gaps=fill,
+                                   refine="off")  # the filter on the network's raw output
             result = run_job(settings, Path(work) / name)
             curves[name] = joint_angle(load_motion_sequence(result.paths["right"]), j)
     tf, ta = joint_angle(truth, j)

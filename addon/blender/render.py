@@ -37,6 +37,20 @@ def setup_preview_render(scene: bpy.types.Scene, engine: str = "workbench", perc
     scene.render.film_transparent = False
 
 
+def setup_overlay_render(scene: bpy.types.Scene) -> None:
+    """The hand alone over a transparent film (Workbench, studio light, texture colours), to lay over footage."""
+    scene.render.engine = "BLENDER_WORKBENCH"
+    shading = scene.display.shading
+    shading.light, shading.color_type = "STUDIO", "TEXTURE"
+    shading.show_cavity = True
+    scene.render.film_transparent = True
+    scene.render.resolution_percentage = 100
+    settings = scene.render.image_settings
+    if hasattr(settings, "media_type"):
+        settings.media_type = "IMAGE"
+    settings.file_format, settings.color_mode = "PNG", "RGBA"
+
+
 def render_animation(scene: bpy.types.Scene, path: Path) -> Path:
     """Render the scene's frame range to an H.264 MP4 at ``path``."""
     settings = scene.render.image_settings
