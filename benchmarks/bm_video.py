@@ -8,7 +8,8 @@ warm-up job so that library loading counts in neither run. Stages: decode
 default BlurHandNet checkpoint, batch 8), post (end-hand ordering, translation solve, filters, chunk files),
 fit (the fitting stage) and keyframing (the Blender rig built and keyed in bulk from the result). Two
 baselines in the same run: the job as it ran before the fitting stage existed (the side given, ``refine
-off``), and keyframing the same samples with one ``keyframe_insert`` per channel and sample.
+off``), and keyframing the same samples with one ``keyframe_insert`` per channel and sample. Last, detection alone
+with the crop search off and on, on the clip and on footage where the palm detector misses the hand.
 """
 from __future__ import annotations
 
@@ -101,7 +102,33 @@ def main(argv=None) -> int:
           f"{stages.get('side', 0.0):.2f} s, fitting {stages['fit']:.2f} s = {100 * stages['fit'] / off_total:.0f}%)")
     print(f"keys alone: bulk {bulk:.3f} s vs keyframe_insert per key {baseline:.2f} s (baseline): "
           f"{baseline / bulk:.0f}x")
+    detection_costs([args.video] + [str(p) for p in SEARCH_CLIPS if p.is_file()])
     return 0
+
+
+# Footage where MediaPipe's palm detector misses the hand (tools/eval_clips.py make renders it).
+SEARCH_CLIPS = [ROOT / "data" / "eval_clips" / "sample_small.mp4"]
+
+
+def detection_costs(videos) -> None:
+    """Detection alone, the crop search off (the baseline) and on: milliseconds per frame and frames with a hand."""
+    from inference.detect import make_detector, source_counts
+    from inference.video import Footage
+
+    print(f"{'footage':22s} {'search':>6s} {'ms/frame':>9s} {'hand found':>11s}  by palm / track / search")
+    for video in videos:
+        frames = [rgb for _, rgb in Footage(video).frames()]
+        costs = {}
+        for search in (False, True):
+            detector = make_detector(search=search)
+            start = time.perf_counter()
+            found = [detector(rgb) for rgb in frames]
+            costs[search] = (time.perf_counter() - start) / len(frames) * 1000
+            detector.close()
+            c = source_counts(found)
+            print(f"{Path(video).name:22s} {'on' if search else 'off':>6s} {costs[search]:9.1f} "
+                  f"{sum(bool(f) for f in found):5d}/{len(frames):<5d}  {c['palm']} / {c['track']} / {c['search']}")
+        print(f"{'':22s} the search costs {100 * (costs[True] / costs[False] - 1):+.0f}% on {Path(video).name}")
 
 
 if __name__ == "__main__":

@@ -3,17 +3,27 @@ handedness, score and 21 keypoints in pixels (MediaPipe order = OpenPose order),
 
 MediaPipe labels handedness as if the image were mirrored (a selfie camera); footage from an ordinary camera
 is not, so its label is swapped here. ``mirrored=True`` keeps MediaPipe's label for selfie footage.
+
+MediaPipe's pipeline finds a hand with its palm detector on the whole frame, then follows it with its
+landmark model. The palm detector can miss a hand in every frame (in front of a face, over a busy photo)
+that the landmark model, given a crop around it, finds. :class:`SearchingDetector` adds what the pipeline
+lacks: the landmark model alone (MediaPipe's own bundled ``hand_landmark_full.tflite``, run with TFLite) on
+crops around hands it lost (track by crop) and, while no hand is found, on overlapping square tiles at a few
+scales every few frames (search). Each detection says where it came from (``source``).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Dict, List, Optional, Sequence
 
+import cv2
 import numpy as np
 
+from addon.common.job_options import SEARCH_SCALES
 from addon.common.joints import remap
 
-from .crop import crop_box
+from .crop import crop_affine, crop_box, crop_to_image
 
 
 class DetectorUnavailable(RuntimeError):
@@ -28,11 +38,12 @@ class Detection:
     box: np.ndarray  # (x0, y0, side) square around the keypoints
     has_keypoints: bool = True  # False for a fixed region (its keypoints are only the region's centre)
     world: Optional[np.ndarray] = None  # (21, 3) the detector's own metric 3D joints (camera axes, MANO-21)
+    source: str = "palm"  # "palm" (MediaPipe's pipeline), "track" (crop around a lost hand), "search" (tiles)
 
     @staticmethod
     def from_keypoints(side: str, score: float, keypoints: np.ndarray, scale: float = 1.3,
-                       world: Optional[np.ndarray] = None) -> "Detection":
-        return Detection(side, score, keypoints, crop_box(keypoints, scale), world=world)
+                       world: Optional[np.ndarray] = None, source: str = "palm") -> "Detection":
+        return Detection(side, score, keypoints, crop_box(keypoints, scale), world=world, source=source)
 
 
 class HandDetector:
@@ -88,5 +99,178 @@ class FixedRegion:
         pass
 
 
-def make_detector(region: Optional[np.ndarray] = None, side: str = "right", **kwargs):
-    return FixedRegion(region, side) if region is not None else HandDetector(**kwargs)
+LANDMARK_INPUT = 224  # the landmark model's square input, pixels
+# Hand-presence scores of the landmark model. A hand found by the tiled search must score SEARCH_THRESHOLD
+# on its centred, upright crop: the shipped backgrounds' best non-hands scored 0.76 (a cat's face) and 0.90
+# (a page of text) there. A hand followed from where it just was needs TRACK_THRESHOLD.
+SEARCH_THRESHOLD = 0.92
+TRACK_THRESHOLD = 0.6
+PROPOSE_THRESHOLD = 0.2  # a tile's (off-centre, unturned) crop: enough to look again, centred and upright
+
+
+class LandmarkModel:
+    """MediaPipe's hand landmark network alone, on a square crop: 21 keypoints, a hand-presence score, the
+    handedness and metric 3D joints. The model file is the one the MediaPipe wheel bundles; TFLite
+    (``tflite-runtime``) runs it, about 5 ms per crop on this CPU."""
+
+    def __init__(self, complexity: int = 1, threads: int = 1):
+        try:
+            import mediapipe
+            from tflite_runtime.interpreter import Interpreter
+        except ImportError as exc:
+            raise DetectorUnavailable(
+                f"the crop search needs MediaPipe and tflite-runtime in this Python ({exc}); install them with "
+                "`pip install --no-deps mediapipe==0.10.21 tflite-runtime==2.14.0` (README: Worker set-up), or "
+                "run with --search off") from None
+        name = "hand_landmark_full.tflite" if complexity else "hand_landmark_lite.tflite"
+        path = os.path.join(os.path.dirname(mediapipe.__file__), "modules", "hand_landmark", name)
+        self.net = Interpreter(model_path=path, num_threads=threads)
+        self.net.allocate_tensors()
+        self.input = self.net.get_input_details()[0]["index"]
+        out = {d["name"]: d["index"] for d in self.net.get_output_details()}
+        self.outputs = (out["Identity"], out["Identity_1"], out["Identity_2"], out["Identity_3"])
+
+    def __call__(self, rgb: np.ndarray, box: np.ndarray, angle: float = 0.0):
+        """Keypoints (21, 2) image pixels (MediaPipe order), presence, P(right hand as MediaPipe labels
+        it, i.e. mirrored), metric joints (21, 3) in image axes."""
+        affine = crop_affine(box, LANDMARK_INPUT, angle)
+        crop = cv2.warpAffine(rgb, affine.astype(np.float32), (LANDMARK_INPUT, LANDMARK_INPUT),
+                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        self.net.set_tensor(self.input, (crop.astype(np.float32) / 255.0)[None])
+        self.net.invoke()
+        marks, presence, handed, world = (self.net.get_tensor(i) for i in self.outputs)
+        keypoints = crop_to_image(marks.reshape(21, 3)[:, :2], affine)
+        c, s = np.cos(angle), np.sin(angle)
+        metric = world.reshape(21, 3).copy()
+        metric[:, :2] = metric[:, :2] @ np.array([[c, -s], [s, c]])  # back from the crop's rotation
+        return keypoints, float(presence.reshape(-1)[0]), float(handed.reshape(-1)[0]), metric
+
+
+def upright_angle(keypoints_mano21: np.ndarray) -> float:
+    """The crop rotation that turns a hand's wrist -> middle-finger base upright (how MediaPipe crops)."""
+    v = keypoints_mano21[4] - keypoints_mano21[0]
+    return float(np.arctan2(-v[0], -v[1]))
+
+
+class SearchingDetector:
+    """MediaPipe's pipeline on the whole frame, then the landmark model on crops for what it missed:
+
+    - **track by crop**: a hand seen in the last ``keep`` frames but not in this one is looked for in a box
+      around where it was (moved by its recent motion, turned upright);
+    - **search**: while no hand at all is found, every ``every`` frames, overlapping square tiles of
+      ``scales`` x the frame's shorter side (half-tile steps) are each given to the landmark model.
+
+    A tile's hand is read once more from a crop centred on it and turned upright, and counts when that
+    crop's presence score passes ``threshold``; a followed hand needs ``track_threshold``. Finds overlapping
+    another are dropped (the better one stays)."""
+
+    def __init__(self, full: "HandDetector", landmarks: LandmarkModel, max_hands: int = 2,
+                 scales: Sequence[float] = SEARCH_SCALES, every: int = 10, keep: int = 8,
+                 threshold: float = SEARCH_THRESHOLD, track_threshold: float = TRACK_THRESHOLD,
+                 track_scale: float = 2.0):
+        self.full, self.landmarks, self.max_hands = full, landmarks, max_hands
+        self.scales, self.every, self.keep, self.threshold = tuple(scales), every, keep, threshold
+        self.track_threshold, self.track_scale = track_threshold, track_scale
+        self.frame = -1
+        self.last_search = -10 ** 9
+        self.seen: List[dict] = []  # {"keypoints", "frame", "velocity"} of hands recently found
+
+    def __call__(self, rgb: np.ndarray) -> List[Detection]:
+        from .tracking import distinct
+
+        self.frame += 1
+        found = list(self.full(rgb))
+        for hand in self._lost(found):
+            gap = self.frame - hand["frame"]
+            keypoints = hand["keypoints"] + gap * hand["velocity"]
+            det = self._read(rgb, crop_box(keypoints, self.track_scale), upright_angle(keypoints), "track",
+                             self.track_threshold)
+            if det is not None and _free(det, found):
+                found.append(det)
+        if not found and self.frame - self.last_search >= self.every:
+            self.last_search = self.frame
+            found = distinct(self._tiles(rgb))[: self.max_hands]
+        self._remember(found)
+        return found
+
+    def close(self) -> None:
+        self.full.close()
+
+    def _read(self, rgb: np.ndarray, box: np.ndarray, angle: float, source: str,
+              threshold: Optional[float] = None, propose: Optional[float] = None) -> Optional[Detection]:
+        """The landmark model on ``box``; if its presence passes ``propose``, once more on a crop centred on
+        what it found and turned upright, which must pass ``threshold``."""
+        threshold = self.threshold if threshold is None else threshold
+        keypoints, presence, right, world = self.landmarks(rgb, box, angle)
+        if presence < (threshold if propose is None else propose):
+            return None
+        kp = remap(keypoints, "mediapipe21", "mano21")
+        keypoints, presence, right, world = self.landmarks(rgb, crop_box(kp, 1.6), upright_angle(kp))
+        if presence < threshold:
+            return None
+        side = "right" if right >= 0.5 else "left"
+        if self.full.mirrored:
+            side = "left" if side == "right" else "right"
+        return Detection.from_keypoints(side, max(right, 1 - right), remap(keypoints, "mediapipe21", "mano21"),
+                                        world=remap(world, "mediapipe21", "mano21"), source=source)
+
+    def _tiles(self, rgb: np.ndarray) -> List[Detection]:
+        h, w = rgb.shape[:2]
+        out = []
+        for scale in self.scales:
+            side = scale * min(h, w)
+            for y0 in _starts(h, side):
+                for x0 in _starts(w, side):
+                    det = self._read(rgb, np.array([x0, y0, side]), 0.0, "search", propose=PROPOSE_THRESHOLD)
+                    if det is not None:
+                        out.append(det)
+        return out
+
+    def _lost(self, found: List[Detection]) -> List[dict]:
+        return [h for h in self.seen if self.frame - h["frame"] <= self.keep and
+                all(not _same_hand(h["keypoints"], d.keypoints) for d in found)]
+
+    def _remember(self, found: List[Detection]) -> None:
+        kept = []
+        for d in found:
+            before = next((h for h in self.seen if _same_hand(h["keypoints"], d.keypoints)), None)
+            velocity = np.zeros(2)
+            if before is not None:
+                velocity = (d.keypoints - before["keypoints"]).mean(0) / max(1, self.frame - before["frame"])
+            kept.append({"keypoints": d.keypoints, "frame": self.frame, "velocity": velocity})
+        self.seen = kept + [h for h in self.seen if self.frame - h["frame"] <= self.keep and
+                            all(not _same_hand(h["keypoints"], d.keypoints) for d in found)]
+
+
+def _starts(length: int, side: float) -> List[float]:
+    """Tile origins along one axis: half-tile steps, the last tile flush with the edge."""
+    if side >= length:
+        return [(length - side) / 2]
+    n = int(np.ceil((length - side) / (side / 2))) + 1
+    return list(np.linspace(0.0, length - side, n))
+
+
+def _same_hand(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two keypoint sets of one hand: their centres closer than half the hand's size."""
+    size = max(float(np.ptp(a, axis=0).max()), 8.0)
+    return float(np.linalg.norm(a.mean(0) - b.mean(0))) < 0.5 * size
+
+
+def _free(det: Detection, found: List[Detection]) -> bool:
+    return all(not _same_hand(det.keypoints, d.keypoints) for d in found)
+
+
+def make_detector(region: Optional[np.ndarray] = None, side: str = "right", search: bool = True,
+                  scales: Sequence[float] = SEARCH_SCALES, max_hands: int = 2, **kwargs):
+    """A fixed region, MediaPipe's pipeline, or (default) the pipeline with the crop search behind it."""
+    if region is not None:
+        return FixedRegion(region, side)
+    full = HandDetector(max_hands=max_hands, **kwargs)
+    if not search:
+        return full
+    return SearchingDetector(full, LandmarkModel(), max_hands=max_hands, scales=scales)
+
+
+def source_counts(frames: List[List[Detection]]) -> Dict[str, int]:
+    """Frames with at least one hand found by each source."""
+    return {s: sum(any(d.source == s for d in found) for found in frames) for s in ("palm", "track", "search")}

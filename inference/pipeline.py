@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from addon.common.hand_model import HandModel, find_hand_model
-from addon.common.job_options import check_job_fields
+from addon.common.job_options import SEARCH_SCALES, check_job_fields
 from addon.common.joints import TIP_VERTEX_IDS
 from addon.common.lbs import lbs
 from addon.common.motion_sequence import MotionSequence
@@ -30,7 +30,7 @@ from addon.common.rotations import mirror_axis_angle
 from .camera import intrinsics_from_fov, solve_translation
 from .catalog import resolve_checkpoint
 from .crop import crop_affine, crop_image, crop_to_image, normalise
-from .detect import Detection, make_detector
+from .detect import Detection, make_detector, source_counts
 from .filters import PoseSmoother, interpolate_pose
 from .fitting import FitSettings, FitWeights, TrackFitter, fit_frames
 from .side import SideEvidence, orientation_gap_deg, sample_frames, weigh_evidence
@@ -74,6 +74,8 @@ class JobSettings:
     device: str = "auto"
     refine: str = "keypoints"  # "keypoints": the fitting stage on the detector's keypoints; "off": the network's output
     refine_strength: float = 1.0  # the keypoints' pull against the priors (1 = default)
+    search: bool = True  # look for hands the palm detector missed (track by crop, tiled search)
+    search_scales: List[float] = field(default_factory=lambda: list(SEARCH_SCALES))  # tiles / the frame's shorter side
     batch_size: int = 8
 
     def validate(self) -> None:
@@ -301,7 +303,8 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
 
     # Pass 1: hands found (and a few crops kept for the side decision).
     region = np.array(settings.region, dtype=np.float64) if settings.region else None
-    detector = make_detector(region, side=(settings.hands or ["right"])[0])
+    detector = make_detector(region, side=(settings.hands or ["right"])[0], search=settings.search,
+                             scales=settings.search_scales, max_hands=2 if len(settings.hands) != 1 else 1)
     found = []
     side_crops: Dict[int, List[tuple]] = {}  # frame -> [(detection, crop)] on every step-th frame
     step = max(1, total // SIDE_SAMPLE_FRAMES)
@@ -332,6 +335,11 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
                      f"{info.frame_count} frames its header gives (a cut or damaged file?); frames after {end} "
                      "get no key"})
         total = len(found)
+    if settings.search and region is None:
+        counts = source_counts(found)
+        emit("log", {"message": f"hands found in {sum(bool(f) for f in found)} of {len(found)} frames: by the palm "
+                     f"detector in {counts['palm']}, by tracking a lost hand's crop in {counts['track']}, by the "
+                     f"tiled search in {counts['search']}"})
     if len(settings.hands) == 1:
         tracks = build_tracks(one_hand(found, settings.hands[0]), first_frame=start, max_hands=1)
     else:

@@ -5,10 +5,12 @@
 
 ``make`` writes, each with its truth as a motion-sequence file (``NAME_truth.npz``):
 
-- altered copies of the sample clip: mirrored (a left hand), rotated 90 degrees, 320x180, 15 fps;
+- altered copies of the sample clip: mirrored (a left hand), rotated 90 degrees, 320x180, 15 fps, and
+  quartered over a photograph (a small hand MediaPipe's palm detector misses);
 - held-out clips rendered by the project's engine that differ from the sample clip in motion, view,
   background, hand shape, skin tone and camera (``HELD_OUT`` below). They are not used to tune anything:
-  they exist to check that a default holds on footage it was not tuned on.
+  they exist to check that a default holds on footage it was not tuned on;
+- detection clips: the hand over a face or a busy photo, grey and skin-coloured (``DETECTION``).
 
 ``run`` runs ``python -m inference run`` on every clip with default options (plus any options after
 ``--``) and prints one row per clip: side, 2D joint error, PA-MPJPE, finger curl and depth error
@@ -55,6 +57,7 @@ class ClipSpec:
     wave_deg: float = 15.0
     wave_hz: float = 0.8
     light_seed: int = 5
+    window: tuple = ()  # (x0, y0, width) of the background photo to show, in its pixels (default: centred)
 
 
 HELD_OUT = [
@@ -73,6 +76,25 @@ HELD_OUT = [
                                  (3.2, [1, 1, 1, 1, 1]), (4.0, [1, 1, 1, 1, 1])],
              view="palm", roll_deg=50.0, betas={3: 1.5, 5: -1.0, 8: 1.0}, hfov_deg=65.0, centre=(0.0, 0.02, 0.45),
              tint=(0.85, 0.70, 0.58), background="brick", fps=24.0, wave_deg=12.0, wave_hz=1.5, light_seed=23),
+]
+
+
+# Hands over a face or a busy photo, grey (the texture as it is) and skin-coloured: footage where MediaPipe's
+# palm detector misses hands that its landmark model finds in a crop (the crop-search measurements).
+OPEN = [(0.0, [0, 0, 0, 0, 0]), (1.0, [0.2, 0.2, 0.2, 0.2, 0.2]), (2.0, [0, 0, 0, 0, 0]), (3.0, [0.3] * 5),
+        (4.0, [0, 0, 0, 0, 0])]
+DETECTION = [  # small hands (about 50-60 px: 1.8-2.1 m away) over a face or a busy photo
+    ClipSpec("face_grey", keys=OPEN, view="palm", roll_deg=0.0, betas={}, hfov_deg=60.0, centre=(-0.03, -0.04, 2.0),
+             tint=(1.0, 1.0, 1.0), background="astronaut", window=(0, 0, 512), wave_deg=12.0, wave_hz=0.6,
+             light_seed=31),
+    ClipSpec("face_skin", keys=OPEN, view="palm", roll_deg=-10.0, betas={0: 0.5}, hfov_deg=60.0,
+             centre=(0.1, -0.02, 1.8), tint=(0.95, 0.72, 0.58), background="astronaut", window=(0, 0, 512),
+             wave_deg=12.0, wave_hz=0.6, light_seed=37),
+    ClipSpec("busy_grey", keys=OPEN, view="palm", roll_deg=15.0, betas={}, hfov_deg=60.0, centre=(0.3, 0.1, 2.1),
+             tint=(1.0, 1.0, 1.0), background="motorcycle_left", wave_deg=15.0, wave_hz=0.8, light_seed=41),
+    ClipSpec("busy_skin", keys=OPEN, view="palm", roll_deg=-15.0, betas={1: 1.0}, hfov_deg=60.0,
+             centre=(-0.25, 0.05, 1.9), tint=(0.9, 0.68, 0.52), background="motorcycle_right", wave_deg=15.0,
+             wave_hz=0.8, light_seed=43),
 ]
 
 
@@ -104,12 +126,18 @@ def make_held_out(spec: ClipSpec, out: Path) -> None:
         image = procedural_texture(np.random.default_rng(int(spec.background.split(":")[1])), 512)
     else:
         image = load_image_linear(next(p for p in registry_sample_images() if p.stem == spec.background))
-    render_clip(seq, out / f"{spec.name}.mp4", background_window(image, width, height) * 0.8, tint=spec.tint,
-                light_seed=spec.light_seed)
+    if spec.window:
+        from scenes.backgrounds import crop_resize
+        x0, y0, w = spec.window
+        backdrop = crop_resize(image, np.array([x0, y0, w]), width, height)
+    else:
+        backdrop = background_window(image, width, height)
+    render_clip(seq, out / f"{spec.name}.mp4", backdrop * 0.8, tint=spec.tint, light_seed=spec.light_seed)
 
 
 def make_altered(out: Path) -> None:
-    """The sample clip mirrored, rotated 90 degrees clockwise, halved and at half the frame rate."""
+    """The sample clip mirrored, rotated 90 degrees clockwise, halved, at half the frame rate, and quartered
+    over a photograph."""
     import cv2
 
     truth = load_motion_sequence(SAMPLE_TRUTH)
@@ -122,6 +150,7 @@ def make_altered(out: Path) -> None:
         frames.append(frame)
     h, w = frames[0].shape[:2]
     variants = {
+        "sample_small": ([small_over_photo(f) for f in frames], 30.0, scale_truth(truth, 0.25, SMALL_AT)),
         "sample_mirrored": ([f[:, ::-1].copy() for f in frames], 30.0, mirror_truth(truth)),
         "sample_rot90": ([cv2.rotate(f, cv2.ROTATE_90_CLOCKWISE) for f in frames], 30.0, rotate_truth_cw(truth)),
         "sample_320x180": ([cv2.resize(f, (w // 2, h // 2), interpolation=cv2.INTER_AREA) for f in frames], 30.0,
@@ -156,10 +185,32 @@ def rotate_truth_cw(truth: MotionSequence) -> MotionSequence:
     return _with(truth, global_orient=orient, transl=transl, camera_matrix=camera, image_size=np.array([h, w]))
 
 
-def scale_truth(truth: MotionSequence, factor: float) -> MotionSequence:
+SMALL_AT = (300, 60)  # where the quartered sample clip sits in the coffee photo (pixels)
+
+
+def small_over_photo(bgr: np.ndarray, photo: str = "coffee") -> np.ndarray:
+    """A sample-clip frame shrunk to a quarter (the hand about 45 px) over a photograph: a small hand that
+    MediaPipe's palm detector misses in most frames."""
+    import cv2
+
+    from scenes.backgrounds import registry_sample_images
+
+    h, w = bgr.shape[:2]
+    canvas = cv2.resize(cv2.imread(str(next(p for p in registry_sample_images() if p.stem == photo))), (w, h),
+                        interpolation=cv2.INTER_AREA)
+    small = cv2.resize(bgr, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+    x0, y0 = SMALL_AT
+    canvas[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
+    return canvas
+
+
+def scale_truth(truth: MotionSequence, factor: float, offset=(0, 0)) -> MotionSequence:
+    """The image scaled by ``factor`` (and pasted at ``offset`` pixels into a frame of the original size)."""
     k = truth.camera_matrix.copy()
     k[:2] *= factor
-    return _with(truth, camera_matrix=k, image_size=np.round(truth.image_size * factor).astype(int))
+    k[:2, 2] += np.asarray(offset, dtype=np.float64)
+    size = truth.image_size if any(offset) else np.round(truth.image_size * factor).astype(int)
+    return _with(truth, camera_matrix=k, image_size=size)
 
 
 def every_other(truth: MotionSequence) -> MotionSequence:
@@ -216,13 +267,17 @@ def main(argv=None) -> int:
     ap.add_argument("command", choices=["make", "run"])
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     ap.add_argument("--only", default="", help="make: only the clips whose name contains this")
+    ap.add_argument("--set", choices=["all", "fitting", "detection"], default="all",
+                    help="make: the held-out fitting clips, the detection clips, or both (and the altered copies)")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.command == "run":
         return run(out, extra)
-    make_altered(out)
-    for spec in HELD_OUT:
+    if args.set != "detection":
+        make_altered(out)
+    specs = {"all": HELD_OUT + DETECTION, "fitting": HELD_OUT, "detection": DETECTION}[args.set]
+    for spec in specs:
         if args.only in spec.name:
             print(f"rendering {spec.name}", file=sys.stderr)
             make_held_out(spec, out)

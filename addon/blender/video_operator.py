@@ -10,7 +10,7 @@ from dataclasses import asdict
 from typing import Optional
 
 import bpy
-from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
 from ..common.job_options import JobOptionError, check_job_fields, parse_region
@@ -62,6 +62,9 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
         ("keypoints", "Fit to keypoints", "Fit the hand to the detector's 2D keypoints over time (the network's "
          "estimate as a prior): hands that match the footage"),
         ("off", "Off", "The network's raw output")])
+    search: BoolProperty(name="Search for missed hands", default=True,
+                         description="Look for hands MediaPipe's palm detector missed: around a lost hand, and "
+                         "in tiles over the frame while no hand is found")
     refine_strength: FloatProperty(name="Fit strength", default=1.0, min=0.1, max=4.0,
                                    description="How strongly the keypoints pull against the network and the hand "
                                    "priors (1 = default)")
@@ -82,7 +85,8 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
                         frame_start=self.frame_start, frame_end=self.frame_end, exposure=self.exposure,
                         smoothing=self.smoothing, fill_gaps=self.fill_gaps, fov_deg=self.fov,
                         first_blender_frame=self.first_blender_frame, mano_dir=settings.mano_dir or "",
-                        device=settings.device, refine=self.refine, refine_strength=self.refine_strength)
+                        device=settings.device, refine=self.refine, refine_strength=self.refine_strength,
+                        search=self.search)
         try:
             start.region = parse_region(self.region)
             check_job_fields(asdict(start))

@@ -13,6 +13,7 @@ from .models import MODEL_NAMES
 
 HANDS = ("right", "left")
 REFINE = ("keypoints", "off")
+SEARCH_SCALES = (0.3, 0.5)  # crop search tiles, as fractions of the frame's shorter side
 
 
 class JobOptionError(ValueError):
@@ -43,6 +44,10 @@ def add_job_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--refine", default="keypoints", choices=REFINE,
                     help="keypoints (default): fit the hand to the detector's keypoints over time; off: the "
                          "network's raw output")
+    ap.add_argument("--search", default="on", choices=("on", "off"),
+                    help="on (default): look for hands the palm detector missed, around lost hands and in tiles")
+    ap.add_argument("--search-scales", default=",".join(f"{v:g}" for v in SEARCH_SCALES),
+                    help="tile sides of the search, as fractions of the frame's shorter side")
     ap.add_argument("--refine-strength", type=float, default=1.0,
                     help="how strongly the keypoints pull against the network and the hand priors (0..4, 1 = default)")
 
@@ -60,13 +65,22 @@ def parse_region(text: str) -> List[float]:
     return values
 
 
+def parse_scales(text: str) -> List[float]:
+    """``"0.3,0.5"`` -> [0.3, 0.5]."""
+    try:
+        return [float(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise JobOptionError(f"--search-scales must be numbers separated by commas, not {text!r}") from None
+
+
 def job_fields(args: argparse.Namespace) -> dict:
     """The parsed options as the checked fields of a job (``protocol.Start`` / ``JobSettings``)."""
     hands: List[str] = [h.strip() for h in args.hands.split(",") if h.strip()]
     fields = dict(model=args.model, checkpoint=args.checkpoint, hands=hands, frame_start=args.start,
                   frame_end=args.end, exposure=args.exposure, smoothing=args.smoothing, fill_gaps=args.fill_gaps,
                   fov_deg=args.fov, region=parse_region(args.region), mano_dir=args.mano, device=args.device,
-                  refine=args.refine, refine_strength=args.refine_strength)
+                  refine=args.refine, refine_strength=args.refine_strength, search=args.search == "on",
+                  search_scales=parse_scales(args.search_scales))
     check_job_fields(fields)
     return fields
 
@@ -106,6 +120,9 @@ def check_job_fields(f: dict) -> None:
     strength = f.get("refine_strength", 1.0)
     if not 0.0 < strength <= 4.0:
         problems.append(f"--refine-strength must be more than 0 and at most 4, not {strength}")
+    scales = list(f.get("search_scales", [0.5]))
+    if not scales or any(not 0.1 <= v <= 1.0 for v in scales):
+        problems.append(f"--search-scales must be between 0.1 and 1 (fractions of the frame), not {scales}")
     device = f.get("device", "auto")
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
         problems.append(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}")

@@ -14,6 +14,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Dict, List, Optional, Type
 
+from .job_options import SEARCH_SCALES
+
 PROTOCOL_VERSION = 1
 MAX_LINE_BYTES = 1 << 20  # a control message is small; a longer line is a bug or an attack
 
@@ -51,6 +53,8 @@ class Start:
     device: str = "auto"
     refine: str = "keypoints"  # "keypoints": fit MANO to the detector's keypoints over time; "off": the raw network
     refine_strength: float = 1.0  # the keypoints' pull against the priors (1 = default)
+    search: bool = True  # look for hands the palm detector missed (track by crop, tiled search)
+    search_scales: List[float] = field(default_factory=lambda: list(SEARCH_SCALES))
 
 
 @dataclass
