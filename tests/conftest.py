@@ -48,6 +48,19 @@ def pytest_sessionfinish(session, exitstatus):
         shutil.rmtree(own, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def open_right():
+    """The shipped open hand, right (loaded once per test module)."""
+    from addon.common.hand_model import OPEN_HAND_FILES, load_hand_model
+    return load_hand_model(OPEN_HAND_FILES["right"])
+
+
+@pytest.fixture(scope="module")
+def open_left():
+    from addon.common.hand_model import OPEN_HAND_FILES, load_hand_model
+    return load_hand_model(OPEN_HAND_FILES["left"])
+
+
 @pytest.fixture
 def blank_blend():
     """A fresh, empty Blender scene for each test that needs one."""

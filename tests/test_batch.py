@@ -183,20 +183,15 @@ def test_cli_bad_command_lines_exit_2_with_one_line(tmp_path):
 
 
 def test_cli_interrupt_ends_the_progress_line_and_saves_the_samples_so_far(tmp_path):
-    long_clip = tmp_path / "long"  # an image sequence 4 times the sample clip: time to interrupt it
-    long_clip.mkdir()
     import cv2
 
-    cap, n = cv2.VideoCapture(str(CLIP)), 0
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    for frame in frames * 4:
+    from inference.video import Footage
+
+    long_clip = tmp_path / "long"  # an image sequence 4 times the sample clip: time to interrupt it
+    long_clip.mkdir()
+    frames = [rgb[..., ::-1] for _, rgb in Footage(CLIP).frames()]
+    for n, frame in enumerate(frames * 4):
         cv2.imwrite(str(long_clip / f"f{n:04d}.jpg"), frame)
-        n += 1
     out = tmp_path / "seq.npz"
     proc = subprocess.Popen([sys.executable, "-m", "inference", "run", str(long_clip), "-o", str(out), "--hands",
                              "right"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -6,14 +6,11 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import pytest
 import torch
 
-from addon.common.hand_model import OPEN_HAND_FILES, load_hand_model
 from addon.common.motion_sequence import load_motion_sequence
-from addon.common.rotations import axis_angle_to_matrix, mirror_axis_angle
+from addon.common.rotations import axis_angle_to_matrix
 from helpers import ROOT, assert_close
-from inference.camera import intrinsics_from_fov
 from inference.fitting import FLIPPED_LABELS, FitSettings, TrackFitter, fit_frames
 from inference.handmodel.kinematics import HandKinematics
 from inference.models.blocks import rotmul
@@ -25,21 +22,11 @@ from training.video_scores import finger_curls
 TRUTH = ROOT / "samples" / "sample_clip_truth.npz"
 
 
-@pytest.fixture(scope="module")
-def right():
-    return load_hand_model(OPEN_HAND_FILES["right"])
-
-
-@pytest.fixture(scope="module")
-def left():
-    return load_hand_model(OPEN_HAND_FILES["left"])
-
-
-def test_joints_only_kinematics_equal_full_mano(right):
+def test_joints_only_kinematics_equal_full_mano(open_right):
     rng = np.random.default_rng(0)
     pose, betas = rng.normal(0, 0.6, (32, 48)), rng.normal(0, 1, (32, 10))
-    kin = HandKinematics(right, torch.float64)
-    assert_close(kin(torch.tensor(pose), torch.tensor(betas)).numpy(), mano_joints(right, pose, betas), 1e-12, "joints")
+    kin = HandKinematics(open_right, torch.float64)
+    assert_close(kin(torch.tensor(pose), torch.tensor(betas)).numpy(), mano_joints(open_right, pose, betas), 1e-12, "joints")
     a, b = torch.randn(4, 5, 3, 3, dtype=torch.float64), torch.randn(5, 3, 3, dtype=torch.float64)
     assert_close(rotmul(a, b).numpy(), (a @ b).numpy(), 1e-12, "rotmul")
 
@@ -66,14 +53,14 @@ def _fit_track(model, right_model, records, k, settings):
     return fitter, mano_joints(model, pose, np.tile(fitter.betas.numpy(), (len(pose), 1))) + transl[:, None]
 
 
-def test_a_known_motion_is_recovered_from_its_keypoints_with_noise_and_dropped_points(right):
+def test_a_known_motion_is_recovered_from_its_keypoints_with_noise_and_dropped_points(open_right):
     truth = load_motion_sequence(TRUTH)
     sl = slice(40, 80)  # a fist closing and the counting: the hard part of the clip
     seq = dataclasses.replace(truth, frames=truth.frames[sl], global_orient=truth.global_orient[sl],
                               hand_pose=truth.hand_pose[sl], betas=truth.betas[sl], transl=truth.transl[sl])
     k = truth.camera_matrix
     rng = np.random.default_rng(7)
-    keypoints, weight = _projected(right, seq, k, rng, noise_px=2.0, drop=0.15)
+    keypoints, weight = _projected(open_right, seq, k, rng, noise_px=2.0, drop=0.15)
     # the "network": the truth with its orientation turned by 25 degrees and every finger joint off by 0.35 rad
     turn = axis_angle_to_matrix(np.array([0.0, 0.0, np.radians(25.0)]))
     bad_pose = seq.full_pose.copy()
@@ -81,9 +68,9 @@ def test_a_known_motion_is_recovered_from_its_keypoints_with_noise_and_dropped_p
     from addon.common.rotations import matrix_to_axis_angle
     bad_pose[:, :3] = matrix_to_axis_angle(turn @ axis_angle_to_matrix(bad_pose[:, :3]))
     records = _records(seq, keypoints, weight, bad_pose, seq.transl + 0.02)
-    _, fitted = _fit_track(right, right, records, k, FitSettings(window=24, overlap=6))
-    gt = mano_joints(right, seq.full_pose, seq.betas) + seq.transl[:, None]
-    start = mano_joints(right, bad_pose, seq.betas) + seq.transl[:, None] + 0.02
+    _, fitted = _fit_track(open_right, open_right, records, k, FitSettings(window=24, overlap=6))
+    gt = mano_joints(open_right, seq.full_pose, seq.betas) + seq.transl[:, None]
+    start = mano_joints(open_right, bad_pose, seq.betas) + seq.transl[:, None] + 0.02
     uv = fitted @ k.T
     px = np.linalg.norm(uv[..., :2] / uv[..., 2:] - (gt @ k.T)[..., :2] / (gt @ k.T)[..., 2:], axis=-1)
     pa_fit, pa_start = point_errors(fitted, gt, "procrustes").mean(), point_errors(start, gt, "procrustes").mean()
@@ -94,29 +81,29 @@ def test_a_known_motion_is_recovered_from_its_keypoints_with_noise_and_dropped_p
     assert (curl <= 25).mean() > 0.75, (curl <= 25).mean()
 
 
-def test_mirror_labelled_keypoints_are_read_back(right):
+def test_mirror_labelled_keypoints_are_read_back(open_right):
     """A frame whose keypoints a detector labelled as if the hand were its mirror image still fits."""
     truth = load_motion_sequence(TRUTH)
     i = [10, 11, 12]
     seq = dataclasses.replace(truth, frames=truth.frames[i], global_orient=truth.global_orient[i],
                               hand_pose=truth.hand_pose[i], betas=truth.betas[i], transl=truth.transl[i])
     k = truth.camera_matrix
-    keypoints, weight = _projected(right, seq, k, np.random.default_rng(0), 0.0, 0.0)
+    keypoints, weight = _projected(open_right, seq, k, np.random.default_rng(0), 0.0, 0.0)
     keypoints[1] = keypoints[1][np.argsort(FLIPPED_LABELS)]  # the middle frame: thumb <-> pinky, index <-> ring
-    fit = fit_frames(_records(seq, keypoints, weight, seq.full_pose, seq.transl), right, right, k,
+    fit = fit_frames(_records(seq, keypoints, weight, seq.full_pose, seq.transl), open_right, open_right, k,
                      FitSettings(iterations=80))
-    fitted = mano_joints(right, fit.pose, seq.betas) + fit.transl[:, None]
-    gt = mano_joints(right, seq.full_pose, seq.betas) + seq.transl[:, None]
+    fitted = mano_joints(open_right, fit.pose, seq.betas) + fit.transl[:, None]
+    gt = mano_joints(open_right, seq.full_pose, seq.betas) + seq.transl[:, None]
     assert np.linalg.norm(fitted - gt, axis=-1).mean() < 0.005  # metres: the labels were read mirrored
 
 
-def test_windows_agree_where_they_overlap(right):
+def test_windows_agree_where_they_overlap(open_right):
     truth = load_motion_sequence(TRUTH)
     k = truth.camera_matrix
-    keypoints, weight = _projected(right, truth, k, np.random.default_rng(3), 2.0, 0.0)
+    keypoints, weight = _projected(open_right, truth, k, np.random.default_rng(3), 2.0, 0.0)
     records = _records(truth, keypoints, weight, truth.full_pose, truth.transl)[:60]
     settings = FitSettings(window=24, overlap=8)
-    fitter = TrackFitter(right, right, k, settings)
+    fitter = TrackFitter(open_right, open_right, k, settings)
     first = fitter.push([dict(r) for r in records[:24]])  # one window: 16 final, 8 fitted but pending
     pending = {r["frame"]: r["fit"][0] for r in fitter.pending}
     rest = fitter.push([dict(r) for r in records[24:]]) + fitter.flush()
@@ -124,12 +111,12 @@ def test_windows_agree_where_they_overlap(right):
     assert sorted(final) == [r["frame"] for r in records] and len(pending) == 8
     betas = np.tile(fitter.betas.numpy(), (1, 1))
     for frame, (pose, transl) in pending.items():  # the overlap, before and after the second window
-        a = mano_joints(right, pose[None], betas) + transl
-        b = mano_joints(right, final[frame][0][None], betas) + final[frame][1]
+        a = mano_joints(open_right, pose[None], betas) + transl
+        b = mano_joints(open_right, final[frame][0][None], betas) + final[frame][1]
         assert np.linalg.norm(a - b, axis=-1).mean() < 0.004, frame  # within 4 mm
     # and no jump where one window hands over to the next
     order = sorted(final)
-    joints = np.concatenate([mano_joints(right, final[f][0][None], betas) + final[f][1] for f in order])
+    joints = np.concatenate([mano_joints(open_right, final[f][0][None], betas) + final[f][1] for f in order])
     steps = np.linalg.norm(np.diff(joints, axis=0), axis=-1).mean(-1)
     assert steps[15:18].max() < 3 * np.median(steps) + 0.002
 

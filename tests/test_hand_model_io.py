@@ -10,16 +10,6 @@ from addon.common.hand_model import (OPEN_HAND_FILES, HandModelError, find_hand_
 from helpers import assert_close, write_official_format
 
 
-@pytest.fixture(scope="module")
-def open_right():
-    return load_hand_model(OPEN_HAND_FILES["right"])
-
-
-@pytest.fixture(scope="module")
-def open_left():
-    return load_hand_model(OPEN_HAND_FILES["left"])
-
-
 def test_official_format_file_loads_without_chumpy_or_scipy(tmp_path, open_right):
     path = write_official_format(open_right, tmp_path / "MANO_RIGHT.pkl")
     raw = path.read_bytes()

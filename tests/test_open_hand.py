@@ -17,16 +17,6 @@ from addon.common.rotations import mirror_axis_angle
 from helpers import ROOT, assert_close, assert_same_hand_file, assert_same_texture
 
 
-@pytest.fixture(scope="module")
-def right():
-    return load_hand_model(OPEN_HAND_FILES["right"])
-
-
-@pytest.fixture(scope="module")
-def left():
-    return load_hand_model(OPEN_HAND_FILES["left"])
-
-
 def pose(model, full, betas=None):
     full = np.atleast_2d(full)
     b = np.zeros((len(full), 10)) if betas is None else np.atleast_2d(betas)
@@ -46,15 +36,15 @@ def test_smplx_loads_the_files_unchanged(side):
         assert getattr(model, key).shape == shape, key
 
 
-def test_surface_is_a_closed_skin_with_a_16_edge_wrist_opening(right):
-    directed = Counter((a, b) for f in right.f for a, b in ((f[0], f[1]), (f[1], f[2]), (f[2], f[0])))
+def test_surface_is_a_closed_skin_with_a_16_edge_wrist_opening(open_right):
+    directed = Counter((a, b) for f in open_right.f for a, b in ((f[0], f[1]), (f[1], f[2]), (f[2], f[0])))
     assert max(directed.values()) == 1, "an edge is used twice in the same direction (non-manifold/flipped)"
     boundary = [e for e in directed if (e[1], e[0]) not in directed]
     assert len(boundary) == 16
     loop_vertices = {v for e in boundary for v in e}
     assert len(loop_vertices) == 16  # one simple loop
-    v = right.v_template
-    volume = np.einsum("ij,ij->i", v[right.f[:, 0]], np.cross(v[right.f[:, 1]], v[right.f[:, 2]])).sum() / 6
+    v = open_right.v_template
+    volume = np.einsum("ij,ij->i", v[open_right.f[:, 0]], np.cross(v[open_right.f[:, 1]], v[open_right.f[:, 2]])).sum() / 6
     assert volume > 0, "faces wind inward"
     wrist_x = v[list(loop_vertices)][:, 0]
     assert wrist_x.min() > v[:, 0].max() - 0.01, "the opening is not at the wrist end"
@@ -69,57 +59,57 @@ def _winding_numbers(v, f, points):
     return (2 * np.arctan2(num, den)).sum(axis=1) / (4 * np.pi)
 
 
-def test_every_joint_lies_inside_the_skin(right):
-    directed = {(a, b) for f in right.f for a, b in ((f[0], f[1]), (f[1], f[2]), (f[2], f[0]))}
+def test_every_joint_lies_inside_the_skin(open_right):
+    directed = {(a, b) for f in open_right.f for a, b in ((f[0], f[1]), (f[1], f[2]), (f[2], f[0]))}
     boundary = [e for e in directed if (e[1], e[0]) not in directed]
-    centre = len(right.v_template)
-    verts = np.vstack([right.v_template, right.v_template[[e[0] for e in boundary]].mean(axis=0)])
+    centre = len(open_right.v_template)
+    verts = np.vstack([open_right.v_template, open_right.v_template[[e[0] for e in boundary]].mean(axis=0)])
     cap = np.array([(b, a, centre) for a, b in boundary])  # close the wrist for the inside test
-    w = _winding_numbers(verts, np.vstack([right.f, cap]), right.rest_joints())
+    w = _winding_numbers(verts, np.vstack([open_right.f, cap]), open_right.rest_joints())
     assert np.all(w > 0.99), dict(zip(MANO_16, w.round(2)))
 
 
-def test_fingertip_vertex_ids_are_the_tips_smplx_expects(right):
-    j = right.rest_joints()
+def test_fingertip_vertex_ids_are_the_tips_smplx_expects(open_right):
+    j = open_right.rest_joints()
     for tip in TIP_NAMES:
         finger = tip[:-1]
         dip = j[MANO_16.index(f"{finger}3")]
         pip = j[MANO_16.index(f"{finger}2")]
         axis = (dip - pip) / np.linalg.norm(dip - pip)
-        on_finger = right.weights[:, MANO_16.index(f"{finger}3")] > 0.5
-        reach = np.where(on_finger, (right.v_template - dip) @ axis, -np.inf)
+        on_finger = open_right.weights[:, MANO_16.index(f"{finger}3")] > 0.5
+        reach = np.where(on_finger, (open_right.v_template - dip) @ axis, -np.inf)
         assert int(np.argmax(reach)) == TIP_VERTEX_IDS[tip], tip
 
 
-def test_skinning_weights_are_convex_and_smooth_at_90_degrees(right):
-    assert np.all(right.weights >= 0) and np.allclose(right.weights.sum(axis=1), 1.0)
-    axes = anatomical_axes(right.rest_joints())
-    edges = np.concatenate([right.f[:, [0, 1]], right.f[:, [1, 2]], right.f[:, [2, 0]]])
-    rest_len = np.linalg.norm(np.diff(right.v_template[edges], axis=1)[:, 0], axis=1)
+def test_skinning_weights_are_convex_and_smooth_at_90_degrees(open_right):
+    assert np.all(open_right.weights >= 0) and np.allclose(open_right.weights.sum(axis=1), 1.0)
+    axes = anatomical_axes(open_right.rest_joints())
+    edges = np.concatenate([open_right.f[:, [0, 1]], open_right.f[:, [1, 2]], open_right.f[:, [2, 0]]])
+    rest_len = np.linalg.norm(np.diff(open_right.v_template[edges], axis=1)[:, 0], axis=1)
     for j in range(1, 16):
         if MANO_16[j] == "thumb1":
             continue  # the CMC's range stops at 0.9 rad; checked at its limit below
         full = np.zeros(48)
         full[3 * j : 3 * j + 3] = axes.flex[j - 1] * np.pi / 2
-        posed = pose(right, full).vertices[0]
+        posed = pose(open_right, full).vertices[0]
         stretch = np.linalg.norm(np.diff(posed[edges], axis=1)[:, 0], axis=1) / rest_len
         assert stretch.max() < 3.0, f"{MANO_16[j]} at 90 degrees tears the skin: an edge grows x{stretch.max():.1f}"
         assert stretch.min() > 0.15, f"{MANO_16[j]} at 90 degrees collapses an edge to x{stretch.min():.2f}"
     full = np.zeros(48)
     t1 = MANO_16.index("thumb1")
     full[3 * t1 : 3 * t1 + 3] = axes.flex[t1 - 1] * LIMITS["thumb_cmc"][0][1]
-    posed = pose(right, full).vertices[0]
+    posed = pose(open_right, full).vertices[0]
     stretch = np.linalg.norm(np.diff(posed[edges], axis=1)[:, 0], axis=1) / rest_len
     assert stretch.max() < 3.0
 
 
-def test_flexion_curls_fingers_toward_the_palm(right):
-    axes = anatomical_axes(right.rest_joints())
-    fist = PosePrior(right.rest_joints()).fist()
-    tips = pose(right, np.concatenate([np.zeros(3), fist])).vertices[0][[TIP_VERTEX_IDS[t] for t in TIP_NAMES]]
-    palm_normal = -np.cross(right.rest_joints()[7] - right.rest_joints()[0], right.rest_joints()[1] - right.rest_joints()[0])
+def test_flexion_curls_fingers_toward_the_palm(open_right):
+    axes = anatomical_axes(open_right.rest_joints())
+    fist = PosePrior(open_right.rest_joints()).fist()
+    tips = pose(open_right, np.concatenate([np.zeros(3), fist])).vertices[0][[TIP_VERTEX_IDS[t] for t in TIP_NAMES]]
+    palm_normal = -np.cross(open_right.rest_joints()[7] - open_right.rest_joints()[0], open_right.rest_joints()[1] - open_right.rest_joints()[0])
     palm_normal /= np.linalg.norm(palm_normal)
-    centre = right.rest_joints()[[0, 1, 4, 7, 10]].mean(axis=0)
+    centre = open_right.rest_joints()[[0, 1, 4, 7, 10]].mean(axis=0)
     # in a fist, the four fingertips sit on the palm side, close to the palm centre
     for name, tip in zip(TIP_NAMES[1:], tips[1:]):
         assert (tip - centre) @ palm_normal > 0, name
@@ -127,14 +117,14 @@ def test_flexion_curls_fingers_toward_the_palm(right):
     assert axes.flex.shape == (15, 3)
 
 
-def test_shape_directions_mean_what_their_names_say(right):
-    names = right.extras["shape_names"]
-    j0 = right.rest_joints()
+def test_shape_directions_mean_what_their_names_say(open_right):
+    names = open_right.extras["shape_names"]
+    j0 = open_right.rest_joints()
 
     def measure(k, amount=2.0):
         b = np.zeros(10)
         b[names.index(k)] = amount
-        return right.rest_joints(b), right.rest_vertices(b)
+        return open_right.rest_joints(b), open_right.rest_vertices(b)
 
     def length(j, finger):
         return np.linalg.norm(j[MANO_16.index(f"{finger}1")] - j[MANO_16.index(f"{finger}3")])
@@ -152,21 +142,21 @@ def test_shape_directions_mean_what_their_names_say(right):
     def girth(j, v):  # mean distance of the middle finger's skin from its bone
         pip, dip = j[MANO_16.index("middle2")], j[MANO_16.index("middle3")]
         axis = (dip - pip) / np.linalg.norm(dip - pip)
-        skin = v[right.weights[:, MANO_16.index("middle2")] > 0.9] - pip
+        skin = v[open_right.weights[:, MANO_16.index("middle2")] > 0.9] - pip
         return np.linalg.norm(skin - np.outer(skin @ axis, axis), axis=1).mean()
 
     j, v = measure("thickness")
-    assert girth(j, v) > 1.1 * girth(j0, right.v_template)
+    assert girth(j, v) > 1.1 * girth(j0, open_right.v_template)
     assert abs(length(j, "index") - length(j0, "index")) < 1e-4
     j, _ = measure("index_vs_ring")
     assert length(j, "index") > length(j0, "index") and length(j, "ring") < length(j0, "ring")
 
 
-def test_pose_pca_comes_from_a_limited_prior(right):
-    comps = right.hands_components
+def test_pose_pca_comes_from_a_limited_prior(open_right):
+    comps = open_right.hands_components
     assert_close(comps @ comps.T, np.eye(45), 1e-9, "orthonormal components")
-    prior = PosePrior(right.rest_joints())
-    mean_angles = np.einsum("jk,jk->j", right.hands_mean.reshape(15, 3), prior.axes.flex)
+    prior = PosePrior(open_right.rest_joints())
+    mean_angles = np.einsum("jk,jk->j", open_right.hands_mean.reshape(15, 3), prior.axes.flex)
     for k in range(15):
         lo, hi = LIMITS[joint_kind(k + 1)][0]
         assert lo <= mean_angles[k] <= hi
@@ -176,19 +166,19 @@ def test_pose_pca_comes_from_a_limited_prior(right):
     assert flex_share > 0.5, "the first component should mostly open/close the hand"
 
 
-def test_left_hand_is_the_exact_mirror_of_the_right(right, left):
+def test_left_hand_is_the_exact_mirror_of_the_right(open_right, open_left):
     rng = np.random.default_rng(1)
     full = rng.normal(0, 0.6, (3, 48))
     betas = rng.normal(0, 1, (3, 10))
-    r = pose(right, full, betas).vertices
-    lft = pose(left, mirror_axis_angle(full), betas).vertices
+    r = pose(open_right, full, betas).vertices
+    lft = pose(open_left, mirror_axis_angle(full), betas).vertices
     assert_close(lft, r * np.array([-1.0, 1.0, 1.0]), 1e-9, "mirrored vertices")
 
 
-def test_uvs_cover_every_face_inside_the_texture(right):
-    assert right.vt is not None and right.ft.shape == (1538, 3)
-    assert right.vt.min() >= 0.0 and right.vt.max() <= 1.0
-    uv = right.vt[right.ft]
+def test_uvs_cover_every_face_inside_the_texture(open_right):
+    assert open_right.vt is not None and open_right.ft.shape == (1538, 3)
+    assert open_right.vt.min() >= 0.0 and open_right.vt.max() <= 1.0
+    uv = open_right.vt[open_right.ft]
     area = 0.5 * np.abs(np.cross(uv[:, 1] - uv[:, 0], uv[:, 2] - uv[:, 0]))
     assert np.all(area > 0), "a face has a degenerate UV triangle"
     assert OPEN_HAND_TEXTURE.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -140,14 +140,10 @@ def make_altered(out: Path) -> None:
     over a photograph."""
     import cv2
 
+    from inference.video import Footage
+
     truth = load_motion_sequence(SAMPLE_TRUTH)
-    cap = cv2.VideoCapture(str(SAMPLE))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
+    frames = [np.ascontiguousarray(rgb[..., ::-1]) for _, rgb in Footage(SAMPLE).frames()]  # BGR, for OpenCV
     h, w = frames[0].shape[:2]
     variants = {
         "sample_small": ([small_over_photo(f) for f in frames], 30.0, scale_truth(truth, 0.25, SMALL_AT)),
