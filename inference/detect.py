@@ -30,7 +30,7 @@ class DetectorUnavailable(RuntimeError):
     """MediaPipe is missing from the worker's Python; the message says how to install it."""
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: keypoints are arrays
 class Detection:
     side: str  # "right" | "left"
     score: float  # handedness confidence in [0, 1]

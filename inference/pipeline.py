@@ -265,8 +265,8 @@ def decide_sides(tracks: List[Track], side_crops: Dict[int, List[tuple]], net, s
         level = "warning" if evidence[n].uncertain else "info"
         emit("log", {"level": level, "message": f"hand {n + 1} is the {evidence[n].describe()}" +
                      ("; the side is uncertain: choose it if you know it" if evidence[n].uncertain else "")})
-    return one_track_per_side(tracks, lambda t: abs(evidence[tracks.index(t)].combined)
-                              if tracks.index(t) in evidence else 0.0)
+    strength = {id(tracks[n]): abs(ev.combined) for n, ev in evidence.items()}
+    return one_track_per_side(tracks, lambda t: strength.get(id(t), 0.0))
 
 
 def make_fitter(settings: JobSettings, model: HandModel, right_model: HandModel, k: np.ndarray,

@@ -15,7 +15,7 @@ import numpy as np
 from .detect import Detection
 
 
-@dataclass
+@dataclass(eq=False)  # tracks are compared by identity (their detections hold arrays)
 class Track:
     detections: Dict[int, Detection] = field(default_factory=dict)
     side: str = "right"

@@ -153,3 +153,20 @@ def test_a_right_hand_and_its_mirror_image_get_the_right_sides(tmp_path):
         result = run_job(JobSettings(video=str(video), frame_end=59, refine="off"), tmp_path / f"job_{side}", emit)
         assert list(result.paths) == [side], logs
         assert any(m.startswith(f"hand 1 is the {side} (geometry") for m in logs)
+
+
+def test_two_hands_get_one_side_each(tmp_path):
+    """The sample clip beside its mirror image: a right hand and a left hand in one footage, default options."""
+    import cv2
+
+    from inference.pipeline import JobSettings, run_job
+    from inference.video import Footage
+
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for i, rgb in Footage(ROOT / "samples" / "sample_clip.mp4").frames(0, 29):
+        cv2.imwrite(str(folder / f"f{i:03d}.png"), np.concatenate([rgb, rgb[:, ::-1]], axis=1)[..., ::-1])
+    result = run_job(JobSettings(video=str(folder), refine="off"), tmp_path / "job")
+    assert sorted(result.paths) == ["left", "right"]
+    right, left = (load_motion_sequence(result.paths[s]) for s in ("right", "left"))
+    assert np.median(right.transl[:, 0]) < 0 < np.median(left.transl[:, 0])  # the right hand on the left half
