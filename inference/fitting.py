@@ -439,7 +439,7 @@ class TrackFitter:
         self.pending: List[dict] = []
         self.context: List[dict] = []
         self.betas: Optional[torch.Tensor] = None
-        self.windows: List[FitResult] = []  # every window's result (for logs and tests)
+        self.last_window: Optional[FitResult] = None  # the latest window's result (energies, residuals)
         self.seconds = 0.0
 
     def push(self, records: List[dict]) -> List[dict]:
@@ -468,7 +468,7 @@ class TrackFitter:
             np.mean([t["betas"] for r in records for t in r["times"]], 0), dtype=torch.float32, device=self.device)
         window = choose_starts(window, self.kin, self.frame, self.side, self.settings, betas)
         result = fit_window(window, self.kin, self.frame, self.side, self.settings, betas, fit_shape=first)
-        self.windows.append(result)
+        self.last_window = result
         if first:
             self.betas = torch.as_tensor(result.betas, dtype=torch.float32, device=self.device)
         k = 0

@@ -27,7 +27,7 @@ from typing import List, Optional
 import bpy
 
 from ..common import protocol as P
-from ..common.hand_model import HandModelError, find_hand_model
+from ..common.hand_model import HandModelError, find_hand_model, official_model_path
 from ..common.interrupts import Interrupted, StopSignals
 from ..common.job_options import (JobOptionError, OneLineParser, add_job_arguments, check_output_folder,
                                  job_fields)
@@ -107,15 +107,9 @@ def check_args(args: argparse.Namespace) -> dict:
 
 def check_mano_folder(folder: str, sides: List[str]) -> None:
     """Load every requested side's file the folder has (a side it lacks fails only if the footage needs it)."""
-    found = []
-    for side in sides:
-        try:
-            found.append(find_hand_model(side, folder))
-        except HandModelError as exc:
-            if "no MANO_" not in str(exc):
-                raise
-    if not found:
-        find_hand_model(sides[0], folder)  # raises: the folder holds none of them
+    present = [side for side in sides if official_model_path(side, folder) is not None]
+    for side in present or sides[:1]:  # none there: find_hand_model says which file is missing
+        find_hand_model(side, folder)
 
 
 def export(path: Path, kind: str) -> Path:

@@ -290,13 +290,19 @@ def find_hand_model(side: str = "right", mano_dir: Optional[str | os.PathLike] =
     if side not in ("right", "left"):
         raise HandModelError(f"hand side must be 'right' or 'left', not {side!r}")
     if mano_dir:
-        root = Path(mano_dir)
-        name = f"MANO_{side.upper()}.pkl"
-        for candidate in (root / name, root / "mano" / name):
-            if candidate.is_file():
-                return load_hand_model(candidate, side)
-        raise HandModelError(f"{root}: no {name} here (nor in {root / 'mano'})")
+        path = official_model_path(side, mano_dir)
+        if path is None:
+            root = Path(mano_dir)
+            raise HandModelError(f"{root}: no MANO_{side.upper()}.pkl here (nor in {root / 'mano'})")
+        return load_hand_model(path, side)
     return load_hand_model(OPEN_HAND_FILES[side], side)
+
+
+def official_model_path(side: str, mano_dir: str | os.PathLike) -> Optional[Path]:
+    """``MANO_RIGHT.pkl`` / ``MANO_LEFT.pkl`` in ``mano_dir`` or its ``mano/`` folder, if there."""
+    name = f"MANO_{side.upper()}.pkl"
+    root = Path(mano_dir)
+    return next((c for c in (root / name, root / "mano" / name) if c.is_file()), None)
 
 
 def save_hand_model_dict(arrays: Dict[str, Any], path: str | os.PathLike) -> None:
