@@ -69,3 +69,13 @@ def blank_blend():
     bpy.ops.wm.read_factory_settings(use_empty=True)
     yield bpy
     bpy.ops.wm.read_factory_settings(use_empty=True)
+
+
+@pytest.fixture
+def addon_registered(blank_blend):
+    """The repo's package enabled as Blender enables an add-on (operators, panels, scene settings)."""
+    import addon_utils
+
+    assert addon_utils.enable("addon", default_set=True) is not None
+    yield blank_blend
+    addon_utils.disable("addon", default_set=True)

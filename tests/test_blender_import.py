@@ -10,15 +10,6 @@ SAMPLE = ROOT / "samples" / "open_hand_motion.npz"
 KINDS = ("objects", "meshes", "armatures", "materials", "images", "actions", "cameras", "shape_keys")
 
 
-@pytest.fixture
-def addon_registered(blank_blend):
-    import addon_utils
-
-    assert addon_utils.enable("addon", default_set=True) is not None  # the repo's package, as Blender enables it
-    yield blank_blend
-    addon_utils.disable("addon", default_set=True)
-
-
 def counts(bpy):
     return {k: len(getattr(bpy.data, k)) for k in KINDS}
 

@@ -111,15 +111,6 @@ def test_batch_video_writes_a_blend_and_fails_with_one_line_reasons(tmp_path, bl
     assert python.returncode == 2 and "--python: /no/python is not an executable Python" in python.stderr
 
 
-@pytest.fixture
-def addon_registered(blank_blend):
-    import addon_utils
-
-    assert addon_utils.enable("addon", default_set=True) is not None
-    yield blank_blend
-    addon_utils.disable("addon", default_set=True)
-
-
 def test_the_operator_runs_to_the_end_without_a_window_and_reports_errors(addon_registered):
     bpy = addon_registered
     with pytest.raises(RuntimeError, match="deformer: no trained checkpoint"):

@@ -2,6 +2,12 @@
 
     blender -b -P scripts/hand_mocap_batch.py -- --video in.mp4 --out out.blend [--model NAME] [--hands ...]
     blender -b -P scripts/hand_mocap_batch.py -- --sequence s.npz --out out.blend
+    blender -b -P scripts/hand_mocap_batch.py -- --video in.mp4 --out out.blend \
+        --retarget-to character.blend:Armature [--bone-map auto|rigify|rigify_metarig|mixamo|map.json] --export fbx
+
+``--retarget-to`` appends the armature (and the meshes under it) from a .blend and keys its hand bones from the
+imported hands (fingers; the hand bone too with ``--retarget-wrist``); ``--export`` then writes the character
+alone, with its keys.
 
 ``--video`` runs the inference worker (a separate Python, ``--python``) and keys the hands as its results
 arrive, exactly as the modal operator does, but synchronously.
@@ -27,13 +33,16 @@ from typing import List, Optional
 import bpy
 
 from ..common import protocol as P
+from ..common.bone_maps import BoneMapError, load_bone_map
 from ..common.hand_model import HandModelError, find_hand_model, official_model_path
 from ..common.interrupts import Interrupted, StopSignals
 from ..common.job_options import (JobOptionError, OneLineParser, add_job_arguments, check_output_folder,
                                  job_fields)
 from ..common.motion_sequence import MotionSequenceError
+from ..common.retarget import RetargetError
 from ..common.worker_client import WorkerError, default_python, default_worker_root
 from .importer import import_sequence_file
+from .retarget import append_character, check_target, parse_target_spec, retarget_hands
 from .video_job import VideoImport, new_job, run_sync
 
 EXPORTERS = {"fbx": "io_scene_fbx", "glb": "io_scene_gltf2"}
@@ -75,6 +84,12 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--export", choices=sorted(EXPORTERS), action="append", default=[],
                     help="also export next to --out (repeatable)")
     ap.add_argument("--no-camera", action="store_true", help="do not add a camera matching the footage")
+    ap.add_argument("--retarget-to", default="", metavar="FILE.blend:ARMATURE",
+                    help="also key this character's hand bones (appended from FILE.blend) from the hands")
+    ap.add_argument("--bone-map", default="auto",
+                    help="auto (default: from the bone names), rigify, rigify_metarig, mixamo, or a .json map")
+    ap.add_argument("--retarget-wrist", action="store_true",
+                    help="also turn the character's hand bones (default: fingers only)")
     ap.add_argument("--verbose", action="store_true", help="print the worker's traceback and log on failure")
     ap.add_argument("--keep-job", action="store_true",
                     help="keep the worker's job folder (its chunk files) when the job fails")
@@ -102,7 +117,34 @@ def check_args(args: argparse.Namespace) -> dict:
         raise UsageError(f"--python: {args.python} is not an executable Python")
     if args.worker_root and not (Path(args.worker_root) / "inference" / "worker.py").is_file():
         raise UsageError(f"--worker-root: {args.worker_root} does not contain inference/worker.py")
+    check_retarget_args(args)
     return fields
+
+
+def check_retarget_args(args: argparse.Namespace) -> None:
+    if not args.retarget_to:
+        if args.bone_map != "auto" or args.retarget_wrist:
+            raise UsageError("--bone-map and --retarget-wrist need --retarget-to FILE.blend:ARMATURE")
+        return
+    try:
+        path, _ = parse_target_spec(args.retarget_to)
+        if not Path(path).is_file():
+            raise UsageError(f"--retarget-to: {path}: no such .blend file")
+        if args.bone_map.endswith(".json"):
+            load_bone_map(args.bone_map)
+    except (RetargetError, BoneMapError) as exc:
+        raise UsageError(str(exc)) from None
+
+
+def load_character(args: argparse.Namespace, sides: List[str]):
+    """The retarget target, appended and checked against its bone map before any work (exit 2 if unusable)."""
+    path, name = parse_target_spec(args.retarget_to)
+    try:
+        target = append_character(path, name)
+        check_target(target, args.bone_map, sides)
+    except (RetargetError, BoneMapError, OSError) as exc:
+        raise UsageError(f"--retarget-to: {exc}") from None
+    return target
 
 
 def check_mano_folder(folder: str, sides: List[str]) -> None:
@@ -112,17 +154,25 @@ def check_mano_folder(folder: str, sides: List[str]) -> None:
         find_hand_model(side, folder)
 
 
-def export(path: Path, kind: str) -> Path:
+def export(path: Path, kind: str, character=None) -> Path:
+    """Export the scene, or only ``character`` (an armature and its meshes, with the armature's own action)."""
     import addon_utils
 
     addon_utils.enable(EXPORTERS[kind], default_set=False)
     target = path.with_suffix(f".{kind}")
+    only = bool(character)
+    if only:
+        for obj in bpy.context.view_layer.objects:
+            obj.select_set(obj == character or obj in character.children_recursive)
+        bpy.context.view_layer.objects.active = character
     if kind == "fbx":
-        bpy.ops.export_scene.fbx(filepath=str(target), bake_anim=True, add_leaf_bones=False,
+        bpy.ops.export_scene.fbx(filepath=str(target), use_selection=only, bake_anim=True, add_leaf_bones=False,
+                                 bake_anim_use_all_actions=not only, bake_anim_use_nla_strips=not only,
                                  use_mesh_modifiers=False, object_types={"ARMATURE", "MESH", "EMPTY", "CAMERA"})
     else:
         bpy.ops.export_scene.gltf(filepath=str(target), export_format="GLB", export_animations=True,
-                                  export_morph=True)
+                                  export_morph=True, use_selection=only,
+                                  export_animation_mode="ACTIVE_ACTIONS" if only else "ACTIONS")
     return target
 
 
@@ -137,16 +187,21 @@ def run(args: argparse.Namespace, stop: StopSignals) -> List[Path]:
         check_mano_folder(args.mano, fields["hands"])
     if not bpy.data.filepath:  # started without a .blend: begin from an empty scene
         bpy.ops.wm.read_factory_settings(use_empty=True)
+    character = load_character(args, fields["hands"] if args.video else ["right", "left"]) \
+        if args.retarget_to else None
     if args.sequence:
         import_sequence_file(args.sequence, mano_dir=args.mano or None, with_camera=not args.no_camera)
-        return save(out, args.export)
+        return finish(out, args, character)
     with stop.deferred():  # a signal stops the worker between events; keys already received stay whole
         job = convert_video(args, fields, stop)
     try:
         if not job.error:
-            return save(out, args.export)
+            return finish(out, args, character)
         kept = f"saved {job.summary()} to {out}" if job.hands else "nothing was received to save"
         if job.hands:
+            problem = retarget(character, args)  # the character gets what was received too
+            if problem:
+                say(f"warning: {problem}")
             save(out, [])
         if stop.received:
             raise JobInterrupted(stop.received, kept)
@@ -162,9 +217,31 @@ def run(args: argparse.Namespace, stop: StopSignals) -> List[Path]:
             say(f"kept the job folder {job.start.job_dir}")
 
 
-def save(out: Path, exports: List[str]) -> List[Path]:
+def retarget(character, args: argparse.Namespace) -> str:
+    """Key the character from the imported hands; '' on success, else why not (the hands are kept)."""
+    if character is None:
+        return ""
+    try:
+        reports = retarget_hands(character, args.bone_map, drive_wrist=args.retarget_wrist)
+    except (RetargetError, BoneMapError) as exc:
+        return f"not retargeted: {exc}"
+    for report in reports:
+        say(f"retargeted the {report}")
+    return ""
+
+
+def finish(out: Path, args: argparse.Namespace, character) -> List[Path]:
+    """Retarget, then save and export; a retarget that fails still saves the imported hands (exit 1)."""
+    problem = retarget(character, args)
+    if problem:
+        save(out, [])
+        raise JobFailed(f"{problem}; the imported hands are saved in {out}")
+    return save(out, args.export, character)
+
+
+def save(out: Path, exports: List[str], character=None) -> List[Path]:
     bpy.ops.wm.save_as_mainfile(filepath=str(out), compress=True)
-    return [out] + [export(out, kind) for kind in exports]
+    return [out] + [export(out, kind, character) for kind in exports]
 
 
 def convert_video(args: argparse.Namespace, fields: dict, stop: StopSignals) -> VideoImport:

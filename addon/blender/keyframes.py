@@ -31,6 +31,20 @@ def ensure_fcurve(id_data: bpy.types.ID, data_path: str, index: int = 0, group: 
     return fcurve
 
 
+def find_fcurve(id_data: bpy.types.ID, data_path: str, index: int = 0) -> Optional[bpy.types.FCurve]:
+    """The F-curve for ``data_path[index]`` on ``id_data``'s action, or None; never creates one."""
+    ad = id_data.animation_data
+    action = ad.action if ad else None
+    if action is None:
+        return None
+    if getattr(action, "is_action_layered", False):  # 4.4+: the curves live in the slot's channelbag
+        from bpy_extras.anim_utils import action_get_channelbag_for_slot
+
+        bag = action_get_channelbag_for_slot(action, ad.action_slot)
+        return bag.fcurves.find(data_path, index=index) if bag else None
+    return action.fcurves.find(data_path, index=index)
+
+
 def write_keys(fcurve: bpy.types.FCurve, frames: np.ndarray, values: np.ndarray,
                interpolation: str = "LINEAR") -> None:
     """Replace the curve's keys with (frames[i], values[i]) in three bulk calls."""

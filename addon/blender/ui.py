@@ -8,6 +8,7 @@ from bpy_extras.io_utils import ImportHelper
 from ..common.hand_model import HandModelError
 from ..common.motion_sequence import MotionSequenceError
 from .importer import import_sequence_file
+from . import retarget_operator
 from .preferences import HANDMOCAP_OT_check_worker, HandMocapPreferences, preferences
 from .video_operator import HANDMOCAP_OT_import_video, menu_import_video
 
@@ -84,6 +85,7 @@ CLASSES = (HandMocapPreferences, HANDMOCAP_OT_check_worker, HANDMOCAP_OT_import_
 def register() -> None:
     for cls in CLASSES:
         bpy.utils.register_class(cls)
+    retarget_operator.register()  # its panel sits inside the sidebar panel
     bpy.types.TOPBAR_MT_file_import.append(menu_import)
     bpy.types.TOPBAR_MT_file_import.append(menu_import_video)
 
@@ -91,5 +93,6 @@ def register() -> None:
 def unregister() -> None:
     bpy.types.TOPBAR_MT_file_import.remove(menu_import_video)
     bpy.types.TOPBAR_MT_file_import.remove(menu_import)
+    retarget_operator.unregister()
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)
