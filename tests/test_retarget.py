@@ -259,10 +259,29 @@ def test_any_roll_and_euler_bones_are_handled(blank_blend):
             bone.roll = float(rng.uniform(-np.pi, np.pi))
     bpy.ops.object.mode_set(mode="OBJECT")
     target.pose.bones["mixamorig:RightHandIndex1"].rotation_mode = "ZXY"
+    target.pose.bones["mixamorig:RightHandThumb2"].rotation_mode = "AXIS_ANGLE"
     retarget_hands(target, "mixamo")
     assert target.pose.bones["mixamorig:RightHandIndex1"].rotation_mode == "ZXY"
+    assert target.animation_data.action is not None
     errors = np.concatenate(list(segment_errors(bpy, target, "right").values()))
     assert errors.max() <= 0.5
+
+
+def test_a_motion_sequence_file_drives_the_target_as_its_imported_hand_does(blank_blend, open_right):
+    from addon.blender.keyframes import find_fcurve
+    from addon.blender.retarget import motion_from_sequence, retarget_hands
+
+    def keys(target):
+        curve = find_fcurve(target, 'pose.bones["mixamorig:RightHandMiddle2"].rotation_quaternion', 1)
+        return np.array([p.co[1] for p in curve.keyframe_points])
+
+    import_sample()
+    from_rig = make_character("mixamo")
+    retarget_hands(from_rig, "mixamo")
+    from_file = make_character("mixamo")
+    retarget_hands(from_file, "mixamo", sources={"right": motion_from_sequence(sample_sequence(), open_right)})
+    assert_close(keys(from_file), keys(from_rig), 1e-4, "same keys from the file and from the keyed rig")
+    assert np.ptp(keys(from_rig)) > 0.1
 
 
 def test_a_bake_range_keys_only_those_frames(blank_blend):
