@@ -95,7 +95,7 @@ def validate(args: argparse.Namespace):
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
+        probe = out / f".write-test-{os.getpid()}"  # one per process: parallel workers check at once
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
