@@ -29,6 +29,7 @@ extension: setup
 bench: setup
 	$(PY) benchmarks/bm_keyframes.py
 	$(PY) benchmarks/bm_synthetic.py
+	$(PY) benchmarks/bm_blur.py
 	$(PY) benchmarks/bm_inference.py
 	$(PY) benchmarks/bm_video.py
 

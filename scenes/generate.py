@@ -1,15 +1,18 @@
 """Generate a synthetic hand dataset (SeqHAND pose flows, BlurHand blur) with Blender.
 
     blender -b -P scenes/generate.py -- --out DIR --sequences N --frames F --size S [--blur] [--occluders]
-                                        [--second-hand] [--seed K] [--workers W] [--backgrounds DIR]
+                                        [--blur-method motion|average] [--second-hand] [--seed K]
+                                        [--workers W | --ray [ADDRESS]] [--backgrounds DIR]
     python scenes/generate.py --out DIR ...          (the same with the bpy module)
 
-Deterministic for a seed (sequence i always uses the random stream (seed, i), whichever worker renders
-it), resumable (finished shards are kept and skipped), parallel over worker processes.
+Deterministic for a seed (sequence i always uses the random stream (seed, i), whichever worker or Ray task
+renders it), resumable (finished shards are kept and skipped), parallel over worker processes or over a Ray
+cluster (``scenes/ray_render.py``).
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -37,7 +40,9 @@ from scenes.renderer import NoGPUError  # noqa: E402
 
 # Settings that change what is rendered; a resumed run must use the same ones.
 CONTENT_KEYS = ("sequences", "frames", "size", "blur", "subframes", "exposure", "occluders", "second_hand",
-                "seed", "engine", "samples", "fov", "shard_size", "pose_bank", "backgrounds", "mano", "alpha")
+                "seed", "engine", "samples", "fov", "shard_size", "pose_bank", "backgrounds", "mano", "alpha",
+                "blur_method", "blur_samples")
+LEGACY_SETTINGS = {"blur_method": "average", "blur_samples": 0}  # what manifests written before a key existed meant
 
 
 class GenerateError(ValueError):
@@ -55,8 +60,13 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--sequences", type=int, default=100)
     ap.add_argument("--frames", type=int, default=10, help="frames per sequence (SeqHAND: 10)")
     ap.add_argument("--size", type=int, default=256, help="image side in pixels")
-    ap.add_argument("--blur", action="store_true", help="BlurHand-style blur: average sub-frames")
-    ap.add_argument("--subframes", type=int, default=33, help="sub-frames per blurred frame (odd; BlurHand: 33)")
+    ap.add_argument("--blur", action="store_true", help="BlurHand-style motion blur over --exposure frames")
+    ap.add_argument("--blur-method", choices=["motion", "average"], default="motion",
+                    help="motion (default): one Cycles render with motion blur; average: --subframes renders averaged")
+    ap.add_argument("--blur-samples", type=int, default=0,
+                    help="Cycles samples of a one-pass blurred frame (0: --samples; more: less noise, more time)")
+    ap.add_argument("--subframes", type=int, default=33,
+                    help="instants per blurred frame (odd; BlurHand: 33): renders averaged, or keys blurred over")
     ap.add_argument("--exposure", type=float, default=4.0, help="frames one exposure spans (BlurHand: 4)")
     ap.add_argument("--occluders", action="store_true", help="objects passing in front of the hand")
     ap.add_argument("--second-hand", action="store_true", help="a second (left) hand in the scene")
@@ -71,6 +81,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--fov", type=float, default=40.0, help="horizontal field of view, degrees")
     ap.add_argument("--alpha", type=float, default=FlowParams.alpha, help="pose-flow update size (SeqHAND alpha)")
     ap.add_argument("--shard-size", type=int, default=10, help="sequences per shard")
+    ap.add_argument("--ray", nargs="?", const="local", default="", metavar="ADDRESS",
+                    help="render shards as Ray tasks: on a local Ray instance (no ADDRESS), the running cluster "
+                         "(auto) or the cluster at ADDRESS; the files are the same as a local run's")
+    ap.add_argument("--ray-cpus", type=int, default=1, help="CPUs (render threads) per Ray task")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     ap.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--worker-count", type=int, default=1, help=argparse.SUPPRESS)
@@ -87,11 +101,16 @@ def content_settings(args: argparse.Namespace) -> dict:
 def validate(args: argparse.Namespace):
     """Every check that can fail, before a single frame is rendered."""
     for name, low in (("sequences", 1), ("frames", 1), ("size", 16), ("workers", 1), ("shard_size", 1),
-                      ("samples", 1)):
+                      ("samples", 1), ("ray_cpus", 1)):
         if getattr(args, name) < low:
             raise GenerateError(f"--{name.replace('_', '-')} must be at least {low}")
     if args.blur and (args.subframes < 3 or args.subframes % 2 == 0):
         raise GenerateError("--subframes must be odd and at least 3")
+    if args.ray and importlib.util.find_spec("ray") is None:
+        raise GenerateError("--ray needs Ray: pip install ray (make setup installs it)")
+    if args.blur and args.blur_method == "motion" and args.engine != "cycles":
+        raise GenerateError("--blur-method motion renders with Cycles' motion blur: use --engine cycles, or "
+                            "--blur-method average")
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -100,20 +119,26 @@ def validate(args: argparse.Namespace):
         probe.unlink()
     except OSError as exc:
         raise GenerateError(f"cannot write to {out}: {exc.strerror or exc}") from None
-    from scenes.renderer import load_image_linear
-
-    backgrounds = BackgroundSource.from_folder(args.backgrounds, loader=load_image_linear)
-    models = {"right": find_hand_model("right", args.mano), "left": find_hand_model("left", args.mano)}
-    bank = PoseBank.load(args.pose_bank, models["right"])
+    backgrounds, models, bank = load_inputs(args)
     settings = content_settings(args)
     manifest_path = out / MANIFEST
     if manifest_path.is_file():
         old = json.loads(manifest_path.read_text()).get("settings", {})
-        changed = [k for k in CONTENT_KEYS if old.get(k) != settings.get(k)]
+        changed = [k for k in CONTENT_KEYS if old.get(k, LEGACY_SETTINGS.get(k)) != settings.get(k)
+                   and (k not in ("blur_method", "blur_samples") or settings["blur"])]  # only with blur
         if changed:
             raise GenerateError(f"{out} holds a dataset made with other settings ({', '.join(changed)}); "
                                 "use a new folder, or the same settings to resume")
     return backgrounds, models, bank
+
+
+def load_inputs(args: argparse.Namespace):
+    """Backgrounds, both hand models and the pose bank: what every rendering process loads once."""
+    from scenes.renderer import load_image_linear
+
+    backgrounds = BackgroundSource.from_folder(args.backgrounds, loader=load_image_linear)
+    models = {"right": find_hand_model("right", args.mano), "left": find_hand_model("left", args.mano)}
+    return backgrounds, models, PoseBank.load(args.pose_bank, models["right"])
 
 
 def _render_settings(args):
@@ -129,7 +154,7 @@ def _synth_settings(args):
     from scenes.synthesize import SynthSettings
 
     return SynthSettings(frames=args.frames, blur=args.blur, subframes=args.subframes, exposure=args.exposure,
-                         occluders=args.occluders, second_hand=args.second_hand,
+                         blur_method=args.blur_method, blur_samples=args.blur_samples, occluders=args.occluders, second_hand=args.second_hand,
                          flow=FlowParams(alpha=args.alpha))
 
 
@@ -148,6 +173,7 @@ def render_shard(renderer, bank, models, backgrounds, args, shard: int, out: Pat
                                           index, partial))
     merged = {k: np.concatenate([lab[k] for lab in labels]) for k in labels[0]}
     np.savez(partial / "labels.npz", **merged)
+    shutil.rmtree(final, ignore_errors=True)  # a shard folder left without its labels is redone, not kept
     os.replace(partial, final)
 
 
@@ -217,7 +243,16 @@ def generate(args: argparse.Namespace) -> dict:
     todo = shards_to_do(args, out)
     if args.worker_count > 1:
         todo = [s for s in todo if s % args.worker_count == args.worker_index]
-    if args.workers > 1 and todo:
+    if args.ray and todo:
+        from scenes.ray_render import run_on_ray
+
+        progress = Progress(sum(min(args.shard_size, args.sequences - s * args.shard_size) for s in todo),
+                            "sequences", enabled=not args.quiet)
+        try:
+            run_on_ray(args, out, todo, progress)
+        finally:
+            progress.close()
+    elif args.workers > 1 and todo:
         run_workers(args, out, todo)
         shutil.rmtree(out / ".scratch", ignore_errors=True)
     elif todo:
@@ -234,6 +269,8 @@ def generate(args: argparse.Namespace) -> dict:
             progress.update(count)
         progress.close()
         shutil.rmtree(scratch, ignore_errors=True)
+        if not any((out / ".scratch").iterdir()):  # other workers' scratch folders may still be in use
+            (out / ".scratch").rmdir()
     return write_manifest(args, out, started) if args.worker_count == 1 else {}
 
 

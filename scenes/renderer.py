@@ -18,7 +18,7 @@ from typing import List, Optional
 import bpy
 import numpy as np
 
-from addon.blender.animate import rig_channels
+from addon.blender.animate import key_rig, rig_channels
 from addon.blender.importer import add_footage_camera
 from addon.blender.rig import HandRig, build_hand_rig
 from addon.common.hand_model import HandModel
@@ -29,6 +29,8 @@ SKIN_TONES = np.array([
     [0.70, 0.55, 0.42], [0.55, 0.40, 0.30], [0.40, 0.28, 0.20], [0.28, 0.19, 0.14],
 ])
 ENGINES = {"cycles": "CYCLES", "eevee": "BLENDER_EEVEE", "workbench": "BLENDER_WORKBENCH"}
+EXPOSURE_FRAME = 100  # the scene frame one-pass blur is rendered at; its keys span this frame -+ 0.5
+MOTION_STEPS = 4  # Cycles samples deformation at 2 ** (steps - 1) instants over the shutter
 
 
 @dataclass
@@ -185,6 +187,55 @@ class HandRenderer:
         bones[rig.bones[0]].location = ch.root_location[0]
         blocks = rig.mesh.data.shape_keys.key_blocks
         blocks.foreach_set("value", np.concatenate([[0.0], ch.correctives[0]]).astype(np.float32))
+
+    def key_exposure(self, rig: HandRig, full_pose: np.ndarray, transl: np.ndarray) -> None:
+        """Key the rig at K instants spread evenly over the shutter (scene frames EXPOSURE_FRAME -+ 0.5): the
+        motion Cycles blurs over in one pass (:meth:`render_blurred`). full_pose (K, 48), transl (K, 3)."""
+        times = EXPOSURE_FRAME + np.linspace(-0.5, 0.5, len(full_pose))
+        key_rig(rig, rig_channels(rig, times, full_pose, transl), interpolation="LINEAR")
+
+    def key_object_path(self, obj: bpy.types.Object, locations: np.ndarray) -> None:
+        """Key an object's location at K instants over the shutter (an occluder drifting during the exposure)."""
+        from addon.blender.keyframes import ensure_action, key_channels
+
+        ensure_action(obj, f"{obj.name}_exposure")
+        times = EXPOSURE_FRAME + np.linspace(-0.5, 0.5, len(locations))
+        key_channels(obj, "location", times, locations)
+
+    def clear_exposure_keys(self) -> None:
+        """Drop the exposure's keys (direct posing takes over again)."""
+        for obj in self.scene.objects:
+            holders = [obj, obj.data.shape_keys] if obj.type == "MESH" and obj.data.shape_keys else [obj]
+            for holder in holders:
+                if holder.animation_data is not None:
+                    action = holder.animation_data.action
+                    holder.animation_data_clear()
+                    if action is not None and action.users == 0:
+                        bpy.data.actions.remove(action)
+
+    def render_blurred(self, steps: int = MOTION_STEPS, samples: int = 0) -> np.ndarray:
+        """One Cycles render with motion blur over the keyed exposure: deformation blur of the skinned mesh
+        (``2 ** (steps - 1)`` motion steps) and object motion, shutter centred on the frame. Its ``samples``
+        (default: the sharp frames' count) spread over the shutter as well as the pixel: more of them give
+        less noise at proportionally more time (bm_blur.py measures both)."""
+        scene = self.scene
+        if scene.render.engine != "CYCLES":
+            raise ValueError("one-pass motion blur needs Cycles (--engine cycles); use --blur-method average")
+        scene.render.use_motion_blur = True
+        scene.render.motion_blur_shutter = 1.0  # the keyed instants span exactly one scene frame
+        scene.render.motion_blur_position = "CENTER"
+        for obj in scene.objects:
+            if obj.type == "MESH":
+                obj.cycles.use_motion_blur = True
+                obj.cycles.use_deform_motion = True
+                obj.cycles.motion_steps = steps
+        scene.frame_set(EXPOSURE_FRAME)
+        scene.cycles.samples = samples or self.settings.samples
+        try:
+            return self.render("blurred")
+        finally:
+            scene.render.use_motion_blur = False
+            scene.cycles.samples = self.settings.samples
 
     def render(self, tag: str = "frame") -> np.ndarray:
         """Render the current state -> (H, W, 4) linear premultiplied RGBA, top row first."""

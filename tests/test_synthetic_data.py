@@ -108,6 +108,66 @@ def test_the_blurred_frames_middle_truth_is_the_sharp_frame_rendered_then(blurre
     assert np.abs(first["image"].astype(int) - first["sharp"].astype(int)).mean() > 0.5
 
 
+def test_one_pass_motion_blur_matches_the_sub_frame_average():
+    # One Cycles render with deformation motion blur against the paper's average of renders, same scene. The
+    # hand layers (premultiplied linear RGBA) differ by no more than the one-pass frame's own sampling noise.
+    from scenes.renderer import HandRenderer, RenderSettings
+    from scenes.synthesize import SynthSettings, flow_at
+
+    settings = SynthSettings(frames=4, blur=True, subframes=9)
+    renderer = HandRenderer(RenderSettings(size=64, samples=16))
+    model = find_hand_model("right")
+    rng = np.random.default_rng(3)
+    flow = sample_flow(PoseBank.from_prior(2000, model=model), model, renderer.settings.intrinsics, (64, 64),
+                       FlowParams(frames=4, extra=settings.margin), rng)
+    rig = renderer.add_hand(model, flow.betas, flow.skin, "hand", camera=True)
+    renderer.randomize_lights(rng)
+    times = settings.margin + 1 + settings.times()
+    poses = [flow_at(flow, t) for t in times]
+
+    def one_pass(seed):
+        renderer.scene.cycles.seed = seed
+        renderer.key_exposure(rig, np.array([p[0] for p in poses]), np.array([p[1] for p in poses]))
+        image = renderer.render_blurred()
+        renderer.clear_exposure_keys()
+        return image
+
+    motion, noise = one_pass(0), one_pass(1)
+    renderer.scene.cycles.seed = 0
+    average = 0.0
+    for full, transl in poses:
+        renderer.pose(rig, full, transl)
+        average = average + renderer.render() / len(poses)
+    renderer.pose(rig, *poses[len(poses) // 2])
+    sharp = renderer.render()
+    covered = (motion[..., 3] > 1e-3) | (average[..., 3] > 1e-3)
+
+    def mad(a, b):
+        return float(np.abs(a - b)[covered].mean())
+
+    assert mad(motion, average) <= 1.5 * mad(motion, noise)  # the gap is noise, not a different picture
+    footprint = {k: int((v[..., 3] > 0.02).sum()) for k, v in (("motion", motion), ("average", average),
+                                                                 ("sharp", sharp))}
+    assert footprint["motion"] > 1.1 * footprint["sharp"]  # the blur smears the hand over more pixels
+    assert abs(footprint["motion"] - footprint["average"]) < 0.15 * footprint["average"]
+    assert abs(motion[..., 3].sum() - average[..., 3].sum()) < 0.1 * average[..., 3].sum()
+    assert renderer.scene.render.use_motion_blur is False and rig.armature.animation_data is None
+
+
+def test_a_dataset_from_before_the_blur_method_resumes_as_averaged(tmp_path):
+    out = tmp_path / "old"
+    generate(out, "--sequences", 2, "--blur", "--subframes", 3, "--blur-method", "average")
+    manifest = json.loads((out / "manifest.json").read_text())
+    for key in ("blur_method", "blur_samples"):  # a manifest written before these settings existed
+        del manifest["settings"][key]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert "other settings (blur_method)" in generate(out, "--sequences", 2, "--blur", "--subframes", 3,
+                                                      check=False).stderr
+    (out / "shard_000000" / "labels.npz").unlink()  # an unfinished shard, redone with the old method
+    generate(out, "--sequences", 2, "--blur", "--subframes", 3, "--blur-method", "average")
+    assert (out / "shard_000000" / "labels.npz").is_file()
+
+
 def test_same_seed_gives_the_same_files_and_workers_do_not_change_them(tmp_path, blurred):
     second = tmp_path / "again"
     generate(second, "--sequences", 3, "--blur", "--subframes", 3, "--occluders", "--seed", 7, "--workers", 2)
@@ -119,6 +179,25 @@ def test_same_seed_gives_the_same_files_and_workers_do_not_change_them(tmp_path,
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
         for png in sorted((blurred / shard / "images").glob("*.png")):
             assert png.read_bytes() == (second / shard / "images" / png.name).read_bytes(), png.name
+
+
+def test_ray_tasks_give_the_local_runs_files_and_a_resumed_run_skips_finished_shards(tmp_path, blurred):
+    # A local Ray instance (started and stopped by the run itself): each task renders a shard on its node
+    # and the driver writes the files.
+    out = tmp_path / "ray"
+    done = generate(out, "--sequences", 3, "--blur", "--subframes", 3, "--occluders", "--seed", 7, "--ray")
+    assert "3/3 shards" not in done.stderr  # --quiet: no bar
+    local = sorted(p.relative_to(blurred) for p in blurred.glob("shard_*/**/*") if p.is_file())
+    assert local and local == sorted(p.relative_to(out) for p in out.glob("shard_*/**/*") if p.is_file())
+    for rel in local:
+        assert (blurred / rel).read_bytes() == (out / rel).read_bytes(), rel
+    kept = (out / "shard_000000" / "labels.npz").stat().st_mtime_ns
+    redo = out / "shard_000001"
+    (redo / "labels.npz").unlink()
+    generate(out, "--sequences", 3, "--blur", "--subframes", 3, "--occluders", "--seed", 7, "--ray")
+    assert (out / "shard_000000" / "labels.npz").stat().st_mtime_ns == kept
+    assert (redo / "labels.npz").read_bytes() == (blurred / "shard_000001" / "labels.npz").read_bytes()
+    assert not list(out.glob("*.partial")) and not (out / ".scratch").exists()
 
 
 def test_an_interrupted_run_resumes_without_duplicates(tmp_path):
@@ -143,6 +222,7 @@ def test_an_interrupted_run_resumes_without_duplicates(tmp_path):
     (["--backgrounds", "{empty}"], "holds no images"),
     (["--pose-bank", "{badbank}"], "expected poses of shape (N, 45)"),
     (["--blur", "--subframes", "4"], "--subframes must be odd"),
+    (["--blur", "--engine", "workbench"], "use --engine cycles, or --blur-method average"),
 ])
 def test_bad_input_is_named_before_rendering(tmp_path, extra, message):
     (tmp_path / "empty").mkdir()
