@@ -42,9 +42,9 @@ assets: setup
 # Rebuild the default checkpoint and its model-card numbers (README: Default checkpoint). On a 2-core CPU:
 # rendering about 8.4 + 19.5 + 6.2 minutes, training both models side by side about 42 minutes.
 checkpoint: setup
-	$(PY) scenes/generate.py --out data/synth_blur/train --sequences 150 --frames 8 --size 128 --blur --subframes 5 --seed 1 --workers 2
-	$(PY) scenes/generate.py --out data/synth_blur/train2 --sequences 600 --frames 4 --size 128 --blur --subframes 5 --seed 3 --workers 2
-	$(PY) scenes/generate.py --out data/synth_blur/test100 --sequences 100 --frames 8 --size 128 --blur --subframes 5 --seed 2 --workers 2
+	$(PY) scenes/generate.py --out data/synth_blur/train --sequences 150 --frames 8 --size 128 --blur --blur-method average --subframes 5 --seed 1 --workers 2
+	$(PY) scenes/generate.py --out data/synth_blur/train2 --sequences 600 --frames 4 --size 128 --blur --blur-method average --subframes 5 --seed 3 --workers 2
+	$(PY) scenes/generate.py --out data/synth_blur/test100 --sequences 100 --frames 8 --size 128 --blur --blur-method average --subframes 5 --seed 2 --workers 2
 	OMP_NUM_THREADS=1 $(PY) -m training train --config training/configs/tiny.toml & \
 	OMP_NUM_THREADS=1 $(PY) -m training train --config training/configs/tiny_single_frame.toml; wait
 	$(PY) -m training eval --ckpt runs/blurhandnet_tiny/model.pt --baseline runs/blurhandnet_tiny_single_frame/model.pt --data data/synth_blur/test100
