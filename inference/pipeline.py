@@ -71,6 +71,7 @@ class JobSettings:
     fov_deg: float = 60.0  # horizontal field of view when the intrinsics are unknown
     region: List[float] = field(default_factory=list)  # fixed (x0, y0, side) instead of detection
     mano_dir: str = ""
+    hand_model: str = "open"  # the built-in hand when mano_dir is empty: open or makehuman
     device: str = "auto"
     refine: str = "keypoints"  # "keypoints": the fitting stage on the detector's keypoints; "off": the network's output
     refine_strength: float = 1.0  # the keypoints' pull against the priors (1 = default)
@@ -233,8 +234,8 @@ def place_hands(pose: np.ndarray, betas: np.ndarray, joints_crop: np.ndarray, af
 def decide_sides(tracks: List[Track], side_crops: Dict[int, List[tuple]], net, settings: JobSettings,
                  k: np.ndarray, device: torch.device, emit: Emit) -> List[Track]:
     """Each track's side by geometry and the detector's vote (``inference/side.py``); logs the evidence."""
-    right_model = find_hand_model("right", settings.mano_dir or None)
-    models = {"right": right_model, "left": find_hand_model("left", settings.mano_dir or None)}
+    right_model = find_hand_model("right", settings.mano_dir or None, settings.hand_model)
+    models = {"right": right_model, "left": find_hand_model("left", settings.mano_dir or None, settings.hand_model)}
     size = net.config.image_size
     evidence: Dict[int, SideEvidence] = {}
     for n, t in enumerate(tracks):
@@ -296,7 +297,7 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
 
     from .models.output import load_model
     device = pick_device(settings.device)
-    right_model = find_hand_model("right", settings.mano_dir or None)
+    right_model = find_hand_model("right", settings.mano_dir or None, settings.hand_model)
     net = load_model(ckpt, hand_model=right_model).to(device)
     cfg = net.config
     size = cfg.image_size
@@ -364,7 +365,7 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
 
     # Pass 2: the model.
     hm_scale = size / (size // 8)  # heatmap pixels -> crop pixels
-    models = {t.side: find_hand_model(t.side, settings.mano_dir or None) for t in tracks}
+    models = {t.side: find_hand_model(t.side, settings.mano_dir or None, settings.hand_model) for t in tracks}
     boxes = {t.side: smooth_boxes(t) for t in tracks}
     seen_by = {t.side: t.detections for t in tracks}
     fitters = {t.side: make_fitter(settings, models[t.side], right_model, k, device, region is None) for t in tracks}

@@ -21,7 +21,7 @@ import bpy
 import numpy as np
 
 # MakeHuman's y-up decimetres -> Blender's z-up metres.
-_MH_TO_BLENDER = np.array([[0.1, 0, 0], [0, 0, -0.1], [0, 0.1, 0]])
+MH_TO_BLENDER = np.array([[0.1, 0, 0], [0, 0, -0.1], [0, 0.1, 0]])
 
 
 class CharacterDataError(RuntimeError):
@@ -52,7 +52,7 @@ def read_base_mesh(path: Path) -> Tuple[np.ndarray, np.ndarray, Dict[str, np.nda
                 group = line.split()[1]
             elif line.startswith("f "):
                 faces.setdefault(group, []).append([int(x.split("/")[0]) - 1 for x in line.split()[1:]])
-    v = np.array(verts) @ _MH_TO_BLENDER.T
+    v = np.array(verts) @ MH_TO_BLENDER.T
     groups = {g: np.unique(np.array(f).ravel()) for g, f in faces.items()}
     return v, np.array(faces["body"]), groups
 

@@ -1,6 +1,9 @@
-"""Render the README's picture of the open hand: rest pose and a fist, right and left, back and palm.
+"""Render the README's pictures of the built-in hands: rest pose and a fist, right and left, back and palm.
 
-    python tools/render_readme_images.py [--out docs/open_hand.png]
+    python tools/render_readme_images.py [--hand open] [--out docs/open_hand.png]
+    python tools/render_readme_images.py --compare [--out docs/built_in_hands.jpg]
+
+``--compare`` renders both built-in hands (open, MakeHuman) and puts them side by side at half size.
 
 Goes through the real pipeline: motion-sequence -> rig builder -> keys -> Blender render (Workbench).
 """
@@ -29,9 +32,9 @@ from addon.common.rotations import axis_angle_to_matrix, matrix_to_axis_angle, m
 FINGERS_UP = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
 
-def hand(side: str, fist: bool, x: float, palm_to_camera: bool):
-    model = find_hand_model(side)
-    right_joints = find_hand_model("right").rest_joints()
+def hand(side: str, fist: bool, x: float, palm_to_camera: bool, name: str = "open"):
+    model = find_hand_model(side, hand=name)
+    right_joints = find_hand_model("right", hand=name).rest_joints()
     pose = PosePrior(right_joints).fist() if fist else np.zeros(45)
     turn = np.eye(3) if palm_to_camera else axis_angle_to_matrix(np.array([0.0, np.pi, 0.0]))
     orient = turn @ FINGERS_UP
@@ -49,14 +52,44 @@ def hand(side: str, fist: bool, x: float, palm_to_camera: bool):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=str(ROOT / "docs" / "open_hand.png"))
+    ap.add_argument("--hand", default="open", choices=["open", "makehuman"])
+    ap.add_argument("--compare", action="store_true", help="both built-in hands side by side")
+    ap.add_argument("--out", default="")
     args = ap.parse_args(argv)
+    if args.compare:
+        return compare(args.out or str(ROOT / "docs" / "built_in_hands.jpg"))
+    args.out = args.out or str(ROOT / "docs" / f"{args.hand}_hand.png")
+    render_hands(args.hand, args.out)
+    print(args.out)
+    return 0
+
+
+def compare(out: str) -> int:
+    import tempfile
+
+    import cv2
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tiles = []
+        for name, label in (("open", "open hand"), ("makehuman", "MakeHuman hand")):
+            path = f"{tmp}/{name}.png"
+            render_hands(name, path)
+            tile = cv2.resize(cv2.imread(path), None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+            cv2.putText(tile, label, (12, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2, cv2.LINE_AA)
+            tiles.append(tile)
+    cv2.imwrite(out, np.concatenate(tiles, axis=1), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    print(out)
+    return 0
+
+
+def render_hands(name: str, out: str) -> None:
+    """Left fist, left rest, right rest, right fist; back of the hand above, palm below."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     xs = np.linspace(-0.36, 0.36, 4)
     layout = [("left", True), ("left", False), ("right", False), ("right", True)]
     for row, palm in enumerate((False, True)):
         for x, (side, fist) in zip(xs, layout):
-            rig = hand(side, fist, x, palm_to_camera=palm)
+            rig = hand(side, fist, x, palm_to_camera=palm, name=name)
             rig.root.location = Vector((0.0, 0.0, -0.27 * row))
     scene = bpy.context.scene
     cam = bpy.data.objects.new("readme_camera", bpy.data.cameras.new("readme_camera"))
@@ -70,10 +103,8 @@ def main(argv=None) -> int:
     setup_preview_render(scene, "workbench", percent=100)
     scene.frame_set(1)
     scene.render.image_settings.file_format = "PNG"
-    scene.render.filepath = args.out
+    scene.render.filepath = out
     bpy.ops.render.render(write_still=True)
-    print(args.out)
-    return 0
 
 
 if __name__ == "__main__":

@@ -190,7 +190,8 @@ def run(args: argparse.Namespace, stop: StopSignals) -> List[Path]:
     character = load_character(args, fields["hands"] if args.video else ["right", "left"]) \
         if args.retarget_to else None
     if args.sequence:
-        import_sequence_file(args.sequence, mano_dir=args.mano or None, with_camera=not args.no_camera)
+        import_sequence_file(args.sequence, mano_dir=args.mano or None, with_camera=not args.no_camera,
+                             hand=args.hand_model)
         return finish(out, args, character)
     with stop.deferred():  # a signal stops the worker between events; keys already received stay whole
         job = convert_video(args, fields, stop)

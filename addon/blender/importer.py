@@ -54,9 +54,10 @@ def add_footage_camera(rig: HandRig, camera_matrix: Optional[np.ndarray], image_
 
 def import_sequence(seq: MotionSequence, model: Optional[HandModel] = None, mano_dir: Optional[str] = None,
                     name: Optional[str] = None, with_camera: bool = True,
-                    interpolation: str = "LINEAR") -> HandRig:
-    """Build a rig for the sequence's hand and key it. All or nothing: on error nothing new remains."""
-    model = model or find_hand_model(seq.handedness, mano_dir)
+                    interpolation: str = "LINEAR", hand: str = "open") -> HandRig:
+    """Build a rig for the sequence's hand (``model``, else the official files in ``mano_dir``, else the
+    built-in ``hand``) and key it. All or nothing: on error nothing new remains."""
+    model = model or find_hand_model(seq.handedness, mano_dir, hand)
     if model.side != seq.handedness:
         raise ValueError(f"the sequence is a {seq.handedness} hand but the model is a {model.side} hand")
     scene = bpy.context.scene

@@ -23,6 +23,7 @@ class WorkerSettings:
     root: str
     device: str
     mano_dir: str
+    hand_model: str = "open"
 
 
 def worker_settings(context: bpy.types.Context) -> WorkerSettings:
@@ -32,7 +33,8 @@ def worker_settings(context: bpy.types.Context) -> WorkerSettings:
     root = bpy.path.abspath(prefs.worker_root) if prefs and prefs.worker_root else str(found or "")
     python = bpy.path.abspath(prefs.worker_python) if prefs and prefs.worker_python else default_python(found)
     mano = bpy.path.abspath(prefs.mano_dir) if prefs and prefs.mano_dir else ""
-    return WorkerSettings(python, root, prefs.device if prefs else "auto", mano)
+    return WorkerSettings(python, root, prefs.device if prefs else "auto", mano,
+                          prefs.hand_model if prefs else "open")
 
 
 class HANDMOCAP_OT_check_worker(bpy.types.Operator):
@@ -61,8 +63,11 @@ class HandMocapPreferences(bpy.types.AddonPreferences):
     mano_dir: StringProperty(
         name="Official MANO folder",
         description="Folder holding MANO_RIGHT.pkl / MANO_LEFT.pkl (registration at mano.is.tue.mpg.de). "
-        "Empty: use the built-in open hand",
+        "Empty: use the built-in hand below",
         subtype="DIR_PATH", default="")
+    hand_model: EnumProperty(name="Built-in hand", default="open", items=[
+        ("open", "Open hand", "The procedurally built open hand (the default checkpoint was trained on it)"),
+        ("makehuman", "MakeHuman hand", "MakeHuman's sculpted CC0 hand, registered onto MANO's format")])
     worker_python: StringProperty(
         name="Worker Python", subtype="FILE_PATH", default="",
         description="A Python with torch, smplx, opencv and mediapipe (e.g. the .venv that `make setup` makes). "
@@ -78,7 +83,8 @@ class HandMocapPreferences(bpy.types.AddonPreferences):
     def draw(self, context):
         layout = self.layout
         layout.prop(self, "mano_dir")
-        layout.label(text="Without official files the shipped open hand (same format, free licence) is used.",
+        layout.prop(self, "hand_model")
+        layout.label(text="Without official files a built-in hand (same format, free licence) is used.",
                      icon="INFO")
         box = layout.box()
         box.label(text="Inference worker")

@@ -37,7 +37,8 @@ class HANDMOCAP_OT_import_sequence(bpy.types.Operator, ImportHelper):
         mano_dir = prefs.mano_dir if (prefs and self.use_official_mano and prefs.mano_dir) else None
         try:
             rig = import_sequence_file(self.filepath, mano_dir=bpy.path.abspath(mano_dir) if mano_dir else None,
-                                       with_camera=self.add_camera, interpolation=self.interpolation)
+                                       with_camera=self.add_camera, interpolation=self.interpolation,
+                                       hand=prefs.hand_model if prefs else "open")
         except (MotionSequenceError, HandModelError, ValueError, OSError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -67,7 +68,8 @@ class HANDMOCAP_PT_sidebar(bpy.types.Panel):
             op.first_blender_frame = clip.frame_start
         layout.operator(HANDMOCAP_OT_import_sequence.bl_idname, icon="IMPORT")
         prefs = preferences(context)
-        model = "official MANO" if prefs and prefs.mano_dir else "open hand (built in)"
+        model = "official MANO" if prefs and prefs.mano_dir else \
+            f"{prefs.hand_model if prefs else 'open'} hand (built in)"
         layout.label(text=f"Hand model: {model}")
         log = bpy.data.texts.get("Hand Mocap worker log")
         if log is not None and log.lines:

@@ -114,7 +114,7 @@ class VideoImport:
         fit_scene_to(bpy.context.scene, np.round([first, last]), seq.fps)
 
     def _build_rig(self, seq: MotionSequence) -> HandRig:
-        model = find_hand_model(seq.handedness, self.mano_dir)
+        model = find_hand_model(seq.handedness, self.mano_dir, self.start.hand_model)
         name = "Hand.R" if seq.handedness == "right" else "Hand.L"
         scene = bpy.context.scene
         with undo_on_error():  # a rig is there whole, or not at all

@@ -85,6 +85,7 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
                         frame_start=self.frame_start, frame_end=self.frame_end, exposure=self.exposure,
                         smoothing=self.smoothing, fill_gaps=self.fill_gaps, fov_deg=self.fov,
                         first_blender_frame=self.first_blender_frame, mano_dir=settings.mano_dir or "",
+                        hand_model=settings.hand_model,
                         device=settings.device, refine=self.refine, refine_strength=self.refine_strength,
                         search=self.search)
         try:

@@ -38,6 +38,13 @@ OPEN_HAND_MARKER = "open_hand_version"
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 OPEN_HAND_FILES = {"right": DATA_DIR / "mano_open_RIGHT.pkl", "left": DATA_DIR / "mano_open_LEFT.pkl"}
+# The built-in hands, by name: the procedural open hand, and MakeHuman's sculpted hand registered onto its
+# topology (tools/make_makehuman_hand.py). Both are in MANO's exact format and share UVs and texture.
+BUILTIN_HANDS = {
+    "open": OPEN_HAND_FILES,
+    "makehuman": {"right": DATA_DIR / "mano_makehuman_RIGHT.pkl", "left": DATA_DIR / "mano_makehuman_LEFT.pkl"},
+}
+DEFAULT_HAND = "open"
 OPEN_HAND_TEXTURE = DATA_DIR / "open_hand_skin.png"
 
 
@@ -285,17 +292,21 @@ def load_hand_model(path: str | os.PathLike, side: Optional[str] = None) -> Hand
     return HandModel(side=side, source=str(path), is_open_hand=is_open, extras=extras, **arrays)
 
 
-def find_hand_model(side: str = "right", mano_dir: Optional[str | os.PathLike] = None) -> HandModel:
-    """The user's official model for ``side`` from ``mano_dir`` if given, else the shipped open hand."""
+def find_hand_model(side: str = "right", mano_dir: Optional[str | os.PathLike] = None,
+                    hand: str = DEFAULT_HAND) -> HandModel:
+    """The user's official model for ``side`` from ``mano_dir`` if given, else the built-in hand named
+    ``hand`` (``open`` or ``makehuman``)."""
     if side not in ("right", "left"):
         raise HandModelError(f"hand side must be 'right' or 'left', not {side!r}")
+    if hand not in BUILTIN_HANDS:
+        raise HandModelError(f"unknown built-in hand {hand!r}; built in: {', '.join(BUILTIN_HANDS)}")
     if mano_dir:
         path = official_model_path(side, mano_dir)
         if path is None:
             root = Path(mano_dir)
             raise HandModelError(f"{root}: no MANO_{side.upper()}.pkl here (nor in {root / 'mano'})")
         return load_hand_model(path, side)
-    return load_hand_model(OPEN_HAND_FILES[side], side)
+    return load_hand_model(BUILTIN_HANDS[hand][side], side)
 
 
 def official_model_path(side: str, mano_dir: str | os.PathLike) -> Optional[Path]:

