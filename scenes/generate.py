@@ -41,8 +41,8 @@ from scenes.renderer import NoGPUError  # noqa: E402
 # Settings that change what is rendered; a resumed run must use the same ones.
 CONTENT_KEYS = ("sequences", "frames", "size", "blur", "subframes", "exposure", "occluders", "second_hand",
                 "seed", "engine", "samples", "fov", "shard_size", "pose_bank", "backgrounds", "mano", "alpha",
-                "blur_method", "blur_samples")
-LEGACY_SETTINGS = {"blur_method": "average", "blur_samples": 0}  # what manifests written before a key existed meant
+                "blur_method", "blur_samples", "forearm", "hand")
+LEGACY_SETTINGS = {"blur_method": "average", "blur_samples": 0, "forearm": False, "hand": "open"}  # what manifests written before a key existed meant
 
 
 class GenerateError(ValueError):
@@ -70,6 +70,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--exposure", type=float, default=4.0, help="frames one exposure spans (BlurHand: 4)")
     ap.add_argument("--occluders", action="store_true", help="objects passing in front of the hand")
     ap.add_argument("--second-hand", action="store_true", help="a second (left) hand in the scene")
+    ap.add_argument("--forearm", action="store_true",
+                    help="MakeHuman's forearm behind each hand, with a random sleeve on most sequences")
+    ap.add_argument("--hand", choices=["open", "makehuman"], default="open",
+                    help="the built-in hand to render when --mano is not given")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1, help="parallel Blender processes")
     ap.add_argument("--backgrounds", default=None, help="folder of background images (default: built-in textures)")
@@ -137,7 +141,7 @@ def load_inputs(args: argparse.Namespace):
     from scenes.renderer import load_image_linear
 
     backgrounds = BackgroundSource.from_folder(args.backgrounds, loader=load_image_linear)
-    models = {"right": find_hand_model("right", args.mano), "left": find_hand_model("left", args.mano)}
+    models = {side: find_hand_model(side, args.mano, args.hand) for side in ("right", "left")}
     return backgrounds, models, PoseBank.load(args.pose_bank, models["right"])
 
 
@@ -154,7 +158,8 @@ def _synth_settings(args):
     from scenes.synthesize import SynthSettings
 
     return SynthSettings(frames=args.frames, blur=args.blur, subframes=args.subframes, exposure=args.exposure,
-                         blur_method=args.blur_method, blur_samples=args.blur_samples, occluders=args.occluders, second_hand=args.second_hand,
+                         blur_method=args.blur_method, blur_samples=args.blur_samples, forearm=args.forearm,
+                         occluders=args.occluders, second_hand=args.second_hand,
                          flow=FlowParams(alpha=args.alpha))
 
 

@@ -57,6 +57,7 @@ class HandRenderer:
         self.scratch.mkdir(parents=True, exist_ok=True)
         self.rigs: List[HandRig] = []
         self.occluders: List[bpy.types.Object] = []
+        self.forearms: List[bpy.types.Object] = []
         bpy.ops.wm.read_factory_settings(use_empty=True)
         scene = bpy.context.scene
         self.scene = scene
@@ -97,6 +98,10 @@ class HandRenderer:
     # ------------------------------------------------------------------------------------ scene content
 
     def clear(self) -> None:
+        from .forearm import remove
+
+        remove(self.forearms)
+        self.forearms = []
         for rig in self.rigs:
             for obj in rig.objects:
                 data = obj.data
@@ -136,6 +141,14 @@ class HandRenderer:
                                self.scene.collection)
         self.rigs.append(rig)
         return rig
+
+    def add_forearm(self, rig: HandRig, model: HandModel, betas: np.ndarray, skin: int,
+                    rng: np.random.Generator) -> None:
+        """MakeHuman's forearm (and a random sleeve) fixed to the rig's wrist, in the hand's skin tone."""
+        from .forearm import add_forearm
+
+        self.forearms += add_forearm(rig.armature, rig.bones[0], model, betas, SKIN_TONES[skin % len(SKIN_TONES)],
+                                     rng)
 
     def randomize_lights(self, rng: np.random.Generator) -> None:
         for obj in self.lights:

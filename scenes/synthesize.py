@@ -45,6 +45,7 @@ class SynthSettings:
     blur_samples: int = 0  # Cycles samples of a one-pass blurred frame (0: the sharp frames' count)
     occluders: bool = False
     second_hand: bool = False
+    forearm: bool = False  # MakeHuman's forearm (and a random sleeve) behind each hand
     flow: FlowParams = field(default_factory=FlowParams)
 
     def __post_init__(self) -> None:
@@ -127,10 +128,14 @@ def synthesize_sequence(renderer, bank: PoseBank, models: Dict[str, HandModel], 
     flow = sample_flow(bank, model, k, (size, size), flow_params, rng)
     renderer.clear()
     rig = renderer.add_hand(model, flow.betas, flow.skin, "hand", camera=True)
+    if settings.forearm:
+        renderer.add_forearm(rig, model, flow.betas, flow.skin, rng)
     second: Optional[tuple] = None
     if settings.second_hand and "left" in models:
         other = sample_flow(bank, models["right"], k, (size, size), flow_params, rng)
         other_rig = renderer.add_hand(models["left"], other.betas, other.skin, "second_hand", camera=False)
+        if settings.forearm:
+            renderer.add_forearm(other_rig, models["left"], other.betas, other.skin, rng)
         shift = models["right"].rest_joints(other.betas)[0] - models["left"].rest_joints(other.betas)[0]
         second = (other, other_rig, shift)
     occluders: List[_Occluder] = []
@@ -210,7 +215,7 @@ def synthesize_sequence(renderer, bank: PoseBank, models: Dict[str, HandModel], 
                 if o == 0.0:
                     sharp, alpha_mid = composite, rgba[..., 3]
             blurred = acc / len(offsets)
-        if settings.occluders or second is not None:
+        if settings.occluders or second is not None or settings.forearm:
             place(float(centre))
             mask = renderer.hand_mask(rig)
         else:

@@ -60,13 +60,12 @@ def test_pose_banks_reject_wrong_shapes_and_official_only_sources(tmp_path):
     assert len(PoseBank.load(str(tmp_path / "ok.npy"))) == 5
 
 
-def test_labels_match_the_pictures(blurred):
-    ds = SyntheticDataset(blurred)
-    assert len(ds) == 6 and ds.label_times.tolist() == [-2.0, 0.0, 2.0]
+def check_labels(ds, size=48):
+    """Projected joints match the 2D labels, visible joints lie in the hand mask, the MANO mesh covers it."""
     for i in range(len(ds)):
         frame = ds[i]
         k = frame["K"]
-        mid = 1
+        mid = len(ds.label_times) // 2
         uvw = frame["joints3d"][mid] @ k.T
         assert_close(uvw[:, :2] / uvw[:, 2:], frame["joints2d"][mid], 0.5, "projected joints (px)")
         px = np.round(frame["joints2d"][mid][frame["visible"]]).astype(int)
@@ -74,15 +73,44 @@ def test_labels_match_the_pictures(blurred):
         # the mask is the hand seen at the middle time: projected MANO vertices cover it
         v2d = frame["vertices"][mid] @ k.T
         v2d = np.round(v2d[:, :2] / v2d[:, 2:]).astype(int)
-        inside = (v2d >= 0).all(1) & (v2d < 48).all(1)
-        cover = np.zeros((48, 48), bool)
+        inside = (v2d >= 0).all(1) & (v2d < size).all(1)
+        cover = np.zeros((size, size), bool)
         for dx in (-2, -1, 0, 1, 2):
             for dy in (-2, -1, 0, 1, 2):
-                p = np.clip(v2d[inside] + [dx, dy], 0, 47)
+                p = np.clip(v2d[inside] + [dx, dy], 0, size - 1)
                 cover[p[:, 1], p[:, 0]] = True
         if frame["mask"].sum() > 10:
             assert (frame["mask"] & cover).sum() / frame["mask"].sum() > 0.95
-        assert frame["image"].shape == (48, 48, 3) and frame["sharp"].shape == (48, 48, 3)
+        assert frame["image"].shape == (size, size, 3)
+
+
+def test_labels_match_the_pictures(blurred):
+    ds = SyntheticDataset(blurred)
+    assert len(ds) == 6 and ds.label_times.tolist() == [-2.0, 0.0, 2.0]
+    check_labels(ds)
+    assert ds[0]["sharp"].shape == (48, 48, 3)
+
+
+def test_a_forearm_and_sleeve_are_drawn_but_stay_out_of_the_hand_labels(tmp_path):
+    from scenes.renderer import HandRenderer, RenderSettings
+
+    out = tmp_path / "forearm"
+    generate(out, "--sequences", 2, "--forearm", "--hand", "makehuman", "--seed", 5)
+    check_labels(SyntheticDataset(out))
+    # in one scene: the forearm covers pixels the hand mask leaves out, right at the wrist
+    renderer = HandRenderer(RenderSettings(size=64, engine="workbench"))
+    model = find_hand_model("right", hand="makehuman")
+    rig = renderer.add_hand(model, np.zeros(10), 2, "hand", camera=True)
+    renderer.add_forearm(rig, model, np.zeros(10), 2, np.random.default_rng(0))
+    wrist = model.rest_joints()[0]
+    turn = np.array([0.0, 0.0, 0.0, *np.zeros(45)])
+    renderer.pose(rig, turn, np.array([0.0, 0.05, 0.45]) - wrist)
+    alpha = renderer.render()[..., 3] > 0.5
+    hand = renderer.hand_mask(rig)
+    assert hand.sum() > 50 and (alpha & ~hand).sum() > 50 and not (hand & ~alpha).any()
+    names = {o.name for o in renderer.scene.objects}
+    renderer.clear()
+    assert {"forearm"} <= names and not {o.name for o in renderer.scene.objects} & {"forearm", "sleeve"}
 
 
 def test_the_blurred_frames_middle_truth_is_the_sharp_frame_rendered_then(blurred):

@@ -10,7 +10,11 @@
 - held-out clips rendered by the project's engine that differ from the sample clip in motion, view,
   background, hand shape, skin tone and camera (``HELD_OUT`` below). They are not used to tune anything:
   they exist to check that a default holds on footage it was not tuned on;
-- detection clips: the hand over a face or a busy photo, grey and skin-coloured (``DETECTION``).
+- detection clips: the hand over a face or a busy photo, grey and skin-coloured (``DETECTION``);
+- the held-out and detection clips again with the MakeHuman hand (``mh_`` names, ``--set makehuman``).
+
+Each clip's ``NAME.json`` says which built-in hand it shows; its truth is scored on that hand. The run's
+own hand is the one its options name (``-- --hand-model makehuman``), the open hand by default.
 
 ``run`` runs ``python -m inference run`` on every clip with default options (plus any options after
 ``--``) and prints one row per clip: side, 2D joint error, PA-MPJPE, finger curl and depth error
@@ -23,7 +27,7 @@ import json
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +62,7 @@ class ClipSpec:
     wave_hz: float = 0.8
     light_seed: int = 5
     window: tuple = ()  # (x0, y0, width) of the background photo to show, in its pixels (default: centred)
+    hand: str = "open"  # the built-in hand shown
 
 
 HELD_OUT = [
@@ -98,6 +103,11 @@ DETECTION = [  # small hands (about 50-60 px: 1.8-2.1 m away) over a face or a b
 ]
 
 
+# The same clips with MakeHuman's sculpted hand (its own shape directions at zero: the betas above are the
+# open hand's named directions).
+MAKEHUMAN = [replace(spec, name=f"mh_{spec.name}", hand="makehuman", betas={}) for spec in HELD_OUT + DETECTION]
+
+
 def base_orientation(view: str, roll_deg: float) -> np.ndarray:
     from make_sample_sequence import BASE_ORIENT
 
@@ -119,9 +129,10 @@ def make_held_out(spec: ClipSpec, out: Path) -> None:
     focal = 0.5 * width / np.tan(np.radians(spec.hfov_deg) / 2)
     seq = build(wave_deg=spec.wave_deg, wave_hz=spec.wave_hz, sway_m=0.04, sway_hz=0.6, size=(width, height),
                 focal=focal, keys=spec.keys, base_orient=base_orientation(spec.view, spec.roll_deg), betas=betas,
-                fps=spec.fps, seconds=4.0, centre=spec.centre)
+                fps=spec.fps, seconds=4.0, centre=spec.centre, hand=spec.hand)
     seq.model = f"ground truth ({spec.name})"
     seq.save(out / f"{spec.name}_truth.npz")
+    (out / f"{spec.name}.json").write_text(json.dumps({"hand": spec.hand}))
     if spec.background.startswith("texture:"):
         image = procedural_texture(np.random.default_rng(int(spec.background.split(":")[1])), 512)
     else:
@@ -132,7 +143,8 @@ def make_held_out(spec: ClipSpec, out: Path) -> None:
         backdrop = crop_resize(image, np.array([x0, y0, w]), width, height)
     else:
         backdrop = background_window(image, width, height)
-    render_clip(seq, out / f"{spec.name}.mp4", backdrop * 0.8, tint=spec.tint, light_seed=spec.light_seed)
+    render_clip(seq, out / f"{spec.name}.mp4", backdrop * 0.8, tint=spec.tint, light_seed=spec.light_seed,
+                hand=spec.hand)
 
 
 def make_altered(out: Path) -> None:
@@ -220,10 +232,15 @@ def clips(out: Path):
     return sorted(p for p in out.glob("*.mp4"))
 
 
-def run(out: Path, extra: list) -> int:
+def run(out: Path, extra: list, only: str = "") -> int:
     rows = []
+    run_hand = extra[extra.index("--hand-model") + 1] if "--hand-model" in extra else "open"
     for clip in clips(out):
+        if only not in clip.stem:
+            continue
         truth = load_motion_sequence(out / f"{clip.stem}_truth.npz")
+        meta = out / f"{clip.stem}.json"
+        truth_hand = json.loads(meta.read_text())["hand"] if meta.is_file() else "open"
         result = out / "runs" / f"{clip.stem}.npz"
         result.parent.mkdir(exist_ok=True)
         for old in result.parent.glob(f"{clip.stem}*.npz"):
@@ -239,8 +256,8 @@ def run(out: Path, extra: list) -> int:
         # the run's hand of the truth's side if it has one, else its only (wrong-side) hand
         runs = [load_motion_sequence(p) for p in written]
         pick = next((r for r in runs if r.handedness == truth.handedness), runs[0])
-        score = score_against_motion(pick, find_hand_model(pick.handedness), truth,
-                                     find_hand_model(truth.handedness))
+        score = score_against_motion(pick, find_hand_model(pick.handedness, hand=run_hand), truth,
+                                     find_hand_model(truth.handedness, hand=truth_hand))
         rows.append((clip.stem, score, seconds, [pick.handedness]))
     print("| clip | side | joints 2D (px) | PA-MPJPE (mm) | curl within 25 deg | depth (mm) | job (s) |")
     print("|---|---|---|---|---|---|---|")
@@ -262,17 +279,19 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("command", choices=["make", "run"])
     ap.add_argument("--out", default=str(DEFAULT_OUT))
-    ap.add_argument("--only", default="", help="make: only the clips whose name contains this")
-    ap.add_argument("--set", choices=["all", "fitting", "detection"], default="all",
-                    help="make: the held-out fitting clips, the detection clips, or both (and the altered copies)")
+    ap.add_argument("--only", default="", help="only the clips whose name contains this")
+    ap.add_argument("--set", choices=["all", "fitting", "detection", "makehuman"], default="all",
+                    help="make: the held-out fitting clips, the detection clips, both (and the altered copies), "
+                         "or both again with the MakeHuman hand")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.command == "run":
-        return run(out, extra)
-    if args.set != "detection":
+        return run(out, extra, args.only)
+    if args.set in ("all", "fitting"):
         make_altered(out)
-    specs = {"all": HELD_OUT + DETECTION, "fitting": HELD_OUT, "detection": DETECTION}[args.set]
+    specs = {"all": HELD_OUT + DETECTION + MAKEHUMAN, "fitting": HELD_OUT, "detection": DETECTION,
+             "makehuman": MAKEHUMAN}[args.set]
     for spec in specs:
         if args.only in spec.name:
             print(f"rendering {spec.name}", file=sys.stderr)

@@ -43,12 +43,13 @@ def background_window(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def render_clip(seq, out: Path, backdrop: np.ndarray, skin: int = 2, light_seed: int = 3, engine: str = "workbench",
-                samples: int = 16, subframes: int = 9, tint=None, progress: bool = True) -> Path:
+                samples: int = 16, subframes: int = 9, tint=None, progress: bool = True, hand: str = "open") -> Path:
     """Render the right-hand motion ``seq`` (a motion sequence with intrinsics and image size) over
     ``backdrop`` (linear RGB, the clip's size) as an mp4v video: each frame the average of ``subframes``
-    renders across a half-frame exposure, in linear light. ``tint`` (3,) multiplies the skin texture."""
+    renders across a half-frame exposure, in linear light. ``tint`` (3,) multiplies the skin texture; ``hand``
+    names the built-in hand."""
     width, height = (int(v) for v in seq.image_size)
-    model = find_hand_model("right")
+    model = find_hand_model("right", hand=hand)
     flow = PoseFlow(hand_pose=seq.hand_pose, global_orient=seq.global_orient, transl=seq.transl,
                     wrist=seq.transl + model.rest_joints(seq.betas[0])[0], betas=seq.betas[0], skin=skin)
     renderer = HandRenderer(RenderSettings(size=width, engine=engine, samples=samples))

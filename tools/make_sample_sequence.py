@@ -52,11 +52,11 @@ def closure_at(t: np.ndarray, keys=KEYS) -> np.ndarray:
 def build(wave_deg: float = 18.0, wave_hz: float = 1.2, sway_m: float = 0.03, sway_hz: float = 0.5,
           size: tuple = (WIDTH, HEIGHT), focal: float = FOCAL, keys=KEYS, base_orient: np.ndarray = BASE_ORIENT,
           betas: np.ndarray | None = None, fps: float = FPS, seconds: float = SECONDS,
-          centre: tuple = (0.0, 0.07, 0.40), spread: float = 0.25) -> MotionSequence:
+          centre: tuple = (0.0, 0.07, 0.40), spread: float = 0.25, hand: str = "open") -> MotionSequence:
     """The sample motion; the sample clip uses a faster wave and sway so that it blurs. The other arguments
     make other gestures (``keys``: digit closures over time), views (``base_orient``), hands (``betas``),
     cameras (``focal``, ``size``) and places (``centre``, metres in camera axes) for evaluation clips."""
-    model = find_hand_model("right")
+    model = find_hand_model("right", hand=hand)
     prior = PosePrior(model.rest_joints())
     n = int(round(fps * seconds))
     t = np.arange(n) / fps
