@@ -132,3 +132,25 @@ def test_augmented_samples_keep_pose_joints_and_heatmap_consistent(tiny_set):
     jitter.epoch = 1
     assert not torch.equal(a["image"], jitter[1]["image"])  # and new draws on the next pass
     assert not torch.allclose(plain[1]["joints_cam"], a["joints_cam"])
+
+
+def test_a_run_can_start_from_a_checkpoints_weights(tmp_path, tiny_set):
+    import torch
+
+    cfg = load_config(write_config(tmp_path, tiny_set, steps=2))
+    train(cfg, progress=False)
+    source = tmp_path / "run" / "model.pt"
+    second = tmp_path / "second"
+    second.mkdir()
+    cfg = load_config(write_config(second, tiny_set, steps=1, extra=f'init = "{source}"\n'))
+    cfg.train.lr = 0.0  # one step that changes nothing: the weights are the source's
+    train(cfg, progress=False)
+    # parameters only: a training step still moves batch-norm statistics
+    a = dict(load_trained(str(source)).named_parameters())
+    b = dict(load_trained(str(second / "run" / "model.pt")).named_parameters())
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-3) for k in a)
+    other = load_config(write_config(second, tiny_set, steps=1, extra=f'init = "{source}"\n'))
+    other.model.feature_dim = 2 * other.model.feature_dim
+    other.train.out = str(second / "other")
+    with pytest.raises(ValueError, match="model config differs"):
+        train(other, progress=False)

@@ -48,6 +48,7 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int = 200
     out: str = "runs/blurhandnet"
+    init: str = ""  # a checkpoint whose weights start a fresh run (fine-tuning); its model config must match
 
 
 @dataclass

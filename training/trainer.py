@@ -58,6 +58,19 @@ def validate(model: BlurHandNet, samples: BlurHandSamples, frames: int, device: 
     return metrics.mpjpe(np.concatenate(pred), np.concatenate(truth))
 
 
+def start_from(model: BlurHandNet, path: str) -> None:
+    """Fine-tuning: the weights of checkpoint ``path``, whose model config must be this run's."""
+    from dataclasses import asdict
+
+    from inference.models.output import load_model
+
+    source = load_model(path, expect="blurhandnet")
+    if asdict(source.config) != asdict(model.config):
+        raise ValueError(f"[train] init = {path}: its model config differs from this run's [model]")
+    model.load_state_dict({k: v for k, v in source.state_dict().items() if not k.startswith("mano.")},
+                          strict=False)
+
+
 def train(cfg: Config, resume: bool = True, progress: bool = True, device: Optional[str] = None) -> Dict[str, float]:
     """Train ``cfg``; returns the last logged losses. Writes ``last.pt`` (resumable) and ``model.pt``."""
     rank = 0
@@ -92,6 +105,8 @@ def train(cfg: Config, resume: bool = True, progress: bool = True, device: Optio
         model.load_state_dict(state["model"], strict=False)
         optim.load_state_dict(state["optim"])
         step = int(state["step"])
+    elif cfg.train.init:
+        start_from(model, cfg.train.init)
     net = torch.nn.parallel.DistributedDataParallel(model) if _distributed() else model
     val = BlurHandSamples(d.val, crop_spec(cfg)) if d.val else None
     val_mpjpe = float("nan")
