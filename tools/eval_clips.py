@@ -258,15 +258,17 @@ def run(out: Path, extra: list, only: str = "") -> int:
         pick = next((r for r in runs if r.handedness == truth.handedness), runs[0])
         score = score_against_motion(pick, find_hand_model(pick.handedness, hand=run_hand), truth,
                                      find_hand_model(truth.handedness, hand=truth_hand))
-        rows.append((clip.stem, score, seconds, [pick.handedness]))
-    print("| clip | side | joints 2D (px) | PA-MPJPE (mm) | curl within 25 deg | depth (mm) | job (s) |")
-    print("|---|---|---|---|---|---|---|")
+        rows.append((clip.stem, score, seconds, [pick.handedness, len(truth)]))
+    print("| clip | side | frames with the hand | joints 2D (px) | PA-MPJPE (mm) | curl within 25 deg | depth (mm) "
+          "| job (s) |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, s, seconds, note in rows:
         if s is None:
-            print(f"| {name} | failed: {' '.join(note)} | | | | | {seconds:.1f} |")
+            print(f"| {name} | failed: {' '.join(note)} | | | | | | {seconds:.1f} |")
         else:
-            print(f"| {name} | {note[0]}{'' if s.side_ok else ' (WRONG)'} | {s.joint_px_mean:.1f} | {s.pa_mpjpe_mm:.1f} | "
-                  f"{100 * s.curl_ok_share:.0f}% | {s.depth_mm:.0f} | {seconds:.1f} |")
+            print(f"| {name} | {note[0]}{'' if s.side_ok else ' (WRONG)'} | {s.frames}/{note[1]} | "
+                  f"{s.joint_px_mean:.1f} | {s.pa_mpjpe_mm:.1f} | {100 * s.curl_ok_share:.0f}% | {s.depth_mm:.0f} | "
+                  f"{seconds:.1f} |")
     (out / "runs" / "scores.json").write_text(json.dumps(
         {name: (s.as_dict() if s else None) for name, s, _, _ in rows}, indent=1))
     return 0
