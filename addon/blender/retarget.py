@@ -292,8 +292,9 @@ def append_character(path: str, name: str, scene: Optional[bpy.types.Scene] = No
     loaded = [o for o in bpy.data.objects if o not in before]
     target = next(o for o in loaded if o.name == name or o.name.startswith(f"{name}.")) if loaded else None
     keep = {target, *target.children_recursive} if target is not None and target.type == "ARMATURE" else set()
+    shapes = {pb.custom_shape for pb in target.pose.bones if pb.custom_shape} if keep else set()
     for obj in loaded:
-        if obj not in keep:
+        if obj not in keep and obj not in shapes:  # bone widgets stay, unlinked, as the rig uses them
             bpy.data.objects.remove(obj)
     if not keep:
         raise RetargetError(f"{name} in {path} is not an armature")
