@@ -16,7 +16,12 @@ from .data import BlurHandSamples, CropSpec
 
 @torch.no_grad()
 def evaluate(ckpt: str, data: str, batch_size: int = 16, device: str = "cpu") -> Dict[str, float]:
-    model = load_model(ckpt, expect="blurhandnet").to(device)
+    """Scores on a synthetic set; the network's MANO layer is the set's own built-in hand (its manifest says
+    which), so a hand whose proportions differ is scored on its own joints."""
+    from addon.common.hand_model import find_hand_model
+
+    hand = SyntheticDataset(data).manifest.get("settings", {}).get("hand") or "open"
+    model = load_model(ckpt, expect="blurhandnet", hand_model=find_hand_model("right", hand=hand)).to(device)
     cfg = model.config
     spec = CropSpec(image_size=cfg.image_size, heatmap_size=cfg.image_size // 8, depth_bins=cfg.heatmap_depth,
                     depth_range_m=cfg.depth_range_m)
