@@ -61,6 +61,7 @@ checkpoint-mixed: setup
 	$(PY) scenes/generate.py --out data/synth_mix/test_open --sequences 100 --frames 8 --size 128 --blur --hand open --forearm --seed 21 --workers 2
 	$(PY) scenes/generate.py --out data/synth_mix/makehuman --sequences 300 --frames 4 --size 128 --blur --hand makehuman --forearm --seed 13 --workers 2
 	$(PY) scenes/generate.py --out data/synth_mix/open --sequences 300 --frames 4 --size 128 --blur --hand open --forearm --seed 14 --workers 2
-	OMP_NUM_THREADS=2 $(PY) -m training train --config training/configs/tiny_mixed_finetune.toml
-	for set in synth_mix/test_makehuman synth_mix/test_open synth_blur/test100; do \
-	  $(PY) -m training eval --ckpt runs/blurhandnet_tiny_mixed/model.pt --baseline inference/checkpoints/blurhandnet_tiny.pt --data data/$$set; done
+	for run in mixed open makehuman; do \
+	  OMP_NUM_THREADS=2 $(PY) -m training train --config training/configs/tiny_$${run}_finetune.toml --fresh; done
+	for run in mixed open_only makehuman_only; do for set in synth_mix/test_makehuman synth_mix/test_open synth_blur/test100; do \
+	  $(PY) -m training eval --ckpt runs/blurhandnet_tiny_$$run/model.pt --baseline inference/checkpoints/blurhandnet_tiny.pt --data data/$$set; done; done
