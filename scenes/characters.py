@@ -113,8 +113,9 @@ def makehuman_character(skeleton: str = "mixamo", name: str = "MakeHuman",
         ids = new_index[pairs[:, 0].astype(int)]
         keep = ids >= 0
         group = body.vertex_groups.new(name=bone_name)
-        for vid, w in zip(ids[keep].tolist(), pairs[keep, 1].tolist()):
-            group.add([vid], w, "REPLACE")
+        ids, values = ids[keep], pairs[keep, 1]
+        for value in np.unique(values):  # one call per distinct weight, not one per vertex
+            group.add(ids[values == value].tolist(), float(value), "REPLACE")
     body.parent = arm
     modifier = body.modifiers.new("Armature", "ARMATURE")
     modifier.object = arm
