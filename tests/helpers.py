@@ -23,6 +23,16 @@ def assert_close(actual, expected, atol: float, what: str = "arrays") -> None:
     )
 
 
+def pose(model: HandModel, full, betas=None):
+    """numpy MANO skinning of ``model`` at poses (N, 48) (and betas (N, 10), zero by default)."""
+    from addon.common.lbs import lbs
+
+    full = np.atleast_2d(full)
+    b = np.zeros((len(full), 10)) if betas is None else np.atleast_2d(betas)
+    return lbs(b, full, model.v_template, model.shapedirs, model.posedirs, model.J_regressor, model.parents,
+               model.weights)
+
+
 def assert_same_hand_file(actual: Path, expected: Path, atol: float = 1e-9) -> None:
     """Two MANO-format files hold the same hand: every float array equal within ``atol`` (float results differ
     in the last bit between CPUs; 1e-9 m is a nanometre), integer arrays (faces, tree), strings and keys

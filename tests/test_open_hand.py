@@ -8,29 +8,24 @@ import pytest
 import smplx
 import torch
 
-from addon.common.hand_model import (OPEN_HAND_FILES, OPEN_HAND_TEXTURE, REQUIRED_SHAPES, load_hand_model,
-                                     read_mano_pickle, save_hand_model_dict)
+from addon.common.hand_model import (BUILTIN_HANDS, OPEN_HAND_FILES, OPEN_HAND_TEXTURE, REQUIRED_SHAPES,
+                                     load_hand_model, read_mano_pickle, save_hand_model_dict)
 from addon.common.joints import MANO_16, TIP_NAMES, TIP_VERTEX_IDS
-from addon.common.lbs import lbs
 from addon.common.pose_prior import LIMITS, PosePrior, anatomical_axes, joint_kind
 from addon.common.rotations import mirror_axis_angle
-from helpers import ROOT, assert_close, assert_same_hand_file, assert_same_texture
+from helpers import ROOT, assert_close, assert_same_hand_file, assert_same_texture, pose
 
 
-def pose(model, full, betas=None):
-    full = np.atleast_2d(full)
-    b = np.zeros((len(full), 10)) if betas is None else np.atleast_2d(betas)
-    return lbs(b, full, model.v_template, model.shapedirs, model.posedirs, model.J_regressor, model.parents,
-               model.weights)
-
-
+@pytest.mark.parametrize("hand", sorted(BUILTIN_HANDS))
 @pytest.mark.parametrize("side", ["right", "left"])
-def test_smplx_loads_the_files_unchanged(side):
-    layer = smplx.create(str(OPEN_HAND_FILES[side]), model_type="mano", use_pca=False, flat_hand_mean=True)
+def test_smplx_loads_the_files_unchanged(side, hand):
+    """Every built-in hand (the open hand, the MakeHuman hand) is a MANO file smplx reads as it is."""
+    layer = smplx.create(str(BUILTIN_HANDS[hand][side]), model_type="mano", use_pca=False, flat_hand_mean=True)
     assert layer.is_rhand == (side == "right")
     out = layer(global_orient=torch.zeros(1, 3), hand_pose=torch.zeros(1, 45), betas=torch.zeros(1, 10))
     assert out.vertices.shape == (1, 778, 3) and out.joints.shape == (1, 16, 3)
-    model = load_hand_model(OPEN_HAND_FILES[side])
+    model = load_hand_model(BUILTIN_HANDS[hand][side])
+    assert model.is_open_hand and model.extras.get("hand_name", "open") == hand
     assert_close(out.vertices[0].detach().numpy(), model.v_template, 1e-6, "smplx rest vertices")
     for key, shape in REQUIRED_SHAPES.items():
         assert getattr(model, key).shape == shape, key

@@ -359,11 +359,20 @@ def finger_direction(bpy, arm, frame, base="mixamorig:RightHandIndex2", end="mix
     return head[1] - head[0]
 
 
-def test_batch_retarget_writes_a_blend_and_an_fbx_whose_character_carries_the_keys(blank_blend, tmp_path):
-    bpy = blank_blend
+@pytest.fixture
+def character_blend(blank_blend, tmp_path):
+    """A .blend holding the MakeHuman character (armature ``MakeHuman``), as a user's file would."""
     make_character("mixamo")
-    character = tmp_path / "character.blend"
-    bpy.ops.wm.save_as_mainfile(filepath=str(character))
+    path = tmp_path / "character.blend"
+    blank_blend.ops.wm.save_as_mainfile(filepath=str(path))
+    blank_blend.ops.wm.read_factory_settings(use_empty=True)
+    return path
+
+
+def test_batch_retarget_writes_a_blend_and_an_fbx_whose_character_carries_the_keys(blank_blend, character_blend,
+                                                                                     tmp_path):
+    bpy = blank_blend
+    character = character_blend
     out = tmp_path / "out.blend"
     done = run_batch("--sequence", SAMPLE, "--out", out, "--retarget-to", f"{character}:MakeHuman", "--export", "fbx")
     assert done.returncode == 0, done.stderr
@@ -383,11 +392,8 @@ def test_batch_retarget_writes_a_blend_and_an_fbx_whose_character_carries_the_ke
         assert angles_deg(a, b) < 2.0
 
 
-def test_batch_retarget_checks_the_target_before_any_work(blank_blend, tmp_path):
-    bpy = blank_blend
-    make_character("mixamo")
-    character = tmp_path / "character.blend"
-    bpy.ops.wm.save_as_mainfile(filepath=str(character))
+def test_batch_retarget_checks_the_target_before_any_work(character_blend, tmp_path):
+    character = character_blend
     out = tmp_path / "out.blend"
     for args, message in [
         (["--retarget-to", f"{character}:Nobody"], "has no object 'Nobody'"),
