@@ -161,12 +161,14 @@ def test_pose_pca_comes_from_a_limited_prior(open_right):
     assert flex_share > 0.5, "the first component should mostly open/close the hand"
 
 
-def test_left_hand_is_the_exact_mirror_of_the_right(open_right, open_left):
+@pytest.mark.parametrize("hand", sorted(BUILTIN_HANDS))
+def test_left_hand_is_the_exact_mirror_of_the_right(hand):
+    right, left = (load_hand_model(BUILTIN_HANDS[hand][side]) for side in ("right", "left"))
     rng = np.random.default_rng(1)
     full = rng.normal(0, 0.6, (3, 48))
     betas = rng.normal(0, 1, (3, 10))
-    r = pose(open_right, full, betas).vertices
-    lft = pose(open_left, mirror_axis_angle(full), betas).vertices
+    r = pose(right, full, betas).vertices
+    lft = pose(left, mirror_axis_angle(full), betas).vertices
     assert_close(lft, r * np.array([-1.0, 1.0, 1.0]), 1e-9, "mirrored vertices")
 
 

@@ -80,7 +80,6 @@ class RetargetResult:
     bones: List[str]  # keyed bones, parent first
     joints: List[str]  # the MANO joint each keyed bone follows
     basis: np.ndarray  # (T, n, 3, 3) pose-bone rotations (Blender's matrix_basis)
-    posed: np.ndarray  # (T, n, 3, 3) the bones' posed rotations in armature space
     alignment: np.ndarray  # (3, 3) A
 
 
@@ -183,8 +182,7 @@ def retarget_rotations(motion: HandMotion, target: TargetHand, drive_wrist: bool
         basis[bone.name] = _basis(bone, _posed_parent(target, bone, {}, t), desired[bone.name])
         order = [bone.name] + order
     return RetargetResult(bones=order, joints=[joints_of[n] for n in order],
-                          basis=np.stack([basis[n] for n in order], axis=1),
-                          posed=np.stack([desired[n] for n in order], axis=1), alignment=a)
+                          basis=np.stack([basis[n] for n in order], axis=1), alignment=a)
 
 
 def _basis(bone: TargetBone, parent_posed: np.ndarray, desired: np.ndarray) -> np.ndarray:
