@@ -32,6 +32,7 @@ from .catalog import resolve_checkpoint
 from .crop import crop_affine, crop_image, crop_to_image, normalise
 from .detect import Detection, make_detector, source_counts
 from .filters import PoseSmoother, interpolate_pose
+from .runners import FrameOutput, make_runner, predict_independent
 from .fitting import FitSettings, FitWeights, TrackFitter, fit_frames
 from .side import SideEvidence, orientation_gap_deg, sample_frames, weigh_evidence
 from .tracking import Track, build_tracks, one_hand, one_track_per_side, select_hands, smooth_boxes
@@ -77,6 +78,8 @@ class JobSettings:
     refine_strength: float = 1.0  # the keypoints' pull against the priors (1 = default)
     search: bool = True  # look for hands the palm detector missed (track by crop, tiled search)
     search_scales: List[float] = field(default_factory=lambda: list(SEARCH_SCALES))  # tiles / the frame's shorter side
+    window: int = 0  # Deformer: frames per window (0: the checkpoint's own)
+    window_stride: int = 0  # Deformer: frames between window starts (0: the checkpoint's own)
     batch_size: int = 8
 
     def validate(self) -> None:
@@ -244,19 +247,16 @@ def decide_sides(tracks: List[Track], side_crops: Dict[int, List[tuple]], net, s
         if not frames:
             continue
         picked = [next(c for c in side_crops[f] if c[0] is t.detections[f]) for f in frames]
-        x = torch.from_numpy(np.stack([normalise(c[1]) for c in picked] + [normalise(c[2]) for c in picked]))
-        with torch.no_grad():
-            pred = net(x.to(device))
-        pose = torch.cat([pred.global_orient, pred.hand_pose], -1).float().cpu().numpy().astype(np.float64)
-        betas = pred.betas.float().cpu().numpy().astype(np.float64)
-        joints_hm = pred.extras["unfolder_joints"].float().cpu().numpy()[..., :2] * (size / (size // 8))
+        outputs = predict_independent(net, np.stack([normalise(c[1]) for c in picked] +
+                                                    [normalise(c[2]) for c in picked]), device)
         gaps = {}
         for h, side in enumerate(("right", "left")):
             records = []
             for i, (f, (det, *_)) in enumerate(zip(frames, picked)):
                 j = h * len(frames) + i
                 affine = crop_affine(det.box, size, mirror=side == "left")
-                hands = place_hands(pose[j], betas[j], joints_hm[j], affine, side == "left", det, models[side], k)
+                o = outputs[j]
+                hands = place_hands(o.pose, o.betas, o.joints2d, affine, side == "left", det, models[side], k)
                 records.append({"frame": f, "times": [hands[len(hands) // 2]], "keypoints": det.keypoints,
                                 "kp_weight": np.ones(21), "world": det.world})
             fit = fit_frames(records, models[side], right_model, k, SIDE_FIT, device)
@@ -363,38 +363,17 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
     if missing:
         emit("log", {"message": f"{len(missing)} frame(s) without a hand get no key: {_ranges(missing)}"})
 
-    # Pass 2: the model.
-    hm_scale = size / (size // 8)  # heatmap pixels -> crop pixels
+    # Pass 2: the model, one runner per hand (in frame order: batches, a carried state, or sliding windows).
     models = {t.side: find_hand_model(t.side, settings.mano_dir or None, settings.hand_model) for t in tracks}
     boxes = {t.side: smooth_boxes(t) for t in tracks}
     seen_by = {t.side: t.detections for t in tracks}
     fitters = {t.side: make_fitter(settings, models[t.side], right_model, k, device, region is None) for t in tracks}
     streams = {t.side: HandStream(settings, info.fps, fitters[t.side]) for t in tracks}
+    runners = {t.side: make_runner(net, device, settings.batch_size, settings.window, settings.window_stride)
+               for t in tracks}
+    affines: Dict[str, Dict[int, np.ndarray]] = {t.side: {} for t in tracks}  # crops in a runner, not yet out
     samples: Dict[str, List[dict]] = {t.side: [] for t in tracks}
     chunk = 0
-    batch: List[tuple] = []  # (frame, side, affine, mirrored, crop)
-
-    def run_batch():
-        frames_done: Dict[str, List[tuple]] = {side: [] for side in streams}
-        if batch:
-            now = time.perf_counter()
-            x = torch.from_numpy(np.stack([b[4] for b in batch])).to(device)
-            with torch.no_grad():
-                pred = net(x)
-            seconds["model"] += time.perf_counter() - now
-            now = time.perf_counter()
-            pose = torch.cat([pred.global_orient, pred.hand_pose], -1).float().cpu().numpy().astype(np.float64)
-            betas = pred.betas.float().cpu().numpy().astype(np.float64)
-            joints_hm = pred.extras["unfolder_joints"].float().cpu().numpy()[..., :2] * hm_scale
-            for i, (frame, side, affine, mirrored, _) in enumerate(batch):
-                det = seen_by[side][frame]
-                times = place_hands(pose[i], betas[i], joints_hm[i], affine, mirrored, det, models[side], k)
-                frames_done[side].append((frame, {"frame": frame, "times": times, "score": det.score,
-                                                  "keypoints": det.keypoints, "world": det.world,
-                                                  "kp_weight": np.full(21, 1.0 if det.has_keypoints else 0.0)}))
-            seconds["post"] += time.perf_counter() - now
-        batch.clear()
-        return frames_done
 
     def publish(side: str, new: List[dict]):
         nonlocal chunk
@@ -407,13 +386,6 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
         seq.save(path)
         emit("partial", {"hand": side, "path": str(path), "frames": [float(f) for f in seq.frames]})
 
-    def drain():
-        for side, results in run_batch().items():
-            new = []
-            for frame, result in results:
-                new += _advance(streams[side], side, frame, result)
-            publish(side, new)
-
     last_pushed = {side: start - 1 for side in streams}
 
     def _advance(stream: HandStream, side: str, frame: int, result: dict) -> List[dict]:
@@ -424,6 +396,20 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
         last_pushed[side] = frame
         return out
 
+    def take(side: str, outputs: List[FrameOutput]) -> None:
+        """The runner's finished frames -> placed hands -> the stream (fitting, ordering, smoothing) -> chunks."""
+        now = time.perf_counter()
+        new = []
+        for o in outputs:
+            det = seen_by[side][o.frame]
+            times = place_hands(o.pose, o.betas, o.joints2d, affines[side].pop(o.frame), side == "left", det,
+                                models[side], k)
+            result = {"frame": o.frame, "times": times, "score": det.score, "keypoints": det.keypoints,
+                      "world": det.world, "kp_weight": np.full(21, 1.0 if det.has_keypoints else 0.0)}
+            new += _advance(streams[side], side, o.frame, result)
+        seconds["post"] += time.perf_counter() - now
+        publish(side, new)
+
     tick = time.perf_counter()
     for n, (index, rgb) in enumerate(footage.frames(start, end)):
         seconds["decode"] += time.perf_counter() - tick
@@ -432,14 +418,15 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
             if box is None:
                 continue
             mirrored = side == "left"
-            affine = crop_affine(box, size, mirror=mirrored)
-            batch.append((index, side, affine, mirrored, normalise(crop_image(rgb, box, size, mirror=mirrored))))
-        if len(batch) >= settings.batch_size:
-            drain()
+            affines[side][index] = crop_affine(box, size, mirror=mirrored)
+            take(side, runners[side].push(index, normalise(crop_image(rgb, box, size, mirror=mirrored))))
+        if n % settings.batch_size == settings.batch_size - 1:
             emit("progress", {"stage": "model", "done": n + 1, "total": total})
             check_cancel()
         tick = time.perf_counter()
-    drain()
+    for side, runner in runners.items():
+        take(side, runner.flush())
+    seconds["model"] = sum(r.seconds for r in runners.values())
     paths = {}
     for side, stream in streams.items():
         tail = []

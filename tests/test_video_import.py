@@ -113,9 +113,18 @@ def test_batch_video_writes_a_blend_and_fails_with_one_line_reasons(tmp_path, bl
 
 def test_the_operator_runs_to_the_end_without_a_window_and_reports_errors(addon_registered):
     bpy = addon_registered
-    with pytest.raises(RuntimeError, match="deformer: no trained checkpoint"):
-        bpy.ops.hand_mocap.import_video(filepath=str(CLIP), model="deformer")
+    with pytest.raises(RuntimeError, match="s2hand: no trained checkpoint"):
+        bpy.ops.hand_mocap.import_video(filepath=str(CLIP), model="s2hand")
     assert len(bpy.data.objects) == 0  # nothing half-built
     assert "no trained checkpoint" in bpy.data.texts["Hand Mocap worker log"].as_string()
     assert bpy.ops.hand_mocap.import_video(filepath=str(CLIP), hands="RIGHT", frame_end=11, fov=70.8) == {"FINISHED"}
     assert len(_key_frames(bpy.data.objects["Hand.R_armature"])) >= 3 * 9
+
+
+@pytest.mark.parametrize("model", ["deformer", "seqhand"])
+def test_the_video_models_import_through_the_operator(addon_registered, model):
+    bpy = addon_registered
+    assert bpy.ops.hand_mocap.import_video(filepath=str(CLIP), model=model, hands="RIGHT", frame_end=11,
+                                           fov=70.8) == {"FINISHED"}
+    frames = _key_frames(bpy.data.objects["Hand.R_armature"])
+    assert 9 <= len(frames) <= 12 and all(float(f).is_integer() for f in frames)  # one key a frame, no sub-frames

@@ -105,8 +105,8 @@ def test_a_clip_without_hands_says_so(tmp_path):
 
 
 def test_a_model_without_checkpoint_refuses_to_run(tmp_path):
-    events, _ = run_job(tmp_path, CLIP, model="deformer", frame_end=3)
-    assert "deformer: no trained checkpoint" in ending(events).message
+    events, _ = run_job(tmp_path, CLIP, model="s2hand", frame_end=3)
+    assert "s2hand: no trained checkpoint" in ending(events).message
     assert not any(isinstance(e, P.Partial) for e in events)
 
 

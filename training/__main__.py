@@ -30,13 +30,14 @@ def main(argv=None) -> int:
             print(f"trained {cfg.train.steps} steps; last total loss {losses.get('total', float('nan')):.4f}; "
                   f"checkpoint {cfg.train.out}/model.pt")
         else:
-            from .evaluate import compare, evaluate, table
+            from .evaluate import clip_table, compare, evaluate, table
 
             result = evaluate(args.ckpt, args.data)
-            print(table(result))
+            show = clip_table if "video_model" in result else table
+            print(show(result))
             if args.baseline:
                 base = evaluate(args.baseline, args.data)
-                print(f"baseline {args.baseline}:\n{table(base)}\n{compare(result, base)}")
+                print(f"baseline {args.baseline}:\n{show(base)}\n{compare(result, base)}")
     except (ConfigError, CheckpointError, DatasetError, FileNotFoundError) as exc:
         print(f"training: error: {exc}", file=sys.stderr)
         return 1

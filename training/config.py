@@ -9,9 +9,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Dict
 
-from inference.models.blurhandnet import BlurHandNetConfig
-
-from .losses import LossSwitches, LossWeights
 
 
 class ConfigError(ValueError):
@@ -49,14 +46,17 @@ class TrainConfig:
     checkpoint_every: int = 200
     out: str = "runs/blurhandnet"
     init: str = ""  # a checkpoint whose weights start a fresh run (fine-tuning); its model config must match
+    backbone_init: str = ""  # a checkpoint of any model whose backbone (same depth and width) starts this one's
+    clip_frames: int = 8  # video models: consecutive frames per training sample (1: single frames)
+    freeze: list = field(default_factory=lambda: [])  # parameter-name prefixes kept fixed (SeqHAND: "recurrent")
 
 
 @dataclass
 class Config:
-    model: BlurHandNetConfig
+    model: Any  # the task's model config (BlurHandNetConfig, DeformerConfig, SeqHandConfig)
     data: DataConfig
-    loss: LossWeights
-    switches: LossSwitches
+    loss: Any  # the task's loss weights
+    switches: Any  # the task's loss switches
     train: TrainConfig
     source: str = ""
 
@@ -81,14 +81,22 @@ def load_config(path: str | Path) -> Config:
     unknown = sorted(set(raw) - tables)
     if unknown:
         raise ConfigError(f"{path}: unknown table(s) {', '.join(unknown)}; known: {', '.join(sorted(tables))}")
+    from .tasks import TASKS
+
     data = _build(DataConfig, raw.get("data", {}), f"{path} [data]")
     if data.format not in ("synthetic", "blurhand", "interhand"):
         raise ConfigError(f"{path} [data]: format must be synthetic, blurhand or interhand, not {data.format!r}")
+    train = _build(TrainConfig, raw.get("train", {}), f"{path} [train]")
+    if train.model not in TASKS:
+        raise ConfigError(f"{path} [train]: model must be one of {', '.join(TASKS)}, not {train.model!r}")
+    task = TASKS[train.model]
+    if task.clips and data.format != "synthetic":
+        raise ConfigError(f"{path}: {train.model} trains on clips of the synthetic format only")
     return Config(
-        model=_build(BlurHandNetConfig, raw.get("model", {}), f"{path} [model]"),
+        model=_build(task.config_class, raw.get("model", {}), f"{path} [model]"),
         data=data,
-        loss=_build(LossWeights, raw.get("loss", {}), f"{path} [loss]"),
-        switches=_build(LossSwitches, raw.get("switches", {}), f"{path} [switches]"),
-        train=_build(TrainConfig, raw.get("train", {}), f"{path} [train]"),
+        loss=_build(task.weights_class, raw.get("loss", {}), f"{path} [loss]"),
+        switches=_build(task.switches_class, raw.get("switches", {}), f"{path} [switches]"),
+        train=train,
         source=str(path),
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, Optional, Sequence
 
+import cv2
 import numpy as np
 import torch
 
@@ -43,6 +44,11 @@ class Augment:
     @staticmethod
     def none() -> "Augment":
         return Augment(0.0, 0.0, 0.0, 0.0)
+
+    def draw(self, rng: np.random.Generator) -> "Jitter":
+        return Jitter(rng.uniform(1 - self.scale, 1 + self.scale), rng.uniform(-self.shift, self.shift, 2),
+                      np.deg2rad(rng.uniform(-self.rotate_deg, self.rotate_deg)),
+                      rng.uniform(1 - self.color, 1 + self.color, 3).astype(np.float32))
 
 
 def rotate_about_camera_z(angle: float, joints: np.ndarray, global_orient: np.ndarray):
@@ -78,31 +84,54 @@ class BlurHandSamples(torch.utils.data.Dataset):
         return self.parts[part].labels(i - int(self.offsets[part]))
 
     def __getitem__(self, i: int) -> Dict[str, torch.Tensor]:
-        frame = self.frame(i)
-        spec = self.spec
-        j2d, j3d = frame["joints2d"], frame["joints3d"]  # (L, 21, 2), (L, 21, 3)
-        if len(j2d) == 1:  # sharp set: the one time stands for all three
-            j2d, j3d = np.repeat(j2d, 3, 0), np.repeat(j3d, 3, 0)
-            pose = np.repeat(np.concatenate([frame["global_orient"], frame["hand_pose"]], -1), 3, 0)
-        else:
-            pose = np.concatenate([frame["global_orient"], frame["hand_pose"]], -1)
-        box = crop_box(j2d, spec.scale)
-        angle, gains = 0.0, None
-        if self.augment is not None:
-            a = self.augment
-            # A fresh stream per (seed, epoch, sample): reproducible, and different every epoch.
-            rng = np.random.default_rng([self.seed, self.epoch, i])
-            side = box[2] * rng.uniform(1 - a.scale, 1 + a.scale)
-            centre = box[:2] + box[2] / 2 + rng.uniform(-a.shift, a.shift, 2) * box[2]
-            box = np.array([centre[0] - side / 2, centre[1] - side / 2, side])
-            angle = np.deg2rad(rng.uniform(-a.rotate_deg, a.rotate_deg))
-            gains = rng.uniform(1 - a.color, 1 + a.color, 3).astype(np.float32)
+        jitter = None
+        if self.augment is not None:  # a fresh stream per (seed, epoch, sample): reproducible, new each epoch
+            jitter = self.augment.draw(np.random.default_rng([self.seed, self.epoch, i]))
+        return crop_sample(self.frame(i), self.spec, jitter)
+
+
+@dataclass
+class Jitter:
+    """One draw of :class:`Augment`: the crop box scaled and moved (in box sides), rotated, colour gains."""
+
+    scale: float
+    shift: np.ndarray  # (2,)
+    angle: float  # radians
+    gains: np.ndarray  # (3,)
+
+
+def crop_sample(frame: dict, spec: CropSpec, jitter: Optional[Jitter] = None, extra: bool = False) -> Dict[str, torch.Tensor]:
+    """One frame of the synthetic format -> the training dict (``training_sample``), cropped around the hand
+    over the whole exposure and jittered; ``extra`` adds the video models' targets (middle-time root-relative
+    vertices, joint visibility, the hand mask at a quarter of the crop size)."""
+    j2d, j3d = frame["joints2d"], frame["joints3d"]  # (L, 21, 2), (L, 21, 3)
+    pose = np.concatenate([frame["global_orient"], frame["hand_pose"]], -1)
+    if len(j2d) == 1:  # sharp set: the one time stands for all three
+        j2d, j3d, pose = np.repeat(j2d, 3, 0), np.repeat(j3d, 3, 0), np.repeat(pose, 3, 0)
+    box = crop_box(j2d, spec.scale)
+    angle, gains = 0.0, None
+    if jitter is not None:
+        side = box[2] * jitter.scale
+        centre = box[:2] + box[2] / 2 + jitter.shift * box[2]
+        box = np.array([centre[0] - side / 2, centre[1] - side / 2, side])
+        angle, gains = jitter.angle, jitter.gains
+    if angle:
+        j3d, orient = rotate_about_camera_z(angle, j3d, pose[:, :3])
+        pose = np.concatenate([orient, pose[:, 3:]], -1)
+    image = normalise(crop_image(frame["image"], box, spec.image_size, angle), gains)
+    out = training_sample(image, crop_affine(box, spec.image_size, angle), j2d, j3d, pose, frame["betas"], box, spec)
+    if extra:
+        mid = len(frame["joints3d"]) // 2
+        verts = frame["vertices"][mid] - frame["joints3d"][mid, 0]
         if angle:
-            j3d, orient = rotate_about_camera_z(angle, j3d, pose[:, :3])
-            pose = np.concatenate([orient, pose[:, 3:]], -1)
-        image = normalise(crop_image(frame["image"], box, spec.image_size, angle), gains)
-        return training_sample(image, crop_affine(box, spec.image_size, angle), j2d, j3d, pose, frame["betas"], box,
-                               spec)
+            verts = rotate_about_camera_z(angle, verts, pose[:1, :3])[0]
+        quarter = spec.image_size // 4
+        mask = crop_image(frame["mask"].astype(np.uint8) * 255, box, spec.image_size, angle)
+        out["vertices_cam"] = torch.from_numpy(verts.astype(np.float32))
+        out["visible"] = torch.from_numpy(np.asarray(frame["visible"], dtype=np.float32))
+        out["mask"] = torch.from_numpy(cv2.resize(mask, (quarter, quarter), interpolation=cv2.INTER_AREA)
+                                       .astype(np.float32) / 255.0)
+    return out
 
 
 def training_sample(image: np.ndarray, affine: np.ndarray, joints2d: np.ndarray, joints3d: np.ndarray,
@@ -120,3 +149,46 @@ def training_sample(image: np.ndarray, affine: np.ndarray, joints2d: np.ndarray,
         "betas": torch.from_numpy(np.asarray(betas).astype(np.float32)),
         "box": torch.from_numpy(box.astype(np.float32)),
     }
+
+
+class ClipSamples(torch.utils.data.Dataset):
+    """Clips of ``frames`` consecutive frames of one sequence, for the video models (Deformer, SeqHAND).
+
+    Every start inside every sequence is a sample. One :class:`Jitter` per clip (the camera roll, zoom and
+    colour stay put over a clip, as in footage), plus a small per-frame box jitter that stands in for the
+    detector's frame-to-frame noise. Each item holds the per-frame dicts of ``crop_sample`` stacked on a time
+    axis (image (T, 3, S, S), joints_img (T, 3, 21, 3), ...), with the video targets (``extra``)."""
+
+    def __init__(self, roots: str | Sequence[str], frames: int, spec: CropSpec = CropSpec(),
+                 augment: Optional[Augment] = None, seed: int = 0, box_jitter: float = 0.03):
+        self.frames_data = BlurHandSamples(roots, spec)
+        self.frames, self.spec, self.augment, self.seed, self.box_jitter = frames, spec, augment, seed, box_jitter
+        self.epoch = 0
+        runs: Dict[tuple, list] = {}
+        for i in range(len(self.frames_data)):
+            lab = self.frames_data.labels(i)
+            part = int(np.searchsorted(self.frames_data.offsets, i, side="right")) - 1
+            runs.setdefault((part, int(lab["sequence"])), []).append((int(lab["frame"]), i))
+        self.sequences = [[i for _, i in sorted(run)] for run in runs.values()]
+        self.starts = [(s, k) for s, seq in enumerate(self.sequences) for k in range(len(seq) - frames + 1)]
+        if not self.starts:
+            raise ValueError(f"no sequence has {frames} frames (longest: {max(map(len, self.sequences))})")
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def frame_indices(self, i: int) -> list:
+        s, k = self.starts[i]
+        return self.sequences[s][k:k + self.frames]
+
+    def __getitem__(self, i: int) -> Dict[str, torch.Tensor]:
+        items = []
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        clip = self.augment.draw(rng) if self.augment is not None else None
+        for n in self.frame_indices(i):
+            jitter = clip
+            if clip is not None and self.box_jitter:
+                jitter = Jitter(clip.scale * rng.uniform(1 - self.box_jitter, 1 + self.box_jitter),
+                                clip.shift + rng.uniform(-self.box_jitter, self.box_jitter, 2), clip.angle, clip.gains)
+            items.append(crop_sample(self.frames_data.frame(n), self.spec, jitter, extra=True))
+        return {k: torch.stack([it[k] for it in items]) for k in items[0]}

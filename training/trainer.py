@@ -1,5 +1,6 @@
-"""The trainer: Adam, step-decay schedule, mixed precision where it helps, checkpoint + resume, a CSV log,
-and DistributedDataParallel when started by ``torchrun`` (one process per GPU, or several CPU processes)."""
+"""The trainer of every model: Adam, step-decay schedule, mixed precision where it helps, checkpoint + resume,
+a CSV log, and DistributedDataParallel when started by ``torchrun`` (one process per GPU, or several CPU
+processes). What differs by model (network, samples, losses) comes from ``training/tasks.py``."""
 from __future__ import annotations
 
 import csv
@@ -12,23 +13,18 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from inference.models.blurhandnet import BlurHandNet
+from torch import nn
+
 from inference.models.output import load_model, save_checkpoint
 from scenes.progress import Progress
 
 from .config import Config
-from .data import Augment, BlurHandSamples, CropSpec
-from .losses import blurhand_losses
+from .data import Augment
+from .tasks import TASKS, LossStep, crop_spec, samples, validation_joints
 
 
 def _distributed() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
-
-
-def crop_spec(cfg: Config) -> CropSpec:
-    m = cfg.model
-    return CropSpec(image_size=m.image_size, heatmap_size=m.image_size // 8, depth_bins=m.heatmap_depth,
-                    depth_range_m=m.depth_range_m, scale=cfg.data.crop_scale)
 
 
 def _autocast(precision: str, device: torch.device):
@@ -40,8 +36,8 @@ def _autocast(precision: str, device: torch.device):
 
 
 @torch.no_grad()
-def validate(model: BlurHandNet, samples: BlurHandSamples, frames: int, device: torch.device) -> float:
-    """Middle-hand MPJPE (mm, wrist-aligned) on the first ``frames`` validation frames."""
+def validate(model: nn.Module, samples, frames: int, device: torch.device) -> float:
+    """Middle-hand MPJPE (mm, wrist-aligned) on the first ``frames`` validation samples."""
     from . import metrics
 
     was_training = model.training
@@ -50,25 +46,32 @@ def validate(model: BlurHandNet, samples: BlurHandSamples, frames: int, device: 
     pred, truth = [], []
     for start in range(0, n, 16):
         batch = torch.utils.data.default_collate([samples[i] for i in range(start, min(start + 16, n))])
-        out = model(batch["image"].to(device))
-        mid = out.joints.shape[1] // 2
-        pred.append(out.joints[:, mid].float().cpu().numpy())
-        truth.append(batch["joints_cam"][:, 1].numpy())  # the middle time (sharp sets repeat their one time)
+        p, t = validation_joints(model(batch["image"].to(device)), batch)
+        pred.append(p.float().cpu().numpy())
+        truth.append(t.numpy())
     model.train(was_training)
     return metrics.mpjpe(np.concatenate(pred), np.concatenate(truth))
 
 
-def start_from(model: BlurHandNet, path: str) -> None:
+def start_from(model: nn.Module, path: str) -> None:
     """Fine-tuning: the weights of checkpoint ``path``, whose model config must be this run's."""
     from dataclasses import asdict
 
-    from inference.models.output import load_model
-
-    source = load_model(path, expect="blurhandnet")
+    source = load_model(path, expect=model.model_name)
     if asdict(source.config) != asdict(model.config):
         raise ValueError(f"[train] init = {path}: its model config differs from this run's [model]")
     model.load_state_dict({k: v for k, v in source.state_dict().items() if not k.startswith("mano.")},
                           strict=False)
+
+
+def backbone_from(model: nn.Module, path: str) -> None:
+    """The backbone of checkpoint ``path`` (any model) starts this model's: the pretrained-backbone start the
+    papers take from ImageNet, here from a network trained on our renders."""
+    source = load_model(path)
+    ours, theirs = model.backbone.state_dict(), source.backbone.state_dict()
+    if {k: v.shape for k, v in ours.items()} != {k: v.shape for k, v in theirs.items()}:
+        raise ValueError(f"[train] backbone_init = {path}: its backbone differs in depth or width from this model's")
+    model.backbone.load_state_dict(theirs)
 
 
 def train(cfg: Config, resume: bool = True, progress: bool = True, device: Optional[str] = None) -> Dict[str, float]:
@@ -84,20 +87,29 @@ def train(cfg: Config, resume: bool = True, progress: bool = True, device: Optio
     out = Path(cfg.train.out)
     out.mkdir(parents=True, exist_ok=True)
     d = cfg.data
+    task = TASKS[cfg.train.model]
+    spec = crop_spec(task, cfg.model, d.crop_scale)
     augment = Augment(d.aug_scale, d.aug_shift, d.aug_rotate_deg, d.aug_color) if d.augment else None
     if d.format == "synthetic":
-        dataset = BlurHandSamples(d.train, crop_spec(cfg), augment, seed=cfg.train.seed + rank)
+        dataset = samples(task, d.train, spec, cfg.train.clip_frames, augment, seed=cfg.train.seed + rank)
     else:  # real footage: the published labels as they are (no augmentation yet)
         from addon.common.hand_model import find_hand_model
 
         from .real_data import RealSamples
-        dataset = RealSamples(d.train, d.split, d.format, find_hand_model("right", d.mano_dir or None), crop_spec(cfg))
+        dataset = RealSamples(d.train, d.split, d.format, find_hand_model("right", d.mano_dir or None), spec)
     sampler = torch.utils.data.DistributedSampler(dataset) if _distributed() else None
     loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.train.batch_size, shuffle=sampler is None,
                                          sampler=sampler, num_workers=cfg.data.workers, drop_last=len(dataset) >
                                          cfg.train.batch_size)
-    model = BlurHandNet(cfg.model).to(dev)
-    optim = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    model = task.model_class(cfg.model).to(dev)
+    if cfg.train.backbone_init:
+        backbone_from(model, cfg.train.backbone_init)
+    frozen = tuple(cfg.train.freeze)
+    for name, p in model.named_parameters():
+        p.requires_grad_(not name.startswith(frozen) if frozen else True)
+    optim = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.train.lr,
+                             weight_decay=cfg.train.weight_decay)
+    loss_step = LossStep(task, model, cfg.loss, cfg.switches, dev)
     step = 0
     last = out / "last.pt"
     if resume and last.is_file():
@@ -108,7 +120,7 @@ def train(cfg: Config, resume: bool = True, progress: bool = True, device: Optio
     elif cfg.train.init:
         start_from(model, cfg.train.init)
     net = torch.nn.parallel.DistributedDataParallel(model) if _distributed() else model
-    val = BlurHandSamples(d.val, crop_spec(cfg)) if d.val else None
+    val = samples(task, d.val, spec, cfg.train.clip_frames) if d.val else None
     val_mpjpe = float("nan")
     log_path = out / "log.csv"
     new_log = not log_path.is_file() or step == 0
@@ -135,11 +147,12 @@ def train(cfg: Config, resume: bool = True, progress: bool = True, device: Optio
                 group["lr"] = lr
             batch = {k: v.to(dev) for k, v in batch.items()}
             with _autocast(cfg.train.precision, dev):
-                pred = net(batch["image"])
-            losses = blurhand_losses(pred, batch, cfg.loss, cfg.switches)
+                pred = loss_step.forward(net, batch)
+            losses = loss_step(pred, batch)
             optim.zero_grad(set_to_none=True)
             losses["total"].backward()
             optim.step()
+            loss_step.after_step(batch)
             step += 1
             at_checkpoint = step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps
             if rank == 0 and val is not None and at_checkpoint:
@@ -167,5 +180,5 @@ def train(cfg: Config, resume: bool = True, progress: bool = True, device: Optio
     return latest
 
 
-def load_trained(path: str, device: str = "cpu") -> BlurHandNet:
-    return load_model(path, expect="blurhandnet").to(device)
+def load_trained(path: str, device: str = "cpu") -> nn.Module:
+    return load_model(path).to(device)

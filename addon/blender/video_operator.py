@@ -68,6 +68,11 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
     refine_strength: FloatProperty(name="Fit strength", default=1.0, min=0.1, max=4.0,
                                    description="How strongly the keypoints pull against the network and the hand "
                                    "priors (1 = default)")
+    window: IntProperty(name="Window (frames)", default=0, min=0, max=32,
+                        description="Deformer: frames per sliding window (0: the checkpoint's own)")
+    window_stride: IntProperty(name="Window stride", default=0, min=0, max=32,
+                               description="Deformer: frames between window starts, overlaps blended (0: the "
+                               "checkpoint's own)")
 
     _timer = None
     _client: Optional[WorkerClient] = None
@@ -87,7 +92,7 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
                         first_blender_frame=self.first_blender_frame, mano_dir=settings.mano_dir or "",
                         hand_model=settings.hand_model,
                         device=settings.device, refine=self.refine, refine_strength=self.refine_strength,
-                        search=self.search)
+                        search=self.search, window=self.window, window_stride=self.window_stride)
         try:
             start.region = parse_region(self.region)
             check_job_fields(asdict(start))

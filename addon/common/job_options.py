@@ -15,6 +15,7 @@ HANDS = ("right", "left")
 HAND_MODELS = ("open", "makehuman")  # the built-in hands (addon/common/hand_model.py BUILTIN_HANDS)
 REFINE = ("keypoints", "off")
 SEARCH_SCALES = (0.3, 0.5)  # crop search tiles, as fractions of the frame's shorter side
+MAX_WINDOW = 32  # Deformer's temporal embedding covers this many frames
 
 
 class JobOptionError(ValueError):
@@ -53,6 +54,10 @@ def add_job_arguments(ap: argparse.ArgumentParser) -> None:
                     help="tile sides of the search, as fractions of the frame's shorter side")
     ap.add_argument("--refine-strength", type=float, default=1.0,
                     help="how strongly the keypoints pull against the network and the hand priors (0..4, 1 = default)")
+    ap.add_argument("--window", type=int, default=0,
+                    help="deformer: frames per sliding window (0: the checkpoint's own, 8 for the shipped one)")
+    ap.add_argument("--window-stride", type=int, default=0,
+                    help="deformer: frames between window starts; overlaps are blended (0: the checkpoint's own)")
 
 
 def parse_region(text: str) -> List[float]:
@@ -84,7 +89,8 @@ def job_fields(args: argparse.Namespace) -> dict:
                   fov_deg=args.fov, region=parse_region(args.region), mano_dir=args.mano,
                   hand_model=args.hand_model, device=args.device,
                   refine=args.refine, refine_strength=args.refine_strength, search=args.search == "on",
-                  search_scales=parse_scales(args.search_scales))
+                  search_scales=parse_scales(args.search_scales), window=args.window,
+                  window_stride=args.window_stride)
     check_job_fields(fields)
     return fields
 
@@ -129,6 +135,11 @@ def check_job_fields(f: dict) -> None:
         problems.append(f"--search-scales must be between 0.1 and 1 (fractions of the frame), not {scales}")
     if f.get("hand_model", HAND_MODELS[0]) not in HAND_MODELS:
         problems.append(f"--hand-model must be one of {', '.join(HAND_MODELS)}, not {f['hand_model']!r}")
+    window, stride = f.get("window", 0), f.get("window_stride", 0)
+    if not 0 <= window <= MAX_WINDOW:
+        problems.append(f"--window must be 0 (the checkpoint's own) or 1 to {MAX_WINDOW} frames, not {window}")
+    if stride < 0 or (window and stride > window):
+        problems.append(f"--window-stride must be 0 (the checkpoint's own) or 1 to the window, not {stride}")
     device = f.get("device", "auto")
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
         problems.append(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}")

@@ -56,6 +56,8 @@ class Start:
     refine_strength: float = 1.0  # the keypoints' pull against the priors (1 = default)
     search: bool = True  # look for hands the palm detector missed (track by crop, tiled search)
     search_scales: List[float] = field(default_factory=lambda: list(SEARCH_SCALES))
+    window: int = 0  # Deformer: frames per window (0: the checkpoint's own)
+    window_stride: int = 0  # Deformer: frames between window starts (0: the checkpoint's own)
 
 
 @dataclass

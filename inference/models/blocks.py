@@ -233,3 +233,50 @@ class TransformerBlock(nn.Module):
         y = self.norm1(x)
         x = x + self.attn(y, y, y, need_weights=False)[0]
         return x + self.mlp(self.norm2(x))
+
+
+class CrossAttentionBlock(nn.Module):
+    """Pre-LayerNorm cross-attention of queries onto a token set, then an MLP (a transformer decoder layer
+    without self-attention: with one query there is nothing to attend to)."""
+
+    def __init__(self, dim: int, heads: int = 4, mlp_ratio: float = 4.0):
+        super().__init__()
+        self.norm_q = nn.LayerNorm(dim)
+        self.norm_kv = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, int(dim * mlp_ratio)), nn.GELU(),
+                                 nn.Linear(int(dim * mlp_ratio), dim))
+
+    def forward(self, queries: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        kv = self.norm_kv(tokens)
+        queries = queries + self.attn(self.norm_q(queries), kv, kv, need_weights=False)[0]
+        return queries + self.mlp(self.norm2(queries))
+
+
+# -------------------------------------------------------------------------------------- ConvLSTM
+
+
+class ConvLSTMCell(nn.Module):
+    """One ConvLSTM step (Shi et al., NeurIPS 2015): the LSTM gates as convolutions over feature maps.
+
+    State is (h, c), both (B, hidden, H, W); ``None`` starts from zeros. The forget gate's bias starts at 1
+    so early training keeps the state (the usual LSTM initialisation)."""
+
+    def __init__(self, in_channels: int, hidden: int, kernel: int = 3):
+        super().__init__()
+        self.hidden = hidden
+        self.gates = nn.Conv2d(in_channels + hidden, 4 * hidden, kernel, 1, kernel // 2)
+        with torch.no_grad():
+            self.gates.bias.zero_()
+            self.gates.bias[hidden:2 * hidden].fill_(1.0)
+
+    def forward(self, x: torch.Tensor, state=None):
+        if state is None:
+            zeros = x.new_zeros(x.shape[0], self.hidden, *x.shape[-2:])
+            state = (zeros, zeros)
+        h, c = state
+        i, f, g, o = self.gates(torch.cat([x, h], 1)).chunk(4, 1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return h, (h, c)

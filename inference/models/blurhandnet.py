@@ -104,6 +104,7 @@ class KinematicRegressor(nn.Module):
 @register_model("blurhandnet")
 class BlurHandNet(nn.Module):
     config_class = BlurHandNetConfig
+    temporal_mode = "frame"  # one crop at a time (its three hands are sub-frame times of that frame)
 
     def __init__(self, config: BlurHandNetConfig = BlurHandNetConfig(), hand_model=None):
         super().__init__()
@@ -161,5 +162,5 @@ class BlurHandNet(nn.Module):
         return HandPrediction(
             global_orient=aa[..., :3], hand_pose=aa[..., 3:], betas=betas, camera=camera,
             vertices=out.vertices.reshape(b, t, 778, 3), joints=out.joints.reshape(b, t, 21, 3),
-            extras={"unfolder_joints": joints_hm},
+            extras={"unfolder_joints": joints_hm, "joints2d": joints_hm[..., :2] * (cfg.image_size / h)},
         )

@@ -19,13 +19,14 @@ class HandPrediction:
     """Per-sample MANO hands over T time steps (BlurHandNet: T = 3, initial/middle/final; video models: frames).
 
     Poses are right-hand MANO axis-angle with ``flat_hand_mean=True``; ``joints`` are MANO-21, root-relative
-    to nothing (MANO's own frame), metres.
+    to nothing (MANO's own frame), metres. Every model puts ``extras["joints2d"]`` (B, T, 21, 2): its own 2D
+    joints in crop pixels (the pipeline places the hand with them where the detector gave no keypoints).
     """
 
     global_orient: torch.Tensor  # (B, T, 3)
     hand_pose: torch.Tensor  # (B, T, 45)
     betas: torch.Tensor  # (B, T, 10)
-    camera: torch.Tensor  # (B, T, 3): (tx, ty, tz) of the crop camera
+    camera: Optional[torch.Tensor]  # (B, T, 3): (tx, ty, tz) of the crop camera; None when a model has none
     vertices: torch.Tensor  # (B, T, 778, 3)
     joints: torch.Tensor  # (B, T, 21, 3)
     extras: Dict[str, torch.Tensor] = field(default_factory=dict)
@@ -37,7 +38,8 @@ class CheckpointError(ValueError):
 
 _REGISTRY: Dict[str, Callable] = {}
 # Where each registered network is defined, so a checkpoint loads without its module imported first.
-MODEL_MODULES = {"blurhandnet": "inference.models.blurhandnet"}
+MODEL_MODULES = {"blurhandnet": "inference.models.blurhandnet", "deformer": "inference.models.deformer",
+                 "seqhand": "inference.models.seqhand"}
 
 
 def register_model(name: str):
