@@ -3,8 +3,9 @@ in the same run.
 
     python benchmarks/bm_video_models.py [--repeats 3]
 
-Batch = clips per call, each of the model's window (8 frames); frames per second count every frame of every
-clip and include the MANO layer. In the worker, Deformer's windows overlap (stride 4 of 8), so each frame is
+Batch = clips per call, each of 8 frames (the video models' window); BlurHandNet gets the same frames as
+one batch of single crops (8 or 128 per call). Frames per second include the MANO layer (BlurHandNet: three
+hands per frame). In the worker, Deformer's windows overlap (stride 4 of 8), so each frame is
 run twice: its footage rate is half the figure here; SeqHAND runs each frame once. Random weights: speed does
 not depend on them.
 """
@@ -29,13 +30,13 @@ FRAMES = 8
 
 def fps(model, size: int, batch: int, repeats: int) -> float:
     clip = model.temporal_mode != "frame"
-    x = torch.rand(batch, FRAMES, 3, size, size) if clip else torch.rand(batch, 3, size, size)
+    x = torch.rand(batch, FRAMES, 3, size, size) if clip else torch.rand(batch * FRAMES, 3, size, size)
     with torch.no_grad():
         model(x)  # warm-up
         start = time.perf_counter()
         for _ in range(repeats):
             model(x)
-    return batch * (FRAMES if clip else 1) * repeats / (time.perf_counter() - start)
+    return batch * FRAMES * repeats / (time.perf_counter() - start)
 
 
 def main(argv=None) -> int:
@@ -44,7 +45,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, fp32, CPU")
-    print(f"{'model':12s} {'params':>7s} {'batch':>5s} {'frames/s':>9s} {'vs blurhandnet':>15s}")
+    print(f"{'model':12s} {'params':>7s} {'clips':>5s} {'frames/s':>9s} {'vs blurhandnet':>15s}")
     base = {}
     for name, config in CONFIGS.items():
         cfg = load_config(ROOT / "training" / "configs" / config)

@@ -8,7 +8,7 @@ from helpers import ROOT
 
 INSTALL_AND_RUN = textwrap.dedent("""
     import sys, bpy
-    zip_path, sample, root, python = sys.argv[1:5]
+    zip_path, sample, root, python, clip = sys.argv[1:6]
     assert bpy.ops.extensions.package_install_files(
         filepath=zip_path, repo="user_default", enable_on_install=True) == {"FINISHED"}
     assert "bl_ext.user_default.hand_mocap" in bpy.context.preferences.addons
@@ -25,8 +25,13 @@ INSTALL_AND_RUN = textwrap.dedent("""
         assert "no Hand Mocap folder is set" in str(exc) and "no Hand Mocap folder" in prefs.check_result
     prefs.worker_root, prefs.worker_python = root, python
     assert bpy.ops.hand_mocap.check_worker() == {"FINISHED"}
-    assert "models ready: blurhandnet" in prefs.check_result, prefs.check_result
-    assert "model" in bpy.ops.hand_mocap.import_video.get_rna_type().properties  # registered, with its options
+    assert "models ready: blurhandnet, deformer, seqhand" in prefs.check_result, prefs.check_result
+    props = bpy.ops.hand_mocap.import_video.get_rna_type().properties
+    assert {"deformer", "seqhand"} <= {item.identifier for item in props["model"].enum_items}
+    assert "window" in props and "window_stride" in props
+    # the installed extension drives the worker through one of the video models, end to end
+    assert bpy.ops.hand_mocap.import_video(filepath=clip, model="seqhand", hands="RIGHT", frame_end=5) == {"FINISHED"}
+    assert bpy.data.objects["Hand.R_armature"].animation_data is not None
     print("INSTALLED-AND-RAN", bpy.utils.extension_path_user("bl_ext.user_default.hand_mocap", create=False))
 """)
 
@@ -43,7 +48,7 @@ def test_built_zip_validates_installs_and_runs(tmp_path):
     script = tmp_path / "install.py"
     script.write_text(INSTALL_AND_RUN)
     result = subprocess.run([sys.executable, str(script), str(zips[0]), str(ROOT / "samples" / "open_hand_motion.npz"),
-                             str(ROOT), sys.executable],
+                             str(ROOT), sys.executable, str(ROOT / "samples" / "sample_clip.mp4")],
                             capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "INSTALLED-AND-RAN" in result.stdout

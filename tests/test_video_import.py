@@ -97,6 +97,11 @@ def test_batch_video_writes_a_blend_and_fails_with_one_line_reasons(tmp_path, bl
     out = tmp_path / "clip.blend"
     ok = subprocess.run([sys.executable, str(BATCH), "--", "--video", str(CLIP), "--out", str(out), "--hands",
                          "right", "--end", "11", "--fov", "70.8"], capture_output=True, text=True, timeout=300)
+    deformer = subprocess.run([sys.executable, str(BATCH), "--", "--video", str(CLIP), "--out", str(tmp_path / "d.blend"),
+                               "--model", "deformer", "--window", "6", "--window-stride", "3", "--hands", "right",
+                               "--end", "11"], capture_output=True, text=True, timeout=300)
+    assert deformer.returncode == 0, deformer.stderr[-2000:]
+    assert (tmp_path / "d.blend").is_file()
     assert ok.returncode == 0, ok.stderr[-2000:]
     bpy = blank_blend
     bpy.ops.wm.open_mainfile(filepath=str(out))
