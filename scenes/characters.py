@@ -57,6 +57,22 @@ def read_base_mesh(path: Path) -> Tuple[np.ndarray, np.ndarray, Dict[str, np.nda
     return v, np.array(faces["body"]), groups
 
 
+def read_body_uvs(path: Path) -> Tuple[np.ndarray, np.ndarray]:
+    """(vt (T, 2), UV index per corner of each body quad (F, 4)), in ``read_base_mesh``'s quad order."""
+    vt: List[List[float]] = []
+    corners: List[List[int]] = []
+    group = ""
+    with open(path) as fh:
+        for line in fh:
+            if line.startswith("vt "):
+                vt.append([float(x) for x in line.split()[1:3]])
+            elif line.startswith("g "):
+                group = line.split()[1]
+            elif line.startswith("f ") and group == "body":
+                corners.append([int(x.split("/")[1]) - 1 for x in line.split()[1:]])
+    return np.array(vt), np.array(corners)
+
+
 def _place(spec: dict, verts: np.ndarray, groups: Dict[str, np.ndarray]) -> np.ndarray:
     if spec["strategy"] == "CUBE":
         return verts[groups[spec["cube_name"]]].mean(axis=0)

@@ -21,7 +21,7 @@ import numpy as np
 from addon.blender.animate import key_rig, rig_channels
 from addon.blender.importer import add_footage_camera
 from addon.blender.rig import HandRig, build_hand_rig
-from addon.common.hand_model import HandModel
+from addon.common.hand_model import HandModel, builtin_texture
 
 # Skin tones (linear RGB multipliers of the texture), light to dark; a flow picks one.
 SKIN_TONES = np.array([
@@ -117,7 +117,9 @@ class HandRenderer:
             bpy.data.objects.remove(obj)
         self.rigs, self.occluders = [], []
 
-    def add_hand(self, model: HandModel, betas: np.ndarray, skin: int, name: str, camera: bool) -> HandRig:
+    def add_hand(self, model: HandModel, betas: np.ndarray, skin: int, name: str, camera: bool,
+                 nail_rgb: Optional[np.ndarray] = None) -> HandRig:
+        """The rigged hand in skin tone ``skin``; ``nail_rgb`` (linear RGB) paints a built-in hand's nails."""
         rig = build_hand_rig(model, betas, name=name)
         tone = SKIN_TONES[skin % len(SKIN_TONES)]
         mat = rig.mesh.data.materials[0]
@@ -134,6 +136,17 @@ class HandRenderer:
         else:
             mix.inputs[6].default_value = bsdf.inputs["Base Color"].default_value
         links.new(mix.outputs[2], bsdf.inputs["Base Color"])
+        nails = builtin_texture(model, "nails")
+        if nail_rgb is not None and tex is not None and nails is not None:  # nails are not skin-toned
+            mask = nodes.new("ShaderNodeTexImage")
+            mask.image = bpy.data.images.load(str(nails), check_existing=True)
+            mask.image.colorspace_settings.name = "Non-Color"
+            paint = nodes.new("ShaderNodeMix")
+            paint.data_type = "RGBA"
+            links.new(mask.outputs["Color"], paint.inputs["Factor"])
+            links.new(mix.outputs[2], paint.inputs[6])
+            paint.inputs[7].default_value = (*nail_rgb, 1.0)
+            links.new(paint.outputs[2], bsdf.inputs["Base Color"])
         if tex is not None:
             nodes.active = tex  # Workbench's texture colour mode shows the active image node
         if camera:

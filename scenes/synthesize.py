@@ -13,6 +13,8 @@ is rendered and written too.
 """
 from __future__ import annotations
 
+import colorsys
+
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,6 +111,19 @@ def project(points: np.ndarray, k: np.ndarray) -> np.ndarray:
     return uvw[..., :2] / uvw[..., 2:3]
 
 
+NAIL_STREAM = 1  # nail colours come from their own random stream: the scene's other draws stay as they were
+
+
+def nail_colour(rng: np.random.Generator) -> np.ndarray:
+    """Linear RGB nails: bare (pale pink to ivory, around the textures' own nail colour) on three hands in
+    four, polish of any hue on the rest."""
+    if rng.random() < 0.25:
+        hue, sat, val = rng.random(), rng.uniform(0.4, 0.9), rng.uniform(0.15, 0.8)
+        return np.array(colorsys.hsv_to_rgb(hue, sat, val)) ** 2.2
+    bare = np.array([0.84, 0.55, 0.51]) * rng.uniform(0.85, 1.1) + rng.uniform(-0.04, 0.04, 3)
+    return np.clip(bare, 0.0, 1.0)
+
+
 @dataclass
 class _Occluder:
     obj: object
@@ -127,13 +142,15 @@ def synthesize_sequence(renderer, bank: PoseBank, models: Dict[str, HandModel], 
     model = models["right"]
     flow = sample_flow(bank, model, k, (size, size), flow_params, rng)
     renderer.clear()
-    rig = renderer.add_hand(model, flow.betas, flow.skin, "hand", camera=True)
+    nails = np.random.default_rng([seed, index, NAIL_STREAM])
+    rig = renderer.add_hand(model, flow.betas, flow.skin, "hand", camera=True, nail_rgb=nail_colour(nails))
     if settings.forearm:
         renderer.add_forearm(rig, model, flow.betas, flow.skin, rng)
     second: Optional[tuple] = None
     if settings.second_hand and "left" in models:
         other = sample_flow(bank, models["right"], k, (size, size), flow_params, rng)
-        other_rig = renderer.add_hand(models["left"], other.betas, other.skin, "second_hand", camera=False)
+        other_rig = renderer.add_hand(models["left"], other.betas, other.skin, "second_hand", camera=False,
+                                      nail_rgb=nail_colour(nails))
         if settings.forearm:
             renderer.add_forearm(other_rig, models["left"], other.betas, other.skin, rng)
         shift = models["right"].rest_joints(other.betas)[0] - models["left"].rest_joints(other.betas)[0]

@@ -8,8 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from addon.common.hand_model import BUILTIN_HANDS, find_hand_model, load_hand_model
-from addon.common.joints import MANO_16
+from addon.common.hand_model import BUILTIN_HANDS, BUILTIN_TEXTURES, find_hand_model, load_hand_model
+from addon.common.joints import MANO_16, TIP_NAMES, TIP_VERTEX_IDS
+from addon.common.png import decode_png
 from helpers import ROOT, assert_close, assert_same_hand_file, pose
 
 FILES = BUILTIN_HANDS["makehuman"]
@@ -99,6 +100,49 @@ def test_the_generator_reproduces_the_shipped_files(tmp_path):
                    check=True, capture_output=True)
     for shipped in FILES.values():
         assert_same_hand_file(tmp_path / shipped.name, shipped, atol=1e-6)
+    for shipped in BUILTIN_TEXTURES["makehuman"].values():  # nearest-point lookups: a few edge texels may move
+        a, b = (decode_png(p.read_bytes()).astype(np.int16) for p in (tmp_path / shipped.name, shipped))
+        diff = np.abs(a - b)
+        assert diff.mean() < 0.05 and (diff > 8).mean() < 2e-3, (diff.mean(), (diff > 8).mean())
+
+
+def test_makehumans_own_nails_land_on_the_back_of_each_fingertip(mh_right):
+    """The nail mask carried over from MakeHuman's atlas: one patch per digit, each within 8 mm of where the
+    open hand paints its nail (on the back of the last segment), on the same layout."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from makehuman_hand.texture import _texels
+    from open_hand.appearance import nail_mask
+
+    def patches(mask):
+        size = mask.shape[0]
+        rows, cols, faces, bary = _texels(mh_right.vt, mh_right.ft, size)
+        on = mask[rows, cols] > 0.5
+        points = np.einsum("kc,kcd->kd", bary[on], mh_right.v_template[mh_right.f[faces[on]]])
+        tips = np.stack([mh_right.v_template[TIP_VERTEX_IDS[t]] for t in TIP_NAMES])
+        owner = np.linalg.norm(points[:, None] - tips[None], axis=-1).argmin(1)
+        return [points[owner == k] for k in range(5)]
+
+    ours = patches(decode_png(BUILTIN_TEXTURES["makehuman"]["nails"].read_bytes())[..., 0] / 255.0)
+    painted = patches(nail_mask())
+    for name, a, b in zip(TIP_NAMES, ours, painted):
+        assert len(a) > 150, f"{name}: {len(a)} nail texels"
+        gap = np.linalg.norm(a.mean(0) - b.mean(0)) * 1000
+        assert gap < 8.0, f"{name}: nail centre {gap:.1f} mm from the back of the fingertip"
+
+
+def test_scenes_paint_a_built_in_hands_nails_their_own_colour():
+    from scenes.renderer import HandRenderer, RenderSettings
+
+    renderer = HandRenderer(RenderSettings(size=32, engine="workbench"))
+    rig = renderer.add_hand(find_hand_model("right", hand="makehuman"), np.zeros(10), 1, "hand", camera=False,
+                            nail_rgb=np.array([0.1, 0.2, 0.7]))
+    nodes = rig.mesh.data.materials[0].node_tree.nodes
+    images = {n.image.filepath for n in nodes if n.type == "TEX_IMAGE"}
+    assert any(p.endswith("makehuman_hand_skin.png") for p in images)
+    assert any(p.endswith("makehuman_hand_nails.png") for p in images)
+    paint = [n for n in nodes if n.type == "MIX" and n.inputs["Factor"].is_linked and n.blend_type == "MIX"]
+    assert len(paint) == 1 and tuple(paint[0].inputs[7].default_value)[:3] == pytest.approx((0.1, 0.2, 0.7))
+    renderer.clear()
 
 
 def test_the_batch_script_and_the_worker_job_build_the_chosen_built_in_hand(tmp_path, blank_blend):

@@ -8,7 +8,7 @@ import pytest
 import smplx
 import torch
 
-from addon.common.hand_model import (BUILTIN_HANDS, OPEN_HAND_FILES, OPEN_HAND_TEXTURE, REQUIRED_SHAPES,
+from addon.common.hand_model import (BUILTIN_HANDS, BUILTIN_TEXTURES, OPEN_HAND_FILES, OPEN_HAND_TEXTURE, REQUIRED_SHAPES,
                                      load_hand_model, read_mano_pickle, save_hand_model_dict)
 from addon.common.joints import MANO_16, TIP_NAMES, TIP_VERTEX_IDS
 from addon.common.pose_prior import LIMITS, PosePrior, anatomical_axes, joint_kind
@@ -188,6 +188,8 @@ def test_the_generator_reproduces_the_shipped_files(tmp_path):
     for shipped in OPEN_HAND_FILES.values():
         assert_same_hand_file(tmp_path / shipped.name, shipped)
     assert_same_texture(tmp_path / OPEN_HAND_TEXTURE.name, OPEN_HAND_TEXTURE)
+    nails = BUILTIN_TEXTURES["open"]["nails"]
+    assert_same_texture(tmp_path / nails.name, nails)
 
 
 def test_the_regeneration_check_passes_round_off_and_fails_a_real_change(tmp_path):

@@ -17,7 +17,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from ..common.hand_model import OPEN_HAND_TEXTURE, HandModel
+from ..common.hand_model import HandModel, builtin_texture
 from ..common.joints import MANO_16, MANO_PARENTS, TIP_NAMES, TIP_VERTEX_IDS
 
 # OpenCV camera axes -> Blender world axes (+90 degrees about X).
@@ -206,8 +206,9 @@ def _add_surface(mesh_obj, model: HandModel, vertex_colors: Optional[np.ndarray]
     if model.vt is not None and model.ft is not None:
         uv = mesh.uv_layers.new(name="UVMap")
         uv.data.foreach_set("uv", model.vt[model.ft].astype(np.float32).ravel())
-        if vertex_colors is None and model.is_open_hand and OPEN_HAND_TEXTURE.is_file():
-            image = bpy.data.images.load(str(OPEN_HAND_TEXTURE), check_existing=True)
+        texture = builtin_texture(model)
+        if vertex_colors is None and texture is not None:
+            image = bpy.data.images.load(str(texture), check_existing=True)
             image.pack()  # the .blend stays self-contained
             tex = nodes.new("ShaderNodeTexImage")
             tex.image = image

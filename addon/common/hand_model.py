@@ -39,13 +39,26 @@ OPEN_HAND_MARKER = "open_hand_version"
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 OPEN_HAND_FILES = {"right": DATA_DIR / "mano_open_RIGHT.pkl", "left": DATA_DIR / "mano_open_LEFT.pkl"}
 # The built-in hands, by name: the procedural open hand, and MakeHuman's sculpted hand registered onto its
-# topology (tools/make_makehuman_hand.py). Both are in MANO's exact format and share UVs and texture.
+# topology (tools/make_makehuman_hand.py). Both are in MANO's exact format and share the UV layout; each has
+# its skin texture, and a nail mask the synthetic scenes paint with a random nail colour.
 BUILTIN_HANDS = {
     "open": OPEN_HAND_FILES,
     "makehuman": {"right": DATA_DIR / "mano_makehuman_RIGHT.pkl", "left": DATA_DIR / "mano_makehuman_LEFT.pkl"},
 }
 DEFAULT_HAND = "open"
 OPEN_HAND_TEXTURE = DATA_DIR / "open_hand_skin.png"
+BUILTIN_TEXTURES = {
+    "open": {"skin": OPEN_HAND_TEXTURE, "nails": DATA_DIR / "open_hand_nails.png"},
+    "makehuman": {"skin": DATA_DIR / "makehuman_hand_skin.png", "nails": DATA_DIR / "makehuman_hand_nails.png"},
+}
+
+
+def builtin_texture(model: "HandModel", kind: str = "skin") -> Optional[Path]:
+    """The shipped ``skin`` texture or ``nails`` mask of a built-in hand; None for any other hand model."""
+    if not model.is_open_hand:
+        return None
+    path = BUILTIN_TEXTURES.get(model.extras.get("hand_name", "open"), {}).get(kind)
+    return path if path is not None and path.is_file() else None
 
 
 class HandModelError(ValueError):

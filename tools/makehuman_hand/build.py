@@ -31,6 +31,7 @@ from open_hand.build import mirror_to_left
 from scenes.characters import MH_TO_BLENDER, mpfb2_data
 
 from .register import STEPS, MakeHumanHand, makehuman_right_hand, register
+from .texture import write_makehuman_texture
 
 VERSION = "1"
 HAND_NAME = "makehuman"
@@ -165,4 +166,5 @@ def write_makehuman_hand(out_dir: str | Path, steps: Tuple[int, int] = STEPS) ->
     save_hand_model_dict(right, paths["right"])
     left = {k: v for k, v in mirror_to_left(right).items() if k not in REGISTRATION_KEYS}
     save_hand_model_dict(left, paths["left"])
+    paths.update(write_makehuman_texture(load_hand_model(paths["right"]), out))
     return paths

@@ -74,20 +74,53 @@ def uv_layout(mesh: HandMesh) -> Tuple[np.ndarray, np.ndarray]:
     return np.array(vt), ft
 
 
-def skin_texture(seed: int = 7, size: int = TEXTURE_SIZE) -> np.ndarray:
-    """(size, size, 3) uint8 sRGB skin: back of the hand, lighter palms, nails and flexion creases."""
+NAIL_RGB = np.array([236, 196, 190]) / 255.0
+
+
+def _texel_uv(size: int):
+    return np.meshgrid((np.arange(size) + 0.5) / size, 1.0 - (np.arange(size) + 0.5) / size)
+
+
+def _chart_uv(box, uu: np.ndarray, vv: np.ndarray):
+    """(around 0..1, along 0..1, inside) of every texel in a chart's box."""
+    u = (uu - box[0]) / (box[2] - box[0]) * WRAP
+    t = (vv - box[1]) / (box[3] - box[1])
+    inside = (u >= -0.02) & (u <= WRAP + 0.02) & (t >= -0.02) & (t <= 1.02)
+    return np.mod(u, 1.0), t, inside
+
+
+def _nail(u: np.ndarray, t: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """The open hand's nail on a digit chart: centred on the back, over the last sixth of the digit."""
+    nail_u = np.clip(1.0 - np.abs(u - 0.25) / 0.12, 0.0, 1.0)
+    nail_t = np.clip((t - 0.83) / 0.02, 0.0, 1.0) * np.clip((0.985 - t) / 0.02, 0.0, 1.0)
+    return inside * (nail_u > 0) * nail_t * np.clip(nail_u * 4, 0, 1)
+
+
+def nail_mask(size: int = TEXTURE_SIZE) -> np.ndarray:
+    """(size, size) float mask of the open hand's nails (the synthetic scenes paint them a random colour)."""
+    uu, vv = _texel_uv(size)
+    return np.clip(sum(_nail(*_chart_uv(_digit_box(k), uu, vv)) for k in range(5)), 0.0, 1.0)
+
+
+def paint_nails(skin: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """uint8 sRGB skin with nails painted where ``mask`` (float, 0..1) says."""
+    m = np.clip(mask, 0.0, 1.0)[..., None]
+    out = skin.astype(np.float64) / 255.0 * (1 - m) + NAIL_RGB * m
+    return np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)
+
+
+def skin_texture(seed: int = 7, size: int = TEXTURE_SIZE, nails: bool = True) -> np.ndarray:
+    """(size, size, 3) uint8 sRGB skin: back of the hand, lighter palms, flexion creases and (``nails``) the
+    open hand's parametric nails."""
     rng = np.random.default_rng(seed)
     img = np.zeros((size, size, 3))
-    uu, vv = np.meshgrid((np.arange(size) + 0.5) / size, 1.0 - (np.arange(size) + 0.5) / size)
+    uu, vv = _texel_uv(size)
     back = np.array([214, 160, 132]) / 255.0
     palm = np.array([232, 178, 158]) / 255.0
     img[:] = back
 
     def chart_uv(box):
-        u = (uu - box[0]) / (box[2] - box[0]) * WRAP
-        t = (vv - box[1]) / (box[3] - box[1])
-        inside = (u >= -0.02) & (u <= WRAP + 0.02) & (t >= -0.02) & (t <= 1.02)
-        return np.mod(u, 1.0), t, inside
+        return _chart_uv(box, uu, vv)
 
     def paint(mask, colour, strength=1.0):
         m = np.clip(mask, 0.0, 1.0)[..., None] * strength
@@ -108,10 +141,10 @@ def skin_texture(seed: int = 7, size: int = TEXTURE_SIZE) -> np.ndarray:
         for j in joints:  # flexion creases on the palmar side, knuckle wrinkles on the back
             paint(inside * np.exp(-(((t - j) / 0.006) ** 2)) * around_palmar(u), palm * 0.75, 0.8)
             paint(inside * np.exp(-(((t - j) / 0.01) ** 2)) * np.clip(1 - np.abs(u - 0.25) / 0.15, 0, 1), back * 0.88, 0.5)
-        nail_u = np.clip(1.0 - np.abs(u - 0.25) / 0.12, 0.0, 1.0)
-        nail_t = np.clip((t - 0.83) / 0.02, 0.0, 1.0) * np.clip((0.985 - t) / 0.02, 0.0, 1.0)
-        nail = inside * (nail_u > 0) * nail_t * np.clip(nail_u * 4, 0, 1)
-        paint(nail, np.array([236, 196, 190]) / 255.0)
+        if not nails:
+            continue
+        nail = _nail(u, t, inside)
+        paint(nail, NAIL_RGB)
         paint(nail * np.clip((t - 0.95) / 0.02, 0.0, 1.0), np.array([246, 236, 228]) / 255.0)
     # Soft mottling so the skin does not look like plastic.
     noise = rng.normal(0.0, 1.0, (size // 16, size // 16))

@@ -89,8 +89,10 @@ def write_open_hand(out_dir: str | Path) -> Dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     right = right_hand()
     paths = {"right": out / "mano_open_RIGHT.pkl", "left": out / "mano_open_LEFT.pkl",
-             "texture": out / "open_hand_skin.png"}
+             "texture": out / "open_hand_skin.png", "nails": out / "open_hand_nails.png"}
     save_hand_model_dict(right, paths["right"])
     save_hand_model_dict(mirror_to_left(right), paths["left"])
     write_png(paths["texture"], appearance.skin_texture(), level=9)
+    nails = np.round(appearance.nail_mask() * 255).astype(np.uint8)
+    write_png(paths["nails"], np.repeat(nails[..., None], 3, -1), level=9)
     return paths
