@@ -32,6 +32,7 @@ from .catalog import resolve_checkpoint
 from .crop import crop_affine, crop_image, crop_to_image, normalise
 from .detect import Detection, make_detector, source_counts
 from .filters import PoseSmoother, interpolate_pose
+from .footage_colours import footage_colours
 from .runners import FrameOutput, make_runner, predict_independent
 from .fitting import FitSettings, FitWeights, TrackFitter, fit_frames
 from .side import SideEvidence, orientation_gap_deg, sample_frames, weigh_evidence
@@ -80,6 +81,7 @@ class JobSettings:
     search_scales: List[float] = field(default_factory=lambda: list(SEARCH_SCALES))  # tiles / the frame's shorter side
     window: int = 0  # Deformer: frames per window (0: the checkpoint's own)
     window_stride: int = 0  # Deformer: frames between window starts (0: the checkpoint's own)
+    skin: str = "procedural"  # "footage": per-vertex colours from the footage in the final sequences
     batch_size: int = 8
 
     def validate(self) -> None:
@@ -435,6 +437,15 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
         publish(side, tail + stream.flush())
         if samples[side]:
             seq = to_sequence(samples[side], side, info.fps, settings.model, k, (info.width, info.height), info.path)
+            if settings.skin == "footage":
+                check_cancel()
+                tick = time.perf_counter()
+                found = footage_colours(footage.frames(start, end), seq, models[side], settings.first_blender_frame)
+                seq.vertex_colors = found.colours
+                seconds["colours"] = seconds.get("colours", 0.0) + time.perf_counter() - tick
+                emit("log", {"message": f"the {side} hand's colours come from {found.frames} frames of the footage; "
+                             f"{(found.seen > 0).mean():.0%} of its skin was seen, the rest is filled from "
+                             "its neighbours"})
             paths[side] = str(seq.save(job_dir / f"{side}.npz"))
             depth = np.median(seq.transl[:, 2] + models[side].rest_joints(seq.betas[0])[0, 2])
             emit("log", {"message": f"the {side} hand's wrist is {depth:.2f} m from the camera (median) at a "

@@ -35,7 +35,6 @@ def smooth_colours(vertices: torch.Tensor) -> torch.Tensor:
 
 
 def test_blender_renders_the_same_silhouette_and_colours(blank_blend):
-    bpy = blank_blend
     from addon.blender.importer import add_footage_camera
     from addon.blender.rig import build_hand_rig
     from scenes.renderer import HandRenderer, RenderSettings

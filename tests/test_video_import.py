@@ -133,3 +133,16 @@ def test_the_video_models_import_through_the_operator(addon_registered, model):
                                            fov=70.8) == {"FINISHED"}
     frames = _key_frames(bpy.data.objects["Hand.R_armature"])
     assert 9 <= len(frames) <= 12 and all(float(f).is_integer() for f in frames)  # one key a frame, no sub-frames
+
+
+def test_footage_skin_colours_the_rig_from_the_clip(addon_registered):
+    bpy = addon_registered
+    assert bpy.ops.hand_mocap.import_video(filepath=str(CLIP), hands="RIGHT", frame_end=11, skin="footage") == {"FINISHED"}
+    mesh = bpy.data.objects["Hand.R_mesh"]
+    attr = mesh.data.color_attributes["skin"]
+    colours = np.empty(len(attr.data) * 4, dtype=np.float32)
+    attr.data.foreach_get("color", colours)
+    r, g, b, _ = np.median(colours.reshape(-1, 4), axis=0)
+    assert r > g > b > 0.0  # the clip's skin tone
+    bsdf = next(n for n in mesh.data.materials[0].node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+    assert bsdf.inputs["Base Color"].links[0].from_node.type == "VERTEX_COLOR"

@@ -196,13 +196,6 @@ def _add_surface(mesh_obj, model: HandModel, vertex_colors: Optional[np.ndarray]
         bsdf.inputs["Subsurface Weight"].default_value = 0.08
     bsdf.inputs["Base Color"].default_value = SKIN_RGBA
     mat.diffuse_color = SKIN_RGBA
-    if vertex_colors is not None:
-        attr = mesh.color_attributes.new("skin", "FLOAT_COLOR", "POINT")
-        rgba = np.concatenate([vertex_colors, np.ones((len(vertex_colors), 1))], axis=1)
-        attr.data.foreach_set("color", rgba.astype(np.float32).ravel())
-        node = nodes.new("ShaderNodeVertexColor")
-        node.layer_name = "skin"
-        links.new(node.outputs["Color"], bsdf.inputs["Base Color"])
     if model.vt is not None and model.ft is not None:
         uv = mesh.uv_layers.new(name="UVMap")
         uv.data.foreach_set("uv", model.vt[model.ft].astype(np.float32).ravel())
@@ -214,3 +207,21 @@ def _add_surface(mesh_obj, model: HandModel, vertex_colors: Optional[np.ndarray]
             tex.image = image
             links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
     mesh.materials.append(mat)
+    if vertex_colors is not None:
+        set_vertex_colours(mesh_obj, vertex_colors)
+
+
+def set_vertex_colours(mesh_obj, colours: np.ndarray) -> None:
+    """Per-vertex linear RGB (V, 3) as the skin: a ``skin`` colour attribute drives the material's base colour
+    (in place of any texture, which stays in the material, unlinked)."""
+    mesh = mesh_obj.data
+    attr = mesh.color_attributes.get("skin") or mesh.color_attributes.new("skin", "FLOAT_COLOR", "POINT")
+    rgba = np.concatenate([colours, np.ones((len(colours), 1))], axis=1)
+    attr.data.foreach_set("color", rgba.astype(np.float32).ravel())
+    mat = mesh.materials[0]
+    nodes, links = mat.node_tree.nodes, mat.node_tree.links
+    bsdf = next(n for n in nodes if n.type == "BSDF_PRINCIPLED")
+    node = next((n for n in nodes if n.type == "VERTEX_COLOR"), None) or nodes.new("ShaderNodeVertexColor")
+    node.layer_name = "skin"
+    links.new(node.outputs["Color"], bsdf.inputs["Base Color"])
+    mesh.color_attributes.active_color = attr

@@ -23,7 +23,7 @@ from ..common.motion_sequence import MotionSequence, concatenate, load_motion_se
 from ..common.worker_client import WorkerClient, WorkerFailure
 from .animate import fit_scene_to, key_rig, rig_channels
 from .importer import add_footage_camera
-from .rig import HandRig, build_hand_rig, undo_on_error
+from .rig import HandRig, build_hand_rig, set_vertex_colours, undo_on_error
 
 
 def new_job(video: str, **options) -> P.Start:
@@ -88,6 +88,7 @@ class VideoImport:
             if event.level == "warning":
                 self.warnings.append(event.message)
         elif isinstance(event, P.Done):
+            self._colour(event.paths)
             self.finished = True
             self.frames_without_hand = list(event.frames_without_hand)
             self.seconds = dict(event.seconds)
@@ -112,6 +113,14 @@ class VideoImport:
         last = max(h.chunks[-1].frames[-1] for h in self.hands.values())
         # the footage's own frames (sub-frame keys at the very ends may lie a fraction outside)
         fit_scene_to(bpy.context.scene, np.round([first, last]), seq.fps)
+
+    def _colour(self, paths) -> None:
+        """Footage colours (``--skin footage``) come with the complete sequences at the end of the job."""
+        for path in paths:
+            seq = load_motion_sequence(path)
+            track = self.hands.get(seq.handedness)
+            if seq.vertex_colors is not None and track is not None:
+                set_vertex_colours(track.rig.mesh, seq.vertex_colors)
 
     def _build_rig(self, seq: MotionSequence) -> HandRig:
         model = find_hand_model(seq.handedness, self.mano_dir, self.start.hand_model)

@@ -68,6 +68,10 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
     refine_strength: FloatProperty(name="Fit strength", default=1.0, min=0.1, max=4.0,
                                    description="How strongly the keypoints pull against the network and the hand "
                                    "priors (1 = default)")
+    skin: EnumProperty(name="Skin", default="procedural", items=[
+        ("procedural", "Procedural", "The hand model's own skin texture"),
+        ("footage", "From the footage", "The hand's colours taken from the footage: per vertex, the median over "
+         "the frames that see it")])
     window: IntProperty(name="Window (frames)", default=0, min=0, max=32,
                         description="Deformer: frames per sliding window (0: the checkpoint's own)")
     window_stride: IntProperty(name="Window stride", default=0, min=0, max=32,
@@ -92,7 +96,7 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
                         first_blender_frame=self.first_blender_frame, mano_dir=settings.mano_dir or "",
                         hand_model=settings.hand_model,
                         device=settings.device, refine=self.refine, refine_strength=self.refine_strength,
-                        search=self.search, window=self.window, window_stride=self.window_stride)
+                        search=self.search, window=self.window, window_stride=self.window_stride, skin=self.skin)
         try:
             start.region = parse_region(self.region)
             check_job_fields(asdict(start))

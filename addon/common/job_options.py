@@ -14,6 +14,7 @@ from .models import MODEL_NAMES
 HANDS = ("right", "left")
 HAND_MODELS = ("open", "makehuman")  # the built-in hands (addon/common/hand_model.py BUILTIN_HANDS)
 REFINE = ("keypoints", "off")
+SKINS = ("procedural", "footage")  # the rig's skin: the built-in texture, or colours taken from the footage
 SEARCH_SCALES = (0.3, 0.5)  # crop search tiles, as fractions of the frame's shorter side
 MAX_WINDOW = 32  # Deformer's temporal embedding covers this many frames
 
@@ -54,6 +55,9 @@ def add_job_arguments(ap: argparse.ArgumentParser) -> None:
                     help="tile sides of the search, as fractions of the frame's shorter side")
     ap.add_argument("--refine-strength", type=float, default=1.0,
                     help="how strongly the keypoints pull against the network and the hand priors (0..4, 1 = default)")
+    ap.add_argument("--skin", default=SKINS[0], choices=SKINS,
+                    help="procedural (default): the hand model's own skin; footage: the hand's colours taken from "
+                         "the footage (per vertex, the median over the frames that see it)")
     ap.add_argument("--window", type=int, default=0,
                     help="deformer: frames per sliding window (0: the checkpoint's own, 8 for the shipped one)")
     ap.add_argument("--window-stride", type=int, default=0,
@@ -89,7 +93,7 @@ def job_fields(args: argparse.Namespace) -> dict:
                   fov_deg=args.fov, region=parse_region(args.region), mano_dir=args.mano,
                   hand_model=args.hand_model, device=args.device,
                   refine=args.refine, refine_strength=args.refine_strength, search=args.search == "on",
-                  search_scales=parse_scales(args.search_scales), window=args.window,
+                  search_scales=parse_scales(args.search_scales), window=args.window, skin=args.skin,
                   window_stride=args.window_stride)
     check_job_fields(fields)
     return fields
@@ -135,6 +139,8 @@ def check_job_fields(f: dict) -> None:
         problems.append(f"--search-scales must be between 0.1 and 1 (fractions of the frame), not {scales}")
     if f.get("hand_model", HAND_MODELS[0]) not in HAND_MODELS:
         problems.append(f"--hand-model must be one of {', '.join(HAND_MODELS)}, not {f['hand_model']!r}")
+    if f.get("skin", SKINS[0]) not in SKINS:
+        problems.append(f"--skin must be {' or '.join(SKINS)}, not {f['skin']!r}")
     window, stride = f.get("window", 0), f.get("window_stride", 0)
     if not 0 <= window <= MAX_WINDOW:
         problems.append(f"--window must be 0 (the checkpoint's own) or 1 to {MAX_WINDOW} frames, not {window}")
