@@ -143,6 +143,6 @@ def test_footage_skin_colours_the_rig_from_the_clip(addon_registered):
     colours = np.empty(len(attr.data) * 4, dtype=np.float32)
     attr.data.foreach_get("color", colours)
     r, g, b, _ = np.median(colours.reshape(-1, 4), axis=0)
-    assert r > g > b > 0.0  # the clip's skin tone
+    assert r > g > b > 0.0  # the clip's skin tone (tests/test_footage_colours.py compares it with the truth's)
     bsdf = next(n for n in mesh.data.materials[0].node_tree.nodes if n.type == "BSDF_PRINCIPLED")
     assert bsdf.inputs["Base Color"].links[0].from_node.type == "VERTEX_COLOR"

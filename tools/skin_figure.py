@@ -1,0 +1,82 @@
+"""The README's skin figure: frames of the sample clip, the input above the imported hand in its procedural
+skin and in the colours the job took from the footage (``--skin footage``), both laid over the footage.
+
+    .venv/bin/python tools/skin_figure.py [--video samples/sample_clip.mp4] [--frames 9,45,101]
+                                          [--out docs/footage_skin.jpg]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import bpy  # noqa: E402
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from addon.blender.importer import import_sequence  # noqa: E402
+from addon.blender.render import setup_overlay_render  # noqa: E402
+from addon.common.motion_sequence import load_motion_sequence  # noqa: E402
+from inference.pipeline import JobSettings, run_job  # noqa: E402
+from inference.video import Footage  # noqa: E402
+
+ROWS = (("input", None), ("procedural skin", "procedural"), ("skin from the footage (--skin footage)", "footage"))
+
+
+def overlays(seq_path: str, colours: bool, frames, work: Path) -> dict:
+    """Footage frame -> BGRA render of the hand, with or without the sequence's footage colours."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    seq = load_motion_sequence(seq_path)
+    if not colours:
+        seq.vertex_colors = None
+    import_sequence(seq)
+    scene = bpy.context.scene
+    setup_overlay_render(scene)
+    scene.display.shading.color_type = "VERTEX" if colours else "TEXTURE"
+    out = {}
+    for f in frames:
+        scene.frame_set(f + 1)  # Blender frame f + 1 shows footage frame f
+        scene.render.filepath = str(work / f"{int(colours)}_{f:04d}.png")
+        bpy.ops.render.render(write_still=True)
+        out[f] = cv2.imread(scene.render.filepath, cv2.IMREAD_UNCHANGED)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--video", default=str(ROOT / "samples" / "sample_clip.mp4"))
+    ap.add_argument("--frames", default="9,45,101")
+    ap.add_argument("--out", default=str(ROOT / "docs" / "footage_skin.jpg"))
+    ap.add_argument("--scale", type=float, default=0.5, help="size of each tile relative to the footage")
+    args = ap.parse_args(argv)
+    frames = [int(v) for v in args.frames.split(",")]
+    footage = {i: rgb[..., ::-1] for i, rgb in Footage(args.video).frames() if i in frames}
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run_job(JobSettings(video=args.video, skin="footage"), Path(tmp) / "job")
+        path = next(iter(result.paths.values()))
+        layers = {skin: overlays(path, skin == "footage", frames, Path(tmp)) for _, skin in ROWS if skin}
+    rows = []
+    for label, skin in ROWS:
+        tiles = []
+        for f in frames:
+            img = footage[f].astype(np.float32)
+            if skin:
+                layer = layers[skin][f].astype(np.float32)
+                alpha = layer[..., 3:4] / 255.0
+                img = img * (1 - alpha) + layer[..., :3] * alpha
+            tile = cv2.resize(img.astype(np.uint8), None, fx=args.scale, fy=args.scale, interpolation=cv2.INTER_AREA)
+            cv2.putText(tile, f"{label}, frame {f}", (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1,
+                        cv2.LINE_AA)
+            tiles.append(tile)
+        rows.append(np.concatenate(tiles, axis=1))
+    cv2.imwrite(args.out, np.concatenate(rows, axis=0), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
