@@ -248,3 +248,21 @@ def test_the_shipped_video_configs_load_and_build(name):
     cfg = load_config(ROOT / "training" / "configs" / f"{name}.toml")
     model = {"deformer": Deformer, "seqhand": SeqHand}[cfg.train.model](cfg.model)
     assert model.config == cfg.model and cfg.train.clip_frames >= 1
+
+
+def test_the_motion_discriminator_trains_alternately_with_the_generator(clip_set):
+    from training.tasks import TASKS, LossStep
+    from training.data import ClipSamples, CropSpec
+    from training.video_losses import DeformerSwitches, DeformerWeights
+
+    torch.manual_seed(0)
+    model = Deformer(TINY_DEFORMER)
+    step = LossStep(TASKS["deformer"], model, DeformerWeights(), DeformerSwitches(adversarial=True), torch.device("cpu"))
+    batch = torch.utils.data.default_collate([ClipSamples(str(clip_set), 4, CropSpec(64, 4))[0]] * 2)
+    before = [p.detach().clone() for p in step.discriminator.parameters()]
+    losses = step(step.forward(model, batch), batch)
+    assert "adversarial" in losses and torch.isfinite(losses["total"])
+    losses["total"].backward()
+    assert model.pose.heads[0].weight.grad is not None  # the generator's step reaches the network
+    step.after_step(batch)
+    assert any(not torch.equal(a, b) for a, b in zip(before, step.discriminator.parameters()))
