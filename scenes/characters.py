@@ -39,38 +39,39 @@ def mpfb2_data() -> Path:
     return folder
 
 
-def read_base_mesh(path: Path) -> Tuple[np.ndarray, np.ndarray, Dict[str, np.ndarray]]:
-    """(vertices (V, 3) in Blender metres, body quads (F, 4), group -> vertex ids of its faces)."""
+def _read_obj(path: Path):
+    """MakeHuman's base.obj: vertices, UVs, and per group the faces' vertex and UV indices (0-based)."""
     verts: List[List[float]] = []
+    uvs: List[List[float]] = []
     faces: Dict[str, List[List[int]]] = {}
+    face_uvs: Dict[str, List[List[int]]] = {}
     group = ""
     with open(path) as fh:
         for line in fh:
             if line.startswith("v "):
                 verts.append([float(x) for x in line.split()[1:4]])
+            elif line.startswith("vt "):
+                uvs.append([float(x) for x in line.split()[1:3]])
             elif line.startswith("g "):
                 group = line.split()[1]
             elif line.startswith("f "):
-                faces.setdefault(group, []).append([int(x.split("/")[0]) - 1 for x in line.split()[1:]])
-    v = np.array(verts) @ MH_TO_BLENDER.T
+                corners = [x.split("/") for x in line.split()[1:]]
+                faces.setdefault(group, []).append([int(c[0]) - 1 for c in corners])
+                face_uvs.setdefault(group, []).append([int(c[1]) - 1 if len(c) > 1 and c[1] else -1 for c in corners])
+    return np.array(verts), np.array(uvs), faces, face_uvs
+
+
+def read_base_mesh(path: Path) -> Tuple[np.ndarray, np.ndarray, Dict[str, np.ndarray]]:
+    """(vertices (V, 3) in Blender metres, body quads (F, 4), group -> vertex ids of its faces)."""
+    verts, _, faces, _ = _read_obj(path)
     groups = {g: np.unique(np.array(f).ravel()) for g, f in faces.items()}
-    return v, np.array(faces["body"]), groups
+    return verts @ MH_TO_BLENDER.T, np.array(faces["body"]), groups
 
 
 def read_body_uvs(path: Path) -> Tuple[np.ndarray, np.ndarray]:
     """(vt (T, 2), UV index per corner of each body quad (F, 4)), in ``read_base_mesh``'s quad order."""
-    vt: List[List[float]] = []
-    corners: List[List[int]] = []
-    group = ""
-    with open(path) as fh:
-        for line in fh:
-            if line.startswith("vt "):
-                vt.append([float(x) for x in line.split()[1:3]])
-            elif line.startswith("g "):
-                group = line.split()[1]
-            elif line.startswith("f ") and group == "body":
-                corners.append([int(x.split("/")[1]) - 1 for x in line.split()[1:]])
-    return np.array(vt), np.array(corners)
+    _, uvs, _, face_uvs = _read_obj(path)
+    return uvs, np.array(face_uvs["body"])
 
 
 def _place(spec: dict, verts: np.ndarray, groups: Dict[str, np.ndarray]) -> np.ndarray:

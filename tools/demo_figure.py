@@ -47,6 +47,26 @@ def overlays(video: str, refine: str, frames, work: Path) -> dict:
     return out
 
 
+def compose(footage: dict, rows: list, frames, scale: float, opacity: float) -> np.ndarray:
+    """One row per (label, overlays or None): each frame's footage, the overlay laid on at ``opacity``, scaled
+    and labelled."""
+    out = []
+    for label, layer in rows:
+        tiles = []
+        for f in frames:
+            img = footage[f].astype(np.float32)
+            if layer is not None:
+                over = layer[f].astype(np.float32)
+                alpha = opacity * over[..., 3:4] / 255.0
+                img = img * (1 - alpha) + over[..., :3] * alpha
+            tile = cv2.resize(img.astype(np.uint8), None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            cv2.putText(tile, f"{label}, frame {f}", (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1,
+                        cv2.LINE_AA)
+            tiles.append(tile)
+        out.append(np.concatenate(tiles, axis=1))
+    return np.concatenate(out, axis=0)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--video", default=str(ROOT / "samples" / "sample_clip.mp4"))
@@ -58,21 +78,8 @@ def main(argv=None) -> int:
     footage = {i: rgb[..., ::-1] for i, rgb in Footage(args.video).frames() if i in frames}
     with tempfile.TemporaryDirectory() as tmp:
         layers = {refine: overlays(args.video, refine, frames, Path(tmp)) for _, refine in ROWS if refine}
-    rows = []
-    for label, refine in ROWS:
-        tiles = []
-        for f in frames:
-            img = footage[f].astype(np.float32)
-            if refine:
-                layer = layers[refine][f].astype(np.float32)
-                alpha = 0.85 * layer[..., 3:4] / 255.0
-                img = img * (1 - alpha) + layer[..., :3] * alpha
-            tile = cv2.resize(img.astype(np.uint8), None, fx=args.scale, fy=args.scale, interpolation=cv2.INTER_AREA)
-            cv2.putText(tile, f"{label}, frame {f}", (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1,
-                        cv2.LINE_AA)
-            tiles.append(tile)
-        rows.append(np.concatenate(tiles, axis=1))
-    cv2.imwrite(args.out, np.concatenate(rows, axis=0), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    picture = compose(footage, [(label, layers.get(refine)) for label, refine in ROWS], frames, args.scale, 0.85)
+    cv2.imwrite(args.out, picture, [cv2.IMWRITE_JPEG_QUALITY, 88])
     print(args.out)
     return 0
 

@@ -15,12 +15,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
 
 import bpy  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from addon.blender.importer import import_sequence  # noqa: E402
+from demo_figure import compose  # noqa: E402
 from addon.blender.render import setup_overlay_render  # noqa: E402
 from addon.common.motion_sequence import load_motion_sequence  # noqa: E402
 from inference.pipeline import JobSettings, run_job  # noqa: E402
@@ -75,21 +77,8 @@ def main(argv=None) -> int:
         if Path(args.video).resolve() == (ROOT / "samples" / "sample_clip.mp4").resolve():
             compare_with_truth(path, args.video, result.seconds["colours"])
         layers = {skin: overlays(path, skin == "footage", frames, Path(tmp)) for _, skin in ROWS if skin}
-    rows = []
-    for label, skin in ROWS:
-        tiles = []
-        for f in frames:
-            img = footage[f].astype(np.float32)
-            if skin:
-                layer = layers[skin][f].astype(np.float32)
-                alpha = layer[..., 3:4] / 255.0
-                img = img * (1 - alpha) + layer[..., :3] * alpha
-            tile = cv2.resize(img.astype(np.uint8), None, fx=args.scale, fy=args.scale, interpolation=cv2.INTER_AREA)
-            cv2.putText(tile, f"{label}, frame {f}", (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1,
-                        cv2.LINE_AA)
-            tiles.append(tile)
-        rows.append(np.concatenate(tiles, axis=1))
-    cv2.imwrite(args.out, np.concatenate(rows, axis=0), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    picture = compose(footage, [(label, layers.get(skin)) for label, skin in ROWS], frames, args.scale, 1.0)
+    cv2.imwrite(args.out, picture, [cv2.IMWRITE_JPEG_QUALITY, 88])
     print(args.out)
     return 0
 
