@@ -272,6 +272,23 @@ def decide_sides(tracks: List[Track], side_crops: Dict[int, List[tuple]], net, s
     return one_track_per_side(tracks, lambda t: strength.get(id(t), 0.0))
 
 
+def side_network(net, right_model: HandModel, device: torch.device, emit: Emit):
+    """The network whose orientation weighs in on each track's side. A single-frame network is its own; the
+    video models' global orientation is too loose for it (on the evaluation clips their default runs took
+    the wrong side on most clips that BlurHandNet's get right), so they borrow the default checkpoint's."""
+    if net.temporal_mode == "frame":
+        return net
+    from .catalog import DEFAULT_MODEL, ModelUnavailable
+    from .models.output import load_model
+
+    try:
+        side_net = load_model(resolve_checkpoint(DEFAULT_MODEL), hand_model=right_model).to(device)
+    except ModelUnavailable:
+        return net
+    emit("log", {"message": f"the side of each hand is weighed with {DEFAULT_MODEL}'s orientation"})
+    return side_net
+
+
 def make_fitter(settings: JobSettings, model: HandModel, right_model: HandModel, k: np.ndarray,
                 device: torch.device, has_keypoints: bool) -> Optional[TrackFitter]:
     """The fitting stage for one hand, or None (``refine off``, or no keypoints to fit: a fixed region)."""
@@ -305,6 +322,9 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
     size = cfg.image_size
 
     # Pass 1: hands found (and a few crops kept for the side decision).
+    side_net = side_network(net, right_model, device, emit) if len(settings.hands) != 1 and not settings.region \
+        else net
+    side_size = side_net.config.image_size
     region = np.array(settings.region, dtype=np.float64) if settings.region else None
     detector = make_detector(region, side=(settings.hands or ["right"])[0], search=settings.search,
                              scales=settings.search_scales, max_hands=2 if len(settings.hands) != 1 else 1)
@@ -320,8 +340,8 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
             tick = time.perf_counter()
             seconds["detect"] += tick - now
             if n % step == 0 and found[-1] and found[-1][0].has_keypoints:
-                side_crops[index] = [(d, crop_image(rgb, d.box, size), crop_image(rgb, d.box, size, mirror=True))
-                                     for d in found[-1]]
+                side_crops[index] = [(d, crop_image(rgb, d.box, side_size),
+                                      crop_image(rgb, d.box, side_size, mirror=True)) for d in found[-1]]
             if n % 5 == 0 or n == total - 1:
                 emit("progress", {"stage": "detect", "done": n + 1, "total": total})
                 check_cancel()
@@ -353,7 +373,7 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
 
     if len(settings.hands) != 1 and region is None:  # the user did not say which hand: geometry decides
         tick = time.perf_counter()
-        tracks = decide_sides(tracks, side_crops, net, settings, k, device, emit)
+        tracks = decide_sides(tracks, side_crops, side_net, settings, k, device, emit)
         seconds["side"] = time.perf_counter() - tick
     del side_crops
     tracks = select_hands(tracks, settings.hands)

@@ -266,3 +266,13 @@ def test_the_motion_discriminator_trains_alternately_with_the_generator(clip_set
     assert model.pose.heads[0].weight.grad is not None  # the generator's step reaches the network
     step.after_step(batch)
     assert any(not torch.equal(a, b) for a, b in zip(before, step.discriminator.parameters()))
+
+
+def test_a_video_model_job_weighs_the_side_with_the_default_network(tmp_path):
+    from inference.pipeline import JobSettings, run_job
+
+    logs = []
+    result = run_job(JobSettings(video=str(ROOT / "samples" / "sample_clip.mp4"), model="seqhand", frame_end=29),
+                     tmp_path, lambda kind, fields: logs.append(fields.get("message", "")))
+    assert any("weighed with blurhandnet's orientation" in m for m in logs)
+    assert list(result.paths) == ["right"]  # the clip shows a right hand
