@@ -59,6 +59,12 @@ DIP_PIP_RATIO = 0.67  # tendon coupling: a finger's DIP flexes about two thirds 
 PALM = [0, 1, 4, 7, 10]  # wrist and the four finger MCPs (MANO-21): nearly rigid, nearly planar
 
 
+# The network's mean shape starts the track's fit held to this many standard deviations of MANO's shape space:
+# 2D keypoints cannot tell a hand's size from its distance, so a shape far outside the training range (a
+# Deformer window once gave |beta| up to 32) would set the hand's depth wrong by a metre.
+SHAPE_START_LIMIT = 3.0
+
+
 @dataclass
 class FitWeights:
     keypoints: float = 1.0
@@ -464,8 +470,9 @@ class TrackFitter:
         context = self.context[-self.settings.context:]
         window = self._window(context, records)
         first = self.betas is None
-        betas = self.betas if self.betas is not None else torch.as_tensor(
-            np.mean([t["betas"] for r in records for t in r["times"]], 0), dtype=torch.float32, device=self.device)
+        betas = self.betas if self.betas is not None else torch.as_tensor(np.clip(
+            np.mean([t["betas"] for r in records for t in r["times"]], 0), -SHAPE_START_LIMIT, SHAPE_START_LIMIT),
+            dtype=torch.float32, device=self.device)
         window = choose_starts(window, self.kin, self.frame, self.side, self.settings, betas)
         result = fit_window(window, self.kin, self.frame, self.side, self.settings, betas, fit_shape=first)
         self.last_window = result

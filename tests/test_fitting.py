@@ -11,7 +11,7 @@ import torch
 from addon.common.motion_sequence import load_motion_sequence
 from addon.common.rotations import axis_angle_to_matrix
 from helpers import ROOT, assert_close
-from inference.fitting import FLIPPED_LABELS, FitSettings, TrackFitter, fit_frames
+from inference.fitting import FLIPPED_LABELS, SHAPE_START_LIMIT, FitSettings, TrackFitter, fit_frames
 from inference.handmodel.kinematics import HandKinematics
 from inference.models.blocks import rotmul
 from inference.pipeline import mano_joints
@@ -170,3 +170,17 @@ def test_two_hands_get_one_side_each(tmp_path):
     assert sorted(result.paths) == ["left", "right"]
     right, left = (load_motion_sequence(result.paths[s]) for s in ("right", "left"))
     assert np.median(right.transl[:, 0]) < 0 < np.median(left.transl[:, 0])  # the right hand on the left half
+
+
+def test_a_shape_far_outside_manos_range_only_starts_the_fit_at_its_edge(open_right):
+    """2D keypoints cannot tell a hand's size from its distance: a network's wild shape must not set it."""
+    truth = load_motion_sequence(TRUTH)
+    sl = slice(0, 24)
+    seq = dataclasses.replace(truth, frames=truth.frames[sl], global_orient=truth.global_orient[sl],
+                              hand_pose=truth.hand_pose[sl], betas=truth.betas[sl], transl=truth.transl[sl])
+    keypoints, weight = _projected(open_right, seq, seq.camera_matrix, np.random.default_rng(1), 1.0, 0.0)
+    records = _records(seq, keypoints, weight, seq.full_pose, seq.transl)
+    for r in records:
+        r["times"][0]["betas"] = np.full(10, 30.0)  # as a drifting network once gave
+    fitter, _ = _fit_track(open_right, open_right, records, seq.camera_matrix, FitSettings(window=24, overlap=6))
+    assert np.abs(fitter.betas.numpy()).max() <= SHAPE_START_LIMIT + 0.5
