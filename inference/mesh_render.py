@@ -9,8 +9,8 @@ Camera: OpenCV axes (x right, y down, z forward) and pixel intrinsics K; pixel (
   ``D_f = sigmoid(sign * d^2 / sigma)`` from each pixel's squared distance to triangle f (sign + inside), so
   every pixel near an edge gets a gradient, which a hard silhouette cannot give. The faces are combined by
   their maximum, not SoftRas's ``1 - prod_f (1 - D_f)``: a MANO hand's faces are about a pixel wide in a
-  crop, and the product over the many faces near an outline over-counts (at sigma 0.5 it covered 14% more
-  pixels than the hand; with the maximum, coverage above one half is exactly the hard silhouette).
+  crop, and the product over the many faces near an outline over-counts the hand's pixels; with the maximum,
+  coverage above one half is exactly the hard silhouette.
 - :func:`shade`: per-vertex colours under the 11-D lighting of S2HAND (Kato et al.'s Neural Mesh Renderer
   model): ambient intensity and colour, directional intensity, colour and direction, Lambertian on the
   face normals.

@@ -32,9 +32,9 @@ from .catalog import resolve_checkpoint
 from .crop import crop_affine, crop_image, crop_to_image, normalise
 from .detect import Detection, make_detector, source_counts
 from .filters import PoseSmoother, interpolate_pose
+from .fitting import FitSettings, FitWeights, TrackFitter, fit_frames
 from .footage_colours import footage_colours
 from .runners import FrameOutput, make_runner, predict_independent
-from .fitting import FitSettings, FitWeights, TrackFitter, fit_frames
 from .side import SideEvidence, orientation_gap_deg, sample_frames, weigh_evidence
 from .tracking import Track, build_tracks, one_hand, one_track_per_side, select_hands, smooth_boxes
 from .video import Footage, FootageError
@@ -274,8 +274,8 @@ def decide_sides(tracks: List[Track], side_crops: Dict[int, List[tuple]], net, s
 
 def side_network(net, right_model: HandModel, device: torch.device, emit: Emit):
     """The network whose orientation weighs in on each track's side. A single-frame network is its own; the
-    video models' global orientation is too loose for it (on the evaluation clips their default runs took
-    the wrong side on most clips that BlurHandNet's get right), so they borrow the default checkpoint's."""
+    video models' global orientation is too loose for it (on the evaluation clips their runs took the wrong
+    side on about half the clips, where BlurHandNet's took none), so they borrow the default checkpoint's."""
     if net.temporal_mode == "frame":
         return net
     from .catalog import DEFAULT_MODEL, ModelUnavailable

@@ -36,18 +36,22 @@ def _numpy(t: torch.Tensor) -> np.ndarray:
     return t.float().cpu().numpy().astype(np.float64)
 
 
+def _arrays(pred):
+    """(pose (.., 48), betas (.., 10), joints2d (.., 21, 2)) of a prediction, float64 numpy."""
+    return (_numpy(torch.cat([pred.global_orient, pred.hand_pose], -1)), _numpy(pred.betas),
+            _numpy(pred.extras["joints2d"]))
+
+
 def split_frames(pred, frames: List[int]) -> List[FrameOutput]:
-    """A prediction whose batch axis is ``frames`` (frame models: (N, S, ...)) -> one output per frame."""
-    pose = _numpy(torch.cat([pred.global_orient, pred.hand_pose], -1))
-    betas, joints2d = _numpy(pred.betas), _numpy(pred.extras["joints2d"])
+    """A prediction whose batch axis is ``frames`` ((N, S, ...): S times per frame) -> one output per frame."""
+    pose, betas, joints2d = _arrays(pred)
     return [FrameOutput(f, pose[i], betas[i], joints2d[i]) for i, f in enumerate(frames)]
 
 
 def split_clip(pred, frames: List[int]) -> List[FrameOutput]:
     """A prediction over one clip ((1, T, ...)) -> one output per frame, each with one time."""
-    pose = _numpy(torch.cat([pred.global_orient, pred.hand_pose], -1))[0]
-    betas, joints2d = _numpy(pred.betas)[0], _numpy(pred.extras["joints2d"])[0]
-    return [FrameOutput(f, pose[i:i + 1], betas[i:i + 1], joints2d[i:i + 1]) for i, f in enumerate(frames)]
+    pose, betas, joints2d = _arrays(pred)
+    return [FrameOutput(f, pose[0, i:i + 1], betas[0, i:i + 1], joints2d[0, i:i + 1]) for i, f in enumerate(frames)]
 
 
 @torch.no_grad()
@@ -59,7 +63,7 @@ def predict_independent(net: nn.Module, crops: np.ndarray, device: torch.device)
 
 
 class Runner:
-    """Base: the device, the seconds spent in the network, and the frames pushed but not yet returned."""
+    """Base: the network on its device, and the seconds spent in it."""
 
     def __init__(self, net: nn.Module, device: torch.device):
         self.net, self.device = net, device
