@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 BLENDER_EXT = $(shell find $(VENV)/lib -path '*addons_core/bl_pkg/cli/blender_ext.py' 2>/dev/null | head -n 1)
 
-.PHONY: setup test demo extension bench assets checkpoint checkpoint-mixed video-data checkpoint-deformer checkpoint-seqhand clean
+.PHONY: setup test demo extension bench assets checkpoint checkpoint-mixed video-data checkpoint-deformer checkpoint-seqhand mixed-data checkpoint-s2hand checkpoint-amvur clean
 
 setup: $(STAMP)
 
@@ -54,14 +54,17 @@ checkpoint: setup
 clean:
 	rm -rf out build dist .pytest_cache
 
-# The realistic-data experiment (README model card): both built-in hands with forearms and one-pass blur,
-# the shipped checkpoint fine-tuned on them, scored on held-out sets of each hand against the shipped one.
-checkpoint-mixed: setup
+# Both built-in hands with forearms and one-pass blur (held-out sets of each, and the blur-averaged reference).
+mixed-data: setup
 	$(PY) scenes/generate.py --out data/synth_blur/test100 --sequences 100 --frames 8 --size 128 --blur --blur-method average --subframes 5 --seed 2 --workers 2
 	$(PY) scenes/generate.py --out data/synth_mix/test_makehuman --sequences 100 --frames 8 --size 128 --blur --hand makehuman --forearm --seed 22 --workers 2
 	$(PY) scenes/generate.py --out data/synth_mix/test_open --sequences 100 --frames 8 --size 128 --blur --hand open --forearm --seed 21 --workers 2
 	$(PY) scenes/generate.py --out data/synth_mix/makehuman --sequences 300 --frames 4 --size 128 --blur --hand makehuman --forearm --seed 13 --workers 2
 	$(PY) scenes/generate.py --out data/synth_mix/open --sequences 300 --frames 4 --size 128 --blur --hand open --forearm --seed 14 --workers 2
+
+# The realistic-data experiment (README model card): both built-in hands with forearms and one-pass blur,
+# the shipped checkpoint fine-tuned on them, scored on held-out sets of each hand against the shipped one.
+checkpoint-mixed: mixed-data
 	for run in mixed open makehuman; do \
 	  OMP_NUM_THREADS=2 $(PY) -m training train --config training/configs/tiny_$${run}_finetune.toml --fresh; done
 	for run in mixed open_only makehuman_only; do for set in synth_mix/test_makehuman synth_mix/test_open synth_blur/test100; do \
@@ -87,3 +90,22 @@ checkpoint-seqhand: video-data
 	OMP_NUM_THREADS=1 $(PY) -m training train --config training/configs/seqhand_tiny_no_convlstm.toml --fresh; wait
 	$(PY) -m training eval --ckpt runs/seqhand_tiny/model.pt --baseline runs/seqhand_tiny_no_convlstm/model.pt --data data/synth_video/test_occluded
 	mkdir -p inference/checkpoints && cp runs/seqhand_tiny/model.pt inference/checkpoints/seqhand_tiny.pt
+
+# S2HAND(V), self-supervised: MediaPipe's keypoints on the renders (no 3D label), then the model and the same
+# network with an added 3D-joint loss side by side, scored with paired bootstrap intervals (README card).
+APPEARANCE_DATA = data/synth_mix/open data/synth_mix/makehuman data/synth_video/train
+checkpoint-s2hand: mixed-data video-data
+	$(PY) -m training.detected_keypoints --data $(APPEARANCE_DATA)
+	OMP_NUM_THREADS=1 $(PY) -m training train --config training/configs/s2hand_tiny.toml --fresh & \
+	OMP_NUM_THREADS=1 $(PY) -m training train --config training/configs/s2hand_tiny_3d.toml --fresh; wait
+	for set in synth_mix/test_open synth_video/test_occluded; do \
+	  $(PY) -m training eval --ckpt runs/s2hand_tiny/model.pt --baseline runs/s2hand_tiny_3d/model.pt --data data/$$set; done
+	mkdir -p inference/checkpoints && cp runs/s2hand_tiny/model.pt inference/checkpoints/s2hand_tiny.pt
+
+# AMVUR (prior-net and attention model jointly) against its prior-net alone, the same way.
+checkpoint-amvur: mixed-data video-data
+	OMP_NUM_THREADS=1 $(PY) -m training train --config training/configs/amvur_tiny.toml --fresh & \
+	OMP_NUM_THREADS=1 $(PY) -m training train --config training/configs/amvur_tiny_prior.toml --fresh; wait
+	for set in synth_mix/test_open synth_video/test_occluded; do \
+	  $(PY) -m training eval --ckpt runs/amvur_tiny/model.pt --baseline runs/amvur_tiny_prior/model.pt --data data/$$set; done
+	mkdir -p inference/checkpoints && cp runs/amvur_tiny/model.pt inference/checkpoints/amvur_tiny.pt

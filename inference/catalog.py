@@ -1,6 +1,7 @@
 """Every model of the project by name, with its shipped checkpoint (or the honest reason it has none)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional
@@ -8,6 +9,11 @@ from typing import Dict, Optional
 from addon.common.models import MODEL_NAMES
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+CHECKPOINT_DIR_VARIABLE = "HAND_MOCAP_CHECKPOINTS"  # a folder of checkpoints to use instead of the shipped ones
+
+
+def checkpoint_dir() -> Path:
+    return Path(os.environ.get(CHECKPOINT_DIR_VARIABLE) or CHECKPOINT_DIR)
 
 
 class ModelUnavailable(RuntimeError):
@@ -21,7 +27,7 @@ class ModelEntry:
     checkpoint: str  # file name in inference/checkpoints/
 
     def checkpoint_path(self) -> Path:
-        return CHECKPOINT_DIR / self.checkpoint
+        return checkpoint_dir() / self.checkpoint
 
 
 MODELS: Dict[str, ModelEntry] = {e.name: e for e in (

@@ -27,7 +27,7 @@ from typing import Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-TILE = 16  # pixels are processed in TILE x TILE squares, each against only the faces whose box reaches it
+TILE = 8  # pixels are processed in TILE x TILE squares, each against only the faces whose box reaches it
 
 
 @dataclass

@@ -273,12 +273,13 @@ def decide_sides(tracks: List[Track], side_crops: Dict[int, List[tuple]], net, s
 
 
 def side_network(net, right_model: HandModel, device: torch.device, emit: Emit):
-    """The network whose orientation weighs in on each track's side. A single-frame network is its own; the
-    video models' global orientation is too loose for it (on the evaluation clips their runs took the wrong
-    side on about half the clips, where BlurHandNet's took none), so they borrow the default checkpoint's."""
-    if net.temporal_mode == "frame":
-        return net
+    """The network whose orientation weighs in on each track's side: the default checkpoint's. The video
+    models' global orientation is too loose for it (on the evaluation clips their runs took the wrong side on
+    about half the clips, where BlurHandNet's took none); S2HAND's and AMVUR's were not measured for it."""
     from .catalog import DEFAULT_MODEL, ModelUnavailable
+
+    if net.model_name == DEFAULT_MODEL:
+        return net
     from .models.output import load_model
 
     try:

@@ -116,18 +116,20 @@ def test_batch_video_writes_a_blend_and_fails_with_one_line_reasons(tmp_path, bl
     assert python.returncode == 2 and "--python: /no/python is not an executable Python" in python.stderr
 
 
-def test_the_operator_runs_to_the_end_without_a_window_and_reports_errors(addon_registered):
+def test_the_operator_runs_to_the_end_without_a_window_and_reports_errors(addon_registered, tmp_path, monkeypatch):
     bpy = addon_registered
+    monkeypatch.setenv("HAND_MOCAP_CHECKPOINTS", str(tmp_path))  # the worker finds no checkpoint there
     with pytest.raises(RuntimeError, match="s2hand: no trained checkpoint"):
         bpy.ops.hand_mocap.import_video(filepath=str(CLIP), model="s2hand")
+    monkeypatch.delenv("HAND_MOCAP_CHECKPOINTS")
     assert len(bpy.data.objects) == 0  # nothing half-built
     assert "no trained checkpoint" in bpy.data.texts["Hand Mocap worker log"].as_string()
     assert bpy.ops.hand_mocap.import_video(filepath=str(CLIP), hands="RIGHT", frame_end=11, fov=70.8) == {"FINISHED"}
     assert len(_key_frames(bpy.data.objects["Hand.R_armature"])) >= 3 * 9
 
 
-@pytest.mark.parametrize("model", ["deformer", "seqhand"])
-def test_the_video_models_import_through_the_operator(addon_registered, model):
+@pytest.mark.parametrize("model", ["deformer", "seqhand", "s2hand", "amvur"])
+def test_the_other_models_import_through_the_operator(addon_registered, model):
     bpy = addon_registered
     assert bpy.ops.hand_mocap.import_video(filepath=str(CLIP), model=model, hands="RIGHT", frame_end=11,
                                            fov=70.8) == {"FINISHED"}

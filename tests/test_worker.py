@@ -105,7 +105,9 @@ def test_a_clip_without_hands_says_so(tmp_path):
 
 
 def test_a_model_without_checkpoint_refuses_to_run(tmp_path):
-    events, _ = run_job(tmp_path, CLIP, model="s2hand", frame_end=3)
+    empty = tmp_path / "no-checkpoints"
+    empty.mkdir()
+    events, _ = run_job(tmp_path, CLIP, model="s2hand", frame_end=3, env={"HAND_MOCAP_CHECKPOINTS": str(empty)})
     assert "s2hand: no trained checkpoint" in ending(events).message
     assert not any(isinstance(e, P.Partial) for e in events)
 

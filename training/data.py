@@ -63,8 +63,9 @@ class BlurHandSamples(torch.utils.data.Dataset):
     """Crops and targets from one or several synthetic dataset folders (concatenated in the given order)."""
 
     def __init__(self, roots: str | Sequence[str], spec: CropSpec = CropSpec(), augment: Optional[Augment] = None,
-                 seed: int = 0):
+                 seed: int = 0, extra: bool = False):
         roots = [roots] if isinstance(roots, str) else list(roots)
+        self.extra = extra  # crop_sample's extra targets (mesh, visibility, mask)
         self.parts = [SyntheticDataset(r) for r in roots]
         self.offsets = np.cumsum([0] + [len(p) for p in self.parts])
         self.spec = spec
@@ -87,7 +88,7 @@ class BlurHandSamples(torch.utils.data.Dataset):
         jitter = None
         if self.augment is not None:  # a fresh stream per (seed, epoch, sample): reproducible, new each epoch
             jitter = self.augment.draw(np.random.default_rng([self.seed, self.epoch, i]))
-        return crop_sample(self.frame(i), self.spec, jitter)
+        return crop_sample(self.frame(i), self.spec, jitter, extra=self.extra)
 
 
 @dataclass
@@ -191,4 +192,70 @@ class ClipSamples(torch.utils.data.Dataset):
                 jitter = Jitter(clip.scale * rng.uniform(1 - self.box_jitter, 1 + self.box_jitter),
                                 clip.shift + rng.uniform(-self.box_jitter, self.box_jitter, 2), clip.angle, clip.gains)
             items.append(crop_sample(self.frames_data.frame(n), self.spec, jitter, extra=True))
+        return {k: torch.stack([it[k] for it in items]) for k in items[0]}
+
+
+class DetectedClipSamples(torch.utils.data.Dataset):
+    """Clips for the self-supervised S2HAND(V): ``frames`` frames of one sequence that the project's detector
+    found a hand in (``training.detected_keypoints``), in order, each cropped around its *detected* keypoints
+    as the worker crops footage. Targets are the detections in crop pixels (``keypoints`` (T, 21, 2),
+    ``confidence`` (T, 21)); the true root-relative joints (``joints_cam`` (T, 21, 3)) ride along for
+    validation and the supervised comparison run only. The spec samples frames at a fixed interval; here the
+    detector finds a third of the frames, so a clip is consecutive *detected* frames (gaps of 1-3 frames).
+    """
+
+    def __init__(self, roots: str | Sequence[str], frames: int, spec: CropSpec = CropSpec(),
+                 augment: Optional[Augment] = None, seed: int = 0, max_gap: int = 3):
+        from .detected_keypoints import load_detected
+
+        roots = [roots] if isinstance(roots, str) else list(roots)
+        self.frames_data = BlurHandSamples(roots, spec)
+        self.detected = {k: np.concatenate([load_detected(r)[k] for r in roots]) for k in ("keypoints", "confidence")}
+        self.frames, self.spec, self.augment, self.seed = frames, spec, augment, seed
+        self.epoch = 0
+        runs: Dict[tuple, list] = {}
+        for i in range(len(self.frames_data)):
+            if self.detected["confidence"][i, 0] <= 0:
+                continue
+            lab = self.frames_data.labels(i)
+            part = int(np.searchsorted(self.frames_data.offsets, i, side="right")) - 1
+            runs.setdefault((part, int(lab["sequence"])), []).append((int(lab["frame"]), i))
+        self.clips = []
+        for run in runs.values():
+            run.sort()
+            for k in range(len(run) - frames + 1):
+                pick = run[k:k + frames]
+                if all(b[0] - a[0] <= max_gap for a, b in zip(pick, pick[1:])):
+                    self.clips.append([i for _, i in pick])
+        if not self.clips:
+            raise ValueError(f"no sequence has {frames} detected frames at most {max_gap} apart")
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, i: int) -> Dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        jitter = self.augment.draw(rng) if self.augment is not None else None
+        items = []
+        for n in self.clips[i]:
+            frame = self.frames_data.frame(n)
+            detected = self.detected["keypoints"][n].astype(np.float64)
+            box = crop_box(detected, self.spec.scale)
+            angle, gains = 0.0, None
+            if jitter is not None:
+                side = box[2] * jitter.scale
+                centre = box[:2] + box[2] / 2 + jitter.shift * box[2]
+                box = np.array([centre[0] - side / 2, centre[1] - side / 2, side])
+                angle, gains = jitter.angle, jitter.gains
+            affine = crop_affine(box, self.spec.image_size, angle)
+            mid = len(frame["joints3d"]) // 2
+            joints = frame["joints3d"][mid]
+            if angle:  # the true joints only ride along for scoring: rotated with the crop
+                joints = rotate_about_camera_z(angle, joints, frame["global_orient"][mid])[0]
+            items.append({
+                "image": torch.from_numpy(normalise(crop_image(frame["image"], box, self.spec.image_size, angle), gains)),
+                "keypoints": torch.from_numpy((detected @ affine[:, :2].T + affine[:, 2]).astype(np.float32)),
+                "confidence": torch.from_numpy(self.detected["confidence"][n].astype(np.float32)),
+                "joints_cam": torch.from_numpy((joints - joints[:1]).astype(np.float32)),
+            })
         return {k: torch.stack([it[k] for it in items]) for k in items[0]}

@@ -33,8 +33,8 @@ def evaluate(ckpt: str, data: str, batch_size: int = 16, device: str = "cpu") ->
     if model.temporal_mode != "frame":
         return evaluate_clips(model, data, device)
     cfg = model.config
-    spec = CropSpec(image_size=cfg.image_size, heatmap_size=cfg.image_size // 8, depth_bins=cfg.heatmap_depth,
-                    depth_range_m=cfg.depth_range_m)
+    spec = CropSpec(image_size=cfg.image_size, heatmap_size=cfg.image_size // 8,
+                    depth_bins=getattr(cfg, "heatmap_depth", 32), depth_range_m=getattr(cfg, "depth_range_m", 0.3))
     samples = BlurHandSamples(data, spec)
     raw = SyntheticDataset(data)
     loader = torch.utils.data.DataLoader(samples, batch_size=batch_size)

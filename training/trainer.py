@@ -46,7 +46,10 @@ def validate(model: nn.Module, samples, frames: int, device: torch.device) -> fl
     pred, truth = [], []
     for start in range(0, n, 16):
         batch = torch.utils.data.default_collate([samples[i] for i in range(start, min(start + 16, n))])
-        p, t = validation_joints(model(batch["image"].to(device)), batch)
+        images = batch["image"].to(device)
+        if model.temporal_mode == "frame" and images.dim() == 5:  # clips for a one-frame network (S2HAND)
+            images = images.flatten(0, 1)
+        p, t = validation_joints(model(images), batch)
         pred.append(p.float().cpu().numpy())
         truth.append(t.numpy())
     model.train(was_training)
