@@ -101,6 +101,15 @@ class Jitter:
     gains: np.ndarray  # (3,)
 
 
+def apply_jitter(box: np.ndarray, jitter: Optional[Jitter]):
+    """(box, angle, gains) of a crop box under one augmentation draw (none: the box as it is)."""
+    if jitter is None:
+        return box, 0.0, None
+    side = box[2] * jitter.scale
+    centre = box[:2] + box[2] / 2 + jitter.shift * box[2]
+    return np.array([centre[0] - side / 2, centre[1] - side / 2, side]), jitter.angle, jitter.gains
+
+
 def crop_sample(frame: dict, spec: CropSpec, jitter: Optional[Jitter] = None, extra: bool = False) -> Dict[str, torch.Tensor]:
     """One frame of the synthetic format -> the training dict (``training_sample``), cropped around the hand
     over the whole exposure and jittered; ``extra`` adds the video models' targets (middle-time root-relative
@@ -109,13 +118,7 @@ def crop_sample(frame: dict, spec: CropSpec, jitter: Optional[Jitter] = None, ex
     pose = np.concatenate([frame["global_orient"], frame["hand_pose"]], -1)
     if len(j2d) == 1:  # sharp set: the one time stands for all three
         j2d, j3d, pose = np.repeat(j2d, 3, 0), np.repeat(j3d, 3, 0), np.repeat(pose, 3, 0)
-    box = crop_box(j2d, spec.scale)
-    angle, gains = 0.0, None
-    if jitter is not None:
-        side = box[2] * jitter.scale
-        centre = box[:2] + box[2] / 2 + jitter.shift * box[2]
-        box = np.array([centre[0] - side / 2, centre[1] - side / 2, side])
-        angle, gains = jitter.angle, jitter.gains
+    box, angle, gains = apply_jitter(crop_box(j2d, spec.scale), jitter)
     if angle:
         j3d, orient = rotate_about_camera_z(angle, j3d, pose[:, :3])
         pose = np.concatenate([orient, pose[:, 3:]], -1)
@@ -240,13 +243,7 @@ class DetectedClipSamples(torch.utils.data.Dataset):
         for n in self.clips[i]:
             frame = self.frames_data.frame(n)
             detected = self.detected["keypoints"][n].astype(np.float64)
-            box = crop_box(detected, self.spec.scale)
-            angle, gains = 0.0, None
-            if jitter is not None:
-                side = box[2] * jitter.scale
-                centre = box[:2] + box[2] / 2 + jitter.shift * box[2]
-                box = np.array([centre[0] - side / 2, centre[1] - side / 2, side])
-                angle, gains = jitter.angle, jitter.gains
+            box, angle, gains = apply_jitter(crop_box(detected, self.spec.scale), jitter)
             affine = crop_affine(box, self.spec.image_size, angle)
             mid = len(frame["joints3d"]) // 2
             joints = frame["joints3d"][mid]
