@@ -222,14 +222,13 @@ class Amvur(nn.Module):
     @torch.enable_grad()
     def fit_mano(self, target: torch.Tensor, orient: torch.Tensor, hand_pose: torch.Tensor, betas: torch.Tensor):
         """MANO parameters whose root-relative mesh is closest to ``target`` (B, 778, 3) metres, from a start."""
-        k = self.config.pose_components
         coeffs = ((hand_pose - self.pose_mean) @ torch.linalg.pinv(self.pose_basis)).detach().requires_grad_(True)
         orient = orient.detach().clone().requires_grad_(True)
         betas = betas.detach().clone().requires_grad_(True)
         target = target.detach()
         optim = torch.optim.Adam([coeffs, orient, betas], lr=0.05)
         for _ in range(self.config.fit_steps):
-            out = self.mano(orient, self.pose_from_coefficients(coeffs[:, :k]), betas)
+            out = self.mano(orient, self.pose_from_coefficients(coeffs), betas)
             verts = out.vertices - out.joints[:, :1]
             loss = ((verts - target) * CM).pow(2).sum(-1).mean() + 1e-3 * betas.pow(2).sum(-1).mean()
             optim.zero_grad()
