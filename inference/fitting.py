@@ -18,6 +18,9 @@ Energy (each term weighted by :class:`FitWeights`):
   from wide to narrow, and each frame may read its keypoints as labelled or as a detector that took the hand
   for its mirror image labels them (thumb <-> pinky, index <-> ring), at a price;
 - ``pose_prior`` / ``orient_prior``: squared distance of finger angles / orientation from the network's;
+  where the network gives a per-joint confidence (AMVUR), each finger joint's pull is weighted by the
+  confidence of its bone relative to the frame's mean (the prior holds where the network is sure, and the
+  keypoints decide where it is not; the frame's total pull stays that of a model without confidences);
 - ``coupling``: a finger's DIP flexes two thirds of its PIP (the tendons couple them);
 - ``velocity`` / ``acceleration``: finite differences of the 21 camera-space joints between frames,
   skipped across gaps of more than ``max_gap`` frames;
@@ -41,6 +44,7 @@ import numpy as np
 import torch
 
 from addon.common.hand_model import HandModel
+from addon.common.joints import bone_confidence
 from addon.common.pose_prior import LIMITS, anatomical_axes, joint_kind
 
 from .handmodel.kinematics import HandKinematics
@@ -161,6 +165,7 @@ class Window:
     world: Optional[torch.Tensor] = None  # (F, 21, 3) the detector's metric 3D joints, NaN where absent
     start_pose: Optional[torch.Tensor] = None  # (F, 48)
     start_transl: Optional[torch.Tensor] = None  # (F, 3)
+    prior_weight: Optional[torch.Tensor] = None  # (F, 15) per finger joint, mean 1 per frame (None: all 1)
 
     @property
     def frames(self) -> int:
@@ -272,7 +277,10 @@ def fit_window(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side: s
             rho = (sigma / w.sigma) ** 2 * r2 / (r2 + sigma ** 2)
             readings.append((win.kp_weight * rho).sum(-1) + price)
         per_frame["keypoints"] = w.keypoints * (torch.minimum(*readings) if w.flip_cost >= 0 else readings[0])
-        per_frame["pose_prior"] = w.pose_prior * ((a - prior_angles) ** 2).sum((1, 2)) * free[:, 0]
+        gap = ((a - prior_angles) ** 2).sum(2)  # (F, 15)
+        if win.prior_weight is not None:
+            gap = gap * win.prior_weight
+        per_frame["pose_prior"] = w.pose_prior * gap.sum(1) * free[:, 0]
         # 3 - trace(R_net^T R) = 2 (1 - cos angle), the squared angle for small angles, and cheap
         per_frame["orient_prior"] = w.orient_prior * (3 - (root_net * root).sum((-1, -2))) * free[:, 0]
         flex = a[:, :12, 0].reshape(-1, 4, 3)  # index, middle, pinky, ring: (MCP, PIP, DIP) flexion
@@ -386,7 +394,8 @@ def choose_starts(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side
                    keypoints=win.keypoints[rows], kp_weight=win.kp_weight[rows], hand_size=win.hand_size[rows],
                    camera=win.camera, fixed=win.fixed[rows], warm=win.warm[rows],
                    world=None if win.world is None else win.world[rows], start_pose=torch.stack(poses),
-                   start_transl=torch.stack(transls))
+                   start_transl=torch.stack(transls),
+                   prior_weight=None if win.prior_weight is None else win.prior_weight[rows])
     res = fit_window(trial, kin, frame, side,
                      dataclasses.replace(settings, iterations=settings.start_iterations), betas, fit_shape=False)
     with torch.no_grad():  # root-relative joints of every candidate: consecutive frames should not jump
@@ -522,6 +531,7 @@ class TrackFitter:
                 start_transl.append(r["times"][mid]["transl"])
         keypoints = np.stack([r["keypoints"] for r, _ in rows])
         world = [r.get("world") for r, _ in rows]
+        confidences = [r["times"][len(r["times"]) // 2].get("joint_confidence") for r, _ in rows]
         t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=self.device)  # noqa: E731
         return Window(
             times=t(times), frame_of=torch.as_tensor(frame_of, device=self.device),
@@ -530,7 +540,15 @@ class TrackFitter:
             hand_size=t(np.ptp(keypoints, axis=1).max(1).clip(min=8.0)), camera=self.camera,
             fixed=torch.as_tensor(fixed, device=self.device), warm=torch.as_tensor(warm, device=self.device),
             world=t([w if w is not None else np.full((21, 3), np.nan) for w in world]),
-            start_pose=t(start_pose), start_transl=t(start_transl))
+            start_pose=t(start_pose), start_transl=t(start_transl),
+            prior_weight=t(prior_weights(np.stack(confidences))) if all(c is not None for c in confidences) else None)
+
+
+def prior_weights(joint_confidence: np.ndarray) -> np.ndarray:
+    """Per-joint confidences (F, 21), MANO-21 -> the network prior's weight on each finger joint (F, 15):
+    its bone's confidence over the frame's mean, so the frame's total prior pull is unchanged."""
+    bones = bone_confidence(joint_confidence)[:, 1:]
+    return bones / np.maximum(bones.mean(1, keepdims=True), 1e-6)
 
 
 def fit_frames(records: List[dict], model: HandModel, right_model: HandModel, camera: np.ndarray,

@@ -6,6 +6,11 @@ lies at its own depth (within 4 mm). Each vertex's colour is the per-channel med
 frames that see it, so an occluder or a shadow in a minority of frames does not stain the skin. Vertices
 no frame sees (the far side of the hand) take the average of their seen neighbours, spread over the mesh.
 Colours are linear RGB in [0, 1], as Blender's colour attributes store them.
+
+``--skin network`` takes the colours the network itself predicts per frame (S2HAND(V)'s texture head, AMVUR's
+occlusion-aware texture branch) through the same aggregation: :class:`NetworkColours` keeps an even spread
+of frames, each vertex counted only in the frames where the network saw it (AMVUR's rasterised visibility;
+S2HAND predicts the whole hand's texture, so every frame counts).
 """
 from __future__ import annotations
 
@@ -118,6 +123,30 @@ def aggregate(per_frame: Iterable[Tuple[np.ndarray, np.ndarray]], faces: np.ndar
     any_seen = seen.any(0)
     median = np.where(any_seen[:, None], median, 0.0)
     return FootageColours(fill_unseen(median, any_seen, faces), seen.sum(0), len(stacks))
+
+
+class NetworkColours:
+    """The network's per-frame vertex colours over one track, kept for at most ``count`` frames spread over
+    the clip (every ``stride``-th frame with a hand), then aggregated like the footage's."""
+
+    def __init__(self, faces: np.ndarray, total_frames: int, count: int = SAMPLE_FRAMES):
+        self.faces = faces
+        self.stride = max(1, -(-total_frames // count))
+        self.offered = 0
+        self.kept: list = []
+
+    def add(self, colours_srgb: np.ndarray, visible: np.ndarray | None = None) -> None:
+        """One frame: (778, 3) colours in the crop's sRGB [0, 1]; ``visible`` (778,) bool, None: all."""
+        self.offered += 1
+        if (self.offered - 1) % self.stride:
+            return
+        seen = np.ones(len(colours_srgb), bool) if visible is None else np.asarray(visible, bool)
+        self.kept.append((srgb_to_linear(np.clip(colours_srgb, 0.0, 1.0)).astype(np.float32), seen))
+
+    def result(self) -> FootageColours:
+        if not self.kept:
+            raise ValueError("the network gave no colours for this hand")
+        return aggregate(self.kept, self.faces)
 
 
 def footage_colours(frames: Iterable[Tuple[int, np.ndarray]], seq: MotionSequence, model: HandModel,

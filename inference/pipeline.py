@@ -33,7 +33,7 @@ from .crop import crop_affine, crop_image, crop_to_image, normalise
 from .detect import Detection, make_detector, source_counts
 from .filters import PoseSmoother, interpolate_pose
 from .fitting import FitSettings, FitWeights, TrackFitter, fit_frames
-from .footage_colours import footage_colours
+from .footage_colours import NetworkColours, footage_colours
 from .runners import FrameOutput, make_runner, predict_independent
 from .side import SideEvidence, orientation_gap_deg, sample_frames, weigh_evidence
 from .tracking import Track, build_tracks, one_hand, one_track_per_side, select_hands, smooth_boxes
@@ -48,6 +48,14 @@ TRANSLATION_WEIGHTS[0] = 4.0  # the wrist anchors the rig: it should sit where t
 SIDE_SAMPLE_FRAMES = 24  # frames whose crops pass 1 keeps for the side decision
 SIDE_FIT_FRAMES = 10  # of those, per track, fitted as each side
 SIDE_FIT = FitSettings(FitWeights(pose_prior=0.0, orient_prior=0.0), iterations=30, start_iterations=15)
+# A joint whose predicted variance (summed over x, y, z) is 9 cm^2, an expected error of 3 cm (about a finger
+# segment), has confidence 0.5.
+VARIANCE_AT_HALF_CM2 = 9.0
+
+
+def joint_confidence(variance_cm2: np.ndarray) -> np.ndarray:
+    """A model's per-joint variance (cm^2, summed over x, y, z) -> the motion sequence's confidence in [0, 1]."""
+    return 1.0 / (1.0 + np.maximum(np.asarray(variance_cm2, dtype=np.float64), 0.0) / VARIANCE_AT_HALF_CM2)
 
 
 class NoHandFound(RuntimeError):
@@ -81,7 +89,7 @@ class JobSettings:
     search_scales: List[float] = field(default_factory=lambda: list(SEARCH_SCALES))  # tiles / the frame's shorter side
     window: int = 0  # Deformer: frames per window (0: the checkpoint's own)
     window_stride: int = 0  # Deformer: frames between window starts (0: the checkpoint's own)
-    skin: str = "procedural"  # "footage": per-vertex colours from the footage in the final sequences
+    skin: str = "procedural"  # "footage" / "network": per-vertex colours (the footage's / the model's) in the final sequences
     batch_size: int = 8
 
     def validate(self) -> None:
@@ -161,7 +169,9 @@ class HandStream:
             offsets = [-e / 2, 0.0, e / 2] if len(times) == 3 else [0.0]
             base = r["frame"] + self.s.first_blender_frame
             samples = [{"frame": base + o, "pose": t["pose"], "betas": t["betas"], "transl": t["transl"],
-                        "confidence": r["score"]} for o, t in zip(offsets, times)]
+                        "confidence": r["score"],
+                        **({"joint_confidence": t["joint_confidence"]} if "joint_confidence" in t else {})}
+                       for o, t in zip(offsets, times)]
             filled = self._fill_gap(samples[0])
             self.last_kept = samples[-1]
             out += [self._smooth(s) for s in filled + samples]
@@ -182,7 +192,8 @@ class HandStream:
             t = (frame - a["frame"]) / (b["frame"] - a["frame"])
             out.append({"frame": float(frame), "pose": interpolate_pose(a["pose"], b["pose"], t),
                         "betas": (1 - t) * a["betas"] + t * b["betas"],
-                        "transl": (1 - t) * a["transl"] + t * b["transl"], "confidence": 0.0})
+                        "transl": (1 - t) * a["transl"] + t * b["transl"], "confidence": 0.0,
+                        **({"joint_confidence": np.zeros(21)} if "joint_confidence" in a else {})})
         return out
 
     def _smooth(self, sample: dict) -> dict:
@@ -200,12 +211,14 @@ def _distance(a: np.ndarray, b: np.ndarray) -> float:
 
 def to_sequence(samples: List[dict], side: str, fps: float, model: str, k: np.ndarray, size, source: str) -> MotionSequence:
     pose = np.stack([s["pose"] for s in samples])
+    per_joint = np.stack([s["joint_confidence"] for s in samples]) \
+        if all("joint_confidence" in s for s in samples) else None
     return MotionSequence(
         frames=np.array([s["frame"] for s in samples], dtype=np.float64), global_orient=pose[:, :3],
         hand_pose=pose[:, 3:], betas=np.stack([s["betas"] for s in samples]),
         transl=np.stack([s["transl"] for s in samples]), handedness=side, fps=fps, model=model,
-        confidence=np.array([s["confidence"] for s in samples], dtype=np.float64), camera_matrix=k,
-        image_size=np.array(size), source=source)
+        confidence=np.array([s["confidence"] for s in samples], dtype=np.float64), joint_confidence=per_joint,
+        camera_matrix=k, image_size=np.array(size), source=source)
 
 
 def mano_joints(model: HandModel, pose: np.ndarray, betas: np.ndarray) -> np.ndarray:
@@ -216,13 +229,15 @@ def mano_joints(model: HandModel, pose: np.ndarray, betas: np.ndarray) -> np.nda
 
 
 def place_hands(pose: np.ndarray, betas: np.ndarray, joints_crop: np.ndarray, affine: np.ndarray, mirrored: bool,
-                det: Detection, model: HandModel, k: np.ndarray) -> List[dict]:
+                det: Detection, model: HandModel, k: np.ndarray,
+                joint_variance: Optional[np.ndarray] = None) -> List[dict]:
     """One crop's T hands -> camera-space hands of the footage's side.
 
     pose (T, 48) and betas (T, 10) are right-hand MANO from the network; joints_crop (T, 21, 2) its 2D joints
     in crop pixels. A mirrored crop's hands are mirrored back; each hand's translation is solved so that its
     joints project onto the detector's keypoints (the middle hand) shifted by the network's own 2D motion
-    (the end hands)."""
+    (the end hands). ``joint_variance`` (T, 21) cm^2, where the model gives one, becomes each hand's
+    ``joint_confidence``."""
     if mirrored:
         pose = mirror_axis_angle(pose)
     joints = mano_joints(model, pose, betas)
@@ -233,6 +248,8 @@ def place_hands(pose: np.ndarray, betas: np.ndarray, joints_crop: np.ndarray, af
     for t in range(len(pose)):
         transl = solve_translation(joints[t], pixels[t], k, TRANSLATION_WEIGHTS)
         out.append({"pose": pose[t], "betas": betas[t], "transl": transl, "joints": joints[t] + transl})
+        if joint_variance is not None:
+            out[-1]["joint_confidence"] = joint_confidence(joint_variance[t])
     return out
 
 
@@ -394,6 +411,8 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
     streams = {t.side: HandStream(settings, info.fps, fitters[t.side]) for t in tracks}
     runners = {t.side: make_runner(net, device, settings.batch_size, settings.window, settings.window_stride)
                for t in tracks}
+    colours = {t.side: NetworkColours(models[t.side].f, total) if settings.skin == "network" else None
+               for t in tracks}
     affines: Dict[str, Dict[int, np.ndarray]] = {t.side: {} for t in tracks}  # crops in a runner, not yet out
     samples: Dict[str, List[dict]] = {t.side: [] for t in tracks}
     chunk = 0
@@ -426,7 +445,10 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
         for o in outputs:
             det = seen_by[side][o.frame]
             times = place_hands(o.pose, o.betas, o.joints2d, affines[side].pop(o.frame), side == "left", det,
-                                models[side], k)
+                                models[side], k, o.joint_variance)
+            if colours[side] is not None and o.colours is not None:
+                mid = len(o.colours) // 2
+                colours[side].add(o.colours[mid], None if o.visible is None else o.visible[mid])
             result = {"frame": o.frame, "times": times, "score": det.score, "keypoints": det.keypoints,
                       "world": det.world, "kp_weight": np.full(21, 1.0 if det.has_keypoints else 0.0)}
             new += _advance(streams[side], side, o.frame, result)
@@ -467,6 +489,12 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
                 emit("log", {"message": f"the {side} hand's colours come from {found.frames} frames of the footage; "
                              f"{(found.seen > 0).mean():.0%} of its skin was seen, the rest is filled from "
                              "its neighbours"})
+            if colours[side] is not None:
+                found = colours[side].result()
+                seq.vertex_colors = found.colours
+                emit("log", {"message": f"the {side} hand's colours are {settings.model}'s own, from {found.frames} "
+                             f"frames; {(found.seen > 0).mean():.0%} of its skin was seen by the network, the rest "
+                             "is filled from its neighbours"})
             paths[side] = str(seq.save(job_dir / f"{side}.npz"))
             depth = np.median(seq.transl[:, 2] + models[side].rest_joints(seq.betas[0])[0, 2])
             emit("log", {"message": f"the {side} hand's wrist is {depth:.2f} m from the camera (median) at a "

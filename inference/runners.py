@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -30,28 +30,41 @@ class FrameOutput:
     pose: np.ndarray  # (S, 48) right-hand MANO axis-angle
     betas: np.ndarray  # (S, 10)
     joints2d: np.ndarray  # (S, 21, 2) crop pixels
+    # What some models add (None where a model has no such output):
+    joint_variance: Optional[np.ndarray] = None  # (S, 21) cm^2 (AMVUR)
+    colours: Optional[np.ndarray] = None  # (S, 778, 3) the network's vertex colours, the crop's sRGB in [0, 1]
+    visible: Optional[np.ndarray] = None  # (S, 778) bool: the vertices the network saw (AMVUR's rasteriser)
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
     return t.float().cpu().numpy().astype(np.float64)
 
 
-def _arrays(pred):
-    """(pose (.., 48), betas (.., 10), joints2d (.., 21, 2)) of a prediction, float64 numpy."""
-    return (_numpy(torch.cat([pred.global_orient, pred.hand_pose], -1)), _numpy(pred.betas),
-            _numpy(pred.extras["joints2d"]))
+_OPTIONAL_EXTRAS = {"joint_variance": "joint_variance", "vertex_colours": "colours", "visible": "visible"}
+
+
+def _arrays(pred) -> Dict[str, np.ndarray]:
+    """A prediction's per-time arrays, numpy: pose (.., 48), betas (.., 10), joints2d (.., 21, 2) and the
+    optional extras the model gives."""
+    out = {"pose": _numpy(torch.cat([pred.global_orient, pred.hand_pose], -1)), "betas": _numpy(pred.betas),
+           "joints2d": _numpy(pred.extras["joints2d"])}
+    for key, name in _OPTIONAL_EXTRAS.items():
+        if key in pred.extras:
+            value = pred.extras[key]
+            out[name] = value.cpu().numpy() if value.dtype == torch.bool else _numpy(value)
+    return out
 
 
 def split_frames(pred, frames: List[int]) -> List[FrameOutput]:
     """A prediction whose batch axis is ``frames`` ((N, S, ...): S times per frame) -> one output per frame."""
-    pose, betas, joints2d = _arrays(pred)
-    return [FrameOutput(f, pose[i], betas[i], joints2d[i]) for i, f in enumerate(frames)]
+    arrays = _arrays(pred)
+    return [FrameOutput(f, **{k: v[i] for k, v in arrays.items()}) for i, f in enumerate(frames)]
 
 
 def split_clip(pred, frames: List[int]) -> List[FrameOutput]:
     """A prediction over one clip ((1, T, ...)) -> one output per frame, each with one time."""
-    pose, betas, joints2d = _arrays(pred)
-    return [FrameOutput(f, pose[0, i:i + 1], betas[0, i:i + 1], joints2d[0, i:i + 1]) for i, f in enumerate(frames)]
+    arrays = _arrays(pred)
+    return [FrameOutput(f, **{k: v[0, i:i + 1] for k, v in arrays.items()}) for i, f in enumerate(frames)]
 
 
 @torch.no_grad()

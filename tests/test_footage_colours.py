@@ -68,3 +68,32 @@ def test_the_job_gives_the_rig_the_footage_skin_tone(tmp_path):
     assert_close(np.median(seq.vertex_colors[seen], axis=0), np.median(reference.colours[seen], axis=0), atol=0.04)
     assert np.abs(seq.vertex_colors[seen] - reference.colours[seen]).mean() < 0.08
     assert any("colours come from" in m for m in logs) and result.seconds["colours"] > 0
+
+
+def test_network_colours_count_a_vertex_only_in_frames_where_the_network_saw_it():
+    from inference.footage_colours import NetworkColours
+
+    faces = find_hand_model("right").f.astype(np.int64)
+    skin = np.tile([0.8, 0.6, 0.5], (778, 1))
+    colours = NetworkColours(faces, total_frames=5)
+    hidden = np.zeros(778, bool)
+    hidden[:100] = True
+    for n in range(5):
+        frame = skin.copy()
+        visible = np.ones(778, bool)
+        if n in (1, 3):  # an occluder's colour on the first 100 vertices, which the network marks unseen
+            frame[hidden] = (0.1, 0.9, 0.1)
+            visible[hidden] = False
+        colours.add(frame, visible)
+    result = colours.result()
+    assert_close(result.colours, np.tile(srgb_to_linear(skin[0]), (778, 1)), 1e-6, "aggregated network colours")
+    assert result.frames == 5 and (result.seen[hidden] == 3).all() and (result.seen[~hidden] == 5).all()
+
+
+def test_network_colours_keep_an_even_spread_of_a_long_clip():
+    from inference.footage_colours import SAMPLE_FRAMES, NetworkColours
+
+    colours = NetworkColours(find_hand_model("right").f, total_frames=1000)
+    for _ in range(1000):
+        colours.add(np.full((778, 3), 0.5))
+    assert SAMPLE_FRAMES // 2 <= len(colours.kept) <= SAMPLE_FRAMES

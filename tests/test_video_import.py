@@ -135,6 +135,29 @@ def test_the_other_models_import_through_the_operator(addon_registered, model):
                                            fov=70.8) == {"FINISHED"}
     frames = _key_frames(bpy.data.objects["Hand.R_armature"])
     assert 9 <= len(frames) <= 12 and all(float(f).is_integer() for f in frames)  # one key a frame, no sub-frames
+    from addon.blender.confidence import MODIFIER, PROPERTY
+    from addon.blender.keyframes import find_fcurve
+
+    curve = find_fcurve(bpy.data.objects["Hand.R_armature"], f'pose.bones["index_pip.R"]["{PROPERTY}"]')
+    if model == "amvur":  # the model's per-joint variance, as confidence keyed on every bone and the overlay
+        values = np.array([k.co[1] for k in curve.keyframe_points])
+        assert len(values) == len(frames) and np.all((values > 0) & (values < 1)) and np.ptp(values) > 0
+        assert MODIFIER in bpy.data.objects["Hand.R_mesh"].modifiers
+    else:
+        assert curve is None and MODIFIER not in bpy.data.objects["Hand.R_mesh"].modifiers
+
+
+def test_network_skin_gives_the_rig_the_models_own_colours(addon_registered):
+    bpy = addon_registered
+    assert bpy.ops.hand_mocap.import_video(filepath=str(CLIP), model="amvur", hands="RIGHT", frame_end=11,
+                                           skin="network") == {"FINISHED"}
+    attr = bpy.data.objects["Hand.R_mesh"].data.color_attributes["skin"]
+    colours = np.empty(len(attr.data) * 4, dtype=np.float32)
+    attr.data.foreach_get("color", colours)
+    r, g, b, _ = np.median(colours.reshape(-1, 4), axis=0)
+    assert r > g > b > 0.0  # a skin tone, as the footage's (tests/test_footage_colours.py)
+    with pytest.raises(RuntimeError, match="needs a model that predicts colours"):  # said before any work
+        bpy.ops.hand_mocap.import_video(filepath=str(CLIP), model="blurhandnet", hands="RIGHT", skin="network")
 
 
 def test_footage_skin_colours_the_rig_from_the_clip(addon_registered):

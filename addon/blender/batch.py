@@ -84,6 +84,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--export", choices=sorted(EXPORTERS), action="append", default=[],
                     help="also export next to --out (repeatable)")
     ap.add_argument("--no-camera", action="store_true", help="do not add a camera matching the footage")
+    ap.add_argument("--show-confidence", action="store_true",
+                    help="colour the hand by the model's per-joint confidence (models that give one: amvur)")
     ap.add_argument("--retarget-to", default="", metavar="FILE.blend:ARMATURE",
                     help="also key this character's hand bones (appended from FILE.blend) from the hands")
     ap.add_argument("--bone-map", default="auto",
@@ -191,7 +193,7 @@ def run(args: argparse.Namespace, stop: StopSignals) -> List[Path]:
         if args.retarget_to else None
     if args.sequence:
         import_sequence_file(args.sequence, mano_dir=args.mano or None, with_camera=not args.no_camera,
-                             hand=args.hand_model)
+                             hand=args.hand_model, show_confidence=args.show_confidence)
         return finish(out, args, character)
     with stop.deferred():  # a signal stops the worker between events; keys already received stay whole
         job = convert_video(args, fields, stop)
@@ -260,7 +262,8 @@ def convert_video(args: argparse.Namespace, fields: dict, stop: StopSignals) -> 
 
     job = run_sync(start, python, str(root) if root else None, args.mano or None,
                    heartbeat_timeout=args.heartbeat_timeout, on_event=report,
-                   stop_reason=lambda: f"interrupted by {stop.name}" if stop.received else "")
+                   stop_reason=lambda: f"interrupted by {stop.name}" if stop.received else "",
+                   show_confidence=args.show_confidence)
     if not job.error:
         say(f"{job.summary()}; worker seconds {job.seconds}")
     return job

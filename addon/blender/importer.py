@@ -11,6 +11,7 @@ from mathutils import Matrix
 from ..common.hand_model import HandModel, find_hand_model
 from ..common.motion_sequence import MotionSequence, load_motion_sequence
 from .animate import animate_from_sequence, fit_scene_to
+from .confidence import add_confidence_overlay, key_confidence
 from .rig import HandRig, build_hand_rig, undo_on_error
 
 # A camera at the OpenCV origin: Blender cameras look down their -Z with +Y up; OpenCV's look down +Z
@@ -54,9 +55,10 @@ def add_footage_camera(rig: HandRig, camera_matrix: Optional[np.ndarray], image_
 
 def import_sequence(seq: MotionSequence, model: Optional[HandModel] = None, mano_dir: Optional[str] = None,
                     name: Optional[str] = None, with_camera: bool = True,
-                    interpolation: str = "LINEAR", hand: str = "open") -> HandRig:
+                    interpolation: str = "LINEAR", hand: str = "open", show_confidence: bool = False) -> HandRig:
     """Build a rig for the sequence's hand (``model``, else the official files in ``mano_dir``, else the
-    built-in ``hand``) and key it. All or nothing: on error nothing new remains."""
+    built-in ``hand``) and key it; a sequence with per-joint confidences also keys them on the bones and gets
+    the confidence overlay (shown when ``show_confidence``). All or nothing: on error nothing new remains."""
     model = model or find_hand_model(seq.handedness, mano_dir, hand)
     if model.side != seq.handedness:
         raise ValueError(f"the sequence is a {seq.handedness} hand but the model is a {model.side} hand")
@@ -67,6 +69,9 @@ def import_sequence(seq: MotionSequence, model: Optional[HandModel] = None, mano
         rig.root["hand_mocap_model"] = seq.model
         rig.root["hand_mocap_source"] = seq.source
         animate_from_sequence(rig, seq, interpolation)
+        if seq.joint_confidence is not None:
+            key_confidence(rig, seq.frames, seq.joint_confidence, interpolation)
+            add_confidence_overlay(rig, show_confidence)
         fit_scene_to(scene, seq.frames, seq.fps)
         if with_camera:
             add_footage_camera(rig, seq.camera_matrix, seq.image_size, scene.collection)

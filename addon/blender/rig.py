@@ -25,6 +25,7 @@ CV_TO_BLENDER = Matrix(((1, 0, 0, 0), (0, 0, 1, 0), (0, -1, 0, 0), (0, 0, 0, 1))
 _SEGMENTS = {"thumb": ("cmc", "mcp", "ip"), "other": ("mcp", "pip", "dip")}
 SKIN_RGBA = (0.72, 0.45, 0.36, 1.0)
 SHAPE_KEY_SLIDER = 2.0  # entries of R - I lie in [-2, 1]
+OVERLAY_LABEL = "confidence overlay"  # the skin material's mix node that lays the confidence over the skin
 
 
 def bone_name(joint: str, side: str) -> str:
@@ -62,14 +63,15 @@ class HandRig:
 @contextmanager
 def undo_on_error() -> Iterator[None]:
     """Remove every object and data-block created inside the block if it raises: nothing half-built stays."""
-    kinds = ("objects", "meshes", "armatures", "materials", "images", "actions", "cameras", "shape_keys")
+    kinds = ("objects", "meshes", "armatures", "materials", "images", "actions", "cameras", "shape_keys",
+             "node_groups")
     before = {k: set(getattr(bpy.data, k)) for k in kinds}
     try:
         yield
     except BaseException:
         if bpy.context.object and bpy.context.object.mode != "OBJECT":
             bpy.ops.object.mode_set(mode="OBJECT")
-        for k in ("objects", "cameras", "meshes", "armatures", "materials", "images", "actions"):
+        for k in ("objects", "cameras", "meshes", "armatures", "materials", "images", "actions", "node_groups"):
             for block in set(getattr(bpy.data, k)) - before[k]:
                 getattr(bpy.data, k).remove(block)
         raise
@@ -220,8 +222,21 @@ def set_vertex_colours(mesh_obj, colours: np.ndarray) -> None:
     attr.data.foreach_set("color", rgba.astype(np.float32).ravel())
     mat = mesh.materials[0]
     nodes, links = mat.node_tree.nodes, mat.node_tree.links
-    bsdf = next(n for n in nodes if n.type == "BSDF_PRINCIPLED")
     node = next((n for n in nodes if n.type == "VERTEX_COLOR"), None) or nodes.new("ShaderNodeVertexColor")
     node.layer_name = "skin"
-    links.new(node.outputs["Color"], bsdf.inputs["Base Color"])
+    links.new(node.outputs["Color"], skin_input(mat))
     mesh.color_attributes.active_color = attr
+
+
+def colour_socket(sockets, name: str):
+    """The colour socket called ``name`` (a Mix node has one per data type under the same name)."""
+    return next(s for s in sockets if s.name == name and s.type == "RGBA")
+
+
+def skin_input(mat: bpy.types.Material):
+    """Where the skin colour goes: the confidence overlay's skin side when there is one, else the base colour."""
+    nodes = mat.node_tree.nodes
+    overlay = next((n for n in nodes if n.label == OVERLAY_LABEL), None)
+    if overlay is not None:
+        return colour_socket(overlay.inputs, "A")
+    return next(n for n in nodes if n.type == "BSDF_PRINCIPLED").inputs["Base Color"]

@@ -24,6 +24,9 @@ class HANDMOCAP_OT_import_sequence(bpy.types.Operator, ImportHelper):
     use_official_mano: BoolProperty(
         name="Use official MANO", description="Use the MANO files from the add-on preferences", default=True)
     add_camera: BoolProperty(name="Add camera", description="Add a camera matching the footage", default=True)
+    show_confidence: BoolProperty(name="Show confidence", default=False,
+                                  description="Colour the hand by the per-joint confidence the file carries "
+                                  "(AMVUR): red unsure, green sure")
     interpolation: EnumProperty(
         name="Interpolation",
         items=[("LINEAR", "Linear", "Straight lines between samples"),
@@ -38,7 +41,8 @@ class HANDMOCAP_OT_import_sequence(bpy.types.Operator, ImportHelper):
         try:
             rig = import_sequence_file(self.filepath, mano_dir=bpy.path.abspath(mano_dir) if mano_dir else None,
                                        with_camera=self.add_camera, interpolation=self.interpolation,
-                                       hand=prefs.hand_model if prefs else "open")
+                                       hand=prefs.hand_model if prefs else "open",
+                                       show_confidence=self.show_confidence)
         except (MotionSequenceError, HandModelError, ValueError, OSError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}

@@ -22,6 +22,7 @@ from ..common.hand_model import find_hand_model
 from ..common.motion_sequence import MotionSequence, concatenate, load_motion_sequence
 from ..common.worker_client import WorkerClient, WorkerFailure
 from .animate import fit_scene_to, key_rig, rig_channels
+from .confidence import add_confidence_overlay, key_confidence
 from .importer import add_footage_camera
 from .rig import HandRig, build_hand_rig, set_vertex_colours, undo_on_error
 
@@ -45,8 +46,10 @@ class HandTrack:
 class VideoImport:
     """State of one import; ``handle`` each event from :class:`WorkerClient` in order."""
 
-    def __init__(self, start: P.Start, mano_dir: Optional[str] = None, background: bool = True):
+    def __init__(self, start: P.Start, mano_dir: Optional[str] = None, background: bool = True,
+                 show_confidence: bool = False):
         self.start, self.mano_dir, self.background = start, mano_dir, background
+        self.show_confidence = show_confidence  # the confidence overlay on, where the model gives confidences
         self.hands: Dict[str, HandTrack] = {}
         self.camera: Optional[bpy.types.Object] = None
         self.stage, self.done_frames, self.total_frames = "starting", 0, 0
@@ -109,6 +112,9 @@ class VideoImport:
         track.chunks.append(seq)
         whole = concatenate(track.chunks)
         key_rig(track.rig, rig_channels(track.rig, whole.frames, whole.full_pose, whole.transl))
+        if whole.joint_confidence is not None:
+            key_confidence(track.rig, whole.frames, whole.joint_confidence)
+            add_confidence_overlay(track.rig, self.show_confidence)  # once; later chunks find it there
         first = min(h.chunks[0].frames[0] for h in self.hands.values())  # chunks arrive in frame order
         last = max(h.chunks[-1].frames[-1] for h in self.hands.values())
         # the footage's own frames (sub-frame keys at the very ends may lie a fraction outside)
@@ -171,12 +177,12 @@ def _footage_background(camera: bpy.types.Object, video: str) -> None:
 
 def run_sync(start: P.Start, python: str, root: Optional[str] = None, mano_dir: Optional[str] = None,
              heartbeat_timeout: float = 15.0, on_event=None, env: Optional[dict] = None,
-             stop_reason: Callable[[], str] = lambda: "") -> VideoImport:
+             stop_reason: Callable[[], str] = lambda: "", show_confidence: bool = False) -> VideoImport:
     """Batch mode: the same job, driven synchronously (modal operators do not run in ``blender -b``).
 
     ``stop_reason`` is asked between events; a non-empty answer (e.g. ``"interrupted by SIGINT"``) kills the
     worker's process group at once and ends the job with that error, keeping the keys received."""
-    job = VideoImport(start, mano_dir)
+    job = VideoImport(start, mano_dir, show_confidence=show_confidence)
     client = WorkerClient(python, root, heartbeat_timeout=heartbeat_timeout, env=env)
     client.launch()
     try:

@@ -71,7 +71,12 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
     skin: EnumProperty(name="Skin", default="procedural", items=[
         ("procedural", "Procedural", "The hand model's own skin texture"),
         ("footage", "From the footage", "The hand's colours taken from the footage: per vertex, the median over "
-         "the frames that see it")])
+         "the frames that see it"),
+        ("network", "From the network", "The colours the model itself predicts (S2HAND(V), AMVUR), aggregated "
+         "over the frames where it saw each vertex")])
+    show_confidence: BoolProperty(name="Show confidence", default=False,
+                                  description="Colour the hand by the model's per-joint confidence (AMVUR): red "
+                                  "unsure, green sure; the mesh's hand_mocap_confidence_overlay switches it later")
     window: IntProperty(name="Window (frames)", default=0, min=0, max=32,
                         description="Deformer: frames per sliding window (0: the checkpoint's own)")
     window_stride: IntProperty(name="Window stride", default=0, min=0, max=32,
@@ -105,7 +110,8 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
             return {"CANCELLED"}
         if bpy.app.background or context.window is None:  # no event loop to drive a modal run: finish here
             try:
-                self._job = run_sync(start, settings.python, settings.root or None, settings.mano_dir or None)
+                self._job = run_sync(start, settings.python, settings.root or None, settings.mano_dir or None,
+                                     show_confidence=self.show_confidence)
             except WorkerError as exc:
                 self.report({"ERROR"}, f"Hand Mocap: {exc}")
                 return {"CANCELLED"}
@@ -116,7 +122,7 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
         except WorkerError as exc:
             self.report({"ERROR"}, f"Hand Mocap: {exc}")
             return {"CANCELLED"}
-        self._job = VideoImport(start, settings.mano_dir or None)
+        self._job = VideoImport(start, settings.mano_dir or None, show_confidence=self.show_confidence)
         wm = context.window_manager
         self._timer = wm.event_timer_add(0.1, window=context.window)
         wm.progress_begin(0, 1000)

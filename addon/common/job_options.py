@@ -9,12 +9,13 @@ import tempfile
 from pathlib import Path
 from typing import List, NoReturn
 
-from .models import MODEL_NAMES
+from .models import MODEL_NAMES, TEXTURE_MODELS
 
 HANDS = ("right", "left")
 HAND_MODELS = ("open", "makehuman")  # the built-in hands (addon/common/hand_model.py BUILTIN_HANDS)
 REFINE = ("keypoints", "off")
-SKINS = ("procedural", "footage")  # the rig's skin: the built-in texture, or colours taken from the footage
+# the rig's skin: the built-in texture, colours taken from the footage, or the colours the network predicts
+SKINS = ("procedural", "footage", "network")
 SEARCH_SCALES = (0.3, 0.5)  # crop search tiles, as fractions of the frame's shorter side
 MAX_WINDOW = 32  # Deformer's temporal embedding covers this many frames
 
@@ -57,7 +58,8 @@ def add_job_arguments(ap: argparse.ArgumentParser) -> None:
                     help="how strongly the keypoints pull against the network and the hand priors (0..4, 1 = default)")
     ap.add_argument("--skin", default=SKINS[0], choices=SKINS,
                     help="procedural (default): the hand model's own skin; footage: the hand's colours taken from "
-                         "the footage (per vertex, the median over the frames that see it)")
+                         "the footage (per vertex, the median over the frames that see it); network: the colours "
+                         f"the model predicts ({', '.join(TEXTURE_MODELS)}), aggregated the same way")
     ap.add_argument("--window", type=int, default=0,
                     help="deformer: frames per sliding window (0: the checkpoint's own, 8 for the shipped one)")
     ap.add_argument("--window-stride", type=int, default=0,
@@ -140,7 +142,10 @@ def check_job_fields(f: dict) -> None:
     if f.get("hand_model", HAND_MODELS[0]) not in HAND_MODELS:
         problems.append(f"--hand-model must be one of {', '.join(HAND_MODELS)}, not {f['hand_model']!r}")
     if f.get("skin", SKINS[0]) not in SKINS:
-        problems.append(f"--skin must be {' or '.join(SKINS)}, not {f['skin']!r}")
+        problems.append(f"--skin must be {', '.join(SKINS)}, not {f['skin']!r}")
+    elif f.get("skin") == "network" and f.get("model", "blurhandnet") not in TEXTURE_MODELS:
+        problems.append(f"--skin network needs a model that predicts colours ({', '.join(TEXTURE_MODELS)}), "
+                        f"not {f.get('model', 'blurhandnet')}")
     window, stride = f.get("window", 0), f.get("window_stride", 0)
     if not 0 <= window <= MAX_WINDOW:
         problems.append(f"--window must be 0 (the checkpoint's own) or 1 to {MAX_WINDOW} frames, not {window}")

@@ -99,3 +99,22 @@ def parents(names: Sequence[str]) -> List[int]:
         finger, k = n[:-1], int(n[-1])
         out.append(position["wrist"] if k == 1 else position[f"{finger}{k - 1}"])
     return out
+
+
+def _bone_end(joint: str) -> str:
+    """The MANO-21 joint at the far end of a MANO-16 joint's bone: the wrist's reaches to the middle finger's
+    base, a finger joint's to the next joint (the last one's to the tip)."""
+    if joint == "wrist":
+        return "middle1"
+    return f"{joint[:-1]}{int(joint[-1]) + 1}"
+
+
+# MANO-21 indices of each MANO-16 bone's two ends (head: its own joint; end: what its rotation moves first).
+BONE_ENDS_21: np.ndarray = np.array([[MANO_21.index(j), MANO_21.index(_bone_end(j))] for j in MANO_16])
+
+
+def bone_confidence(joint_confidence: np.ndarray) -> np.ndarray:
+    """Per-joint confidence (..., 21) in MANO-21 order -> per-bone (..., 16) in MANO-16 order: the mean of the
+    bone's two ends (a bone is as sure as the points it places)."""
+    c = np.asarray(joint_confidence)
+    return c[..., BONE_ENDS_21].mean(-1)

@@ -7,3 +7,5 @@ MODEL_LABELS = {
     "s2hand": "S2HAND(V) (self-supervised, texture)",
     "amvur": "AMVUR (uncertainty, occlusion-aware texture)",
 }
+# The models that predict the hand's colours themselves (``--skin network``).
+TEXTURE_MODELS = ("s2hand", "amvur")

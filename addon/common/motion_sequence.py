@@ -6,7 +6,7 @@ Layout (``T`` samples; every array float unless noted; read with ``allow_pickle=
 key                    shape         meaning
 =====================  ============  ===============================================================
 ``format``             ()  str       ``"hand_mocap.motion"``
-``version``            ()  int       ``1``
+``version``            ()  int       ``2`` (``1``: no ``joint_confidence``; still read)
 ``frames``             (T,)          Blender frame of each sample; strictly increasing; fractions allowed
 ``global_orient``      (T, 3)        root rotation, axis-angle (radians), in camera axes
 ``hand_pose``          (T, 45)       15 finger joints x axis-angle, MANO order, ``flat_hand_mean=True``
@@ -17,7 +17,11 @@ key                    shape         meaning
 ``fps``                ()            frames per second of the footage
 ``model``              ()  str       name of the model (or tool) that produced the sequence
 ``confidence``         (T,)          optional, per-sample confidence in [0, 1]
-``vertex_colors``      (778, 3)      optional, per-vertex RGB in [0, 1]
+``joint_confidence``   (T, 21)       optional (version 2), the model's own confidence per sample and joint in
+                                     [0, 1], MANO-21 order (AMVUR: ``1 / (1 + variance / 9 cm^2)``);
+                                     0 on samples the model did not see (filled gaps)
+``vertex_colors``      (778, 3)      optional, per-vertex linear RGB in [0, 1] (the footage's or the network's
+                                     colours of the hand, aggregated over the frames that see each vertex)
 ``camera_matrix``      (3, 3)        optional, intrinsics K of the footage (pixels)
 ``image_size``         (2,)  int     optional, footage (width, height) in pixels
 =====================  ============  ===============================================================
@@ -35,9 +39,10 @@ from typing import Dict, List, Optional
 import numpy as np
 
 FORMAT_NAME = "hand_mocap.motion"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 added joint_confidence; version 1 files load unchanged
 
 _PER_SAMPLE = {"global_orient": 3, "hand_pose": 45, "betas": 10, "transl": 3}
+_OPTIONAL = ("confidence", "joint_confidence", "vertex_colors", "camera_matrix", "image_size")
 
 
 class MotionSequenceError(ValueError):
@@ -55,6 +60,7 @@ class MotionSequence:
     fps: float = 30.0
     model: str = "unknown"
     confidence: Optional[np.ndarray] = None
+    joint_confidence: Optional[np.ndarray] = None
     vertex_colors: Optional[np.ndarray] = None
     camera_matrix: Optional[np.ndarray] = None
     image_size: Optional[np.ndarray] = None
@@ -101,6 +107,13 @@ class MotionSequence:
                 raise MotionSequenceError(f"{where}: confidence must have shape ({n},), got {self.confidence.shape}")
             if np.any((self.confidence < 0) | (self.confidence > 1)):
                 raise MotionSequenceError(f"{where}: confidence values must lie in [0, 1]")
+        if self.joint_confidence is not None:
+            self.joint_confidence = _float_array(self.joint_confidence, "joint_confidence", where)
+            if self.joint_confidence.shape != (n, 21):
+                raise MotionSequenceError(
+                    f"{where}: joint_confidence must have shape ({n}, 21), got {self.joint_confidence.shape}")
+            if np.any((self.joint_confidence < 0) | (self.joint_confidence > 1)):
+                raise MotionSequenceError(f"{where}: joint_confidence values must lie in [0, 1]")
         if self.vertex_colors is not None:
             self.vertex_colors = _float_array(self.vertex_colors, "vertex_colors", where)
             if self.vertex_colors.shape != (778, 3):
@@ -129,7 +142,7 @@ class MotionSequence:
             "fps": np.array(self.fps),
             "model": np.array(self.model),
         }
-        for key in ("confidence", "vertex_colors", "camera_matrix", "image_size"):
+        for key in _OPTIONAL:
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         return out
@@ -150,8 +163,9 @@ def concatenate(chunks: List[MotionSequence]) -> MotionSequence:
         raise MotionSequenceError("no samples to join")
     last = chunks[-1]
     joined = {k: np.concatenate([getattr(c, k) for c in chunks]) for k in ("frames", *_PER_SAMPLE)}
-    if all(c.confidence is not None for c in chunks):
-        joined["confidence"] = np.concatenate([c.confidence for c in chunks])
+    for key in ("confidence", "joint_confidence"):
+        if all(getattr(c, key) is not None for c in chunks):
+            joined[key] = np.concatenate([getattr(c, key) for c in chunks])
     return MotionSequence(handedness=last.handedness, fps=last.fps, model=last.model,
                           vertex_colors=last.vertex_colors, camera_matrix=last.camera_matrix,
                           image_size=last.image_size, source=last.source, **joined)
@@ -214,7 +228,7 @@ def load_motion_sequence(path: str | os.PathLike) -> MotionSequence:
                 )
             fields = {k: data[k] for k in ["frames", *_PER_SAMPLE]}
             optional = {
-                k: data[k] for k in ("confidence", "vertex_colors", "camera_matrix", "image_size") if k in keys
+                k: data[k] for k in _OPTIONAL if k in keys
             }
             return MotionSequence(
                 handedness=_scalar(data, "handedness", where, str),
