@@ -170,6 +170,13 @@ def test_s2hand_trains_from_2d_keypoints_and_the_image(tmp_path, sequence_set):
     keypoints = [float(r["keypoints"]) for r in log]
     assert np.mean(keypoints[-5:]) < 0.7 * np.mean(keypoints[:3]), keypoints
     assert "joints3d" not in last  # no 3D label is read by default
+    from training.appearance_card import consistency
+
+    ckpt = str(tmp_path / "run" / "model.pt")
+    card = consistency(ckpt, ckpt, str(sequence_set))  # the model card's S2HAND(V)-vs-S2HAND figures run
+    for key in ("shape", "texture"):
+        mine, theirs, diff, low, high = card[key]
+        assert mine == theirs > 0 and diff == low == high == 0.0  # a model against itself: no difference
 
 
 def test_amvur_learns_a_small_set(tmp_path, sequence_set):
@@ -183,9 +190,30 @@ def test_amvur_learns_a_small_set(tmp_path, sequence_set):
     with torch.no_grad():
         out = net(torch.randn(1, 3, 64, 64))
     assert (out.extras["joint_variance"] > 0).all()
+    from training.appearance_card import uncertainty
+
+    card = uncertainty(str(tmp_path / "run" / "model.pt"), str(sequence_set))  # the model card's figures run
+    assert card["frames"] == 8 and all(np.isfinite(v) for k, v in card.items() if not k.startswith("joint_"))
+    assert all(-1 <= card[k] <= 1 for k in card if k.startswith("spearman"))
+    assert card["joint_variance_seen_cm2"] > 0 and 0 <= card["hidden_joint_share"] <= 1
 
 
-@pytest.mark.parametrize("name", ["s2hand_tiny", "s2hand_tiny_3d", "amvur_tiny", "amvur_tiny_prior"])
+def test_spearman_is_the_rank_correlation():
+    from scipy.stats import spearmanr
+
+    from training.appearance_card import spearman
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(50, 4)), rng.normal(size=(50, 4))
+    b[:, 0] = np.exp(a[:, 0])  # monotone: 1
+    b[:, 1] = -a[:, 1] ** 3  # reversed: -1
+    ours = spearman(a, b, axis=0)
+    assert_close(ours[:2], np.array([1.0, -1.0]), 1e-12, "monotone columns")
+    assert_close(ours, np.array([spearmanr(a[:, k], b[:, k])[0] for k in range(4)]), 1e-12, "against scipy")
+
+
+@pytest.mark.parametrize("name", ["s2hand_tiny", "s2hand_tiny_3d", "s2hand_tiny_single", "s2hand_paper", "amvur_tiny",
+                                  "amvur_tiny_prior", "amvur_tiny_amvur", "amvur_paper"])
 def test_the_shipped_appearance_configs_load_and_build(name):
     cfg = load_config(ROOT / "training" / "configs" / f"{name}.toml")
     model = {"s2hand": S2Hand, "amvur": Amvur}[cfg.train.model](cfg.model)

@@ -38,7 +38,8 @@ class TrainConfig:
     steps: int = 2000
     batch_size: int = 16
     lr: float = 1e-4
-    lr_decay_steps: list = field(default_factory=lambda: [])  # multiply lr by 0.1 at each
+    lr_decay_steps: list = field(default_factory=lambda: [])  # multiply lr by ``lr_decay`` at each
+    lr_decay: float = 0.1
     weight_decay: float = 0.0
     precision: str = "fp32"  # fp32 | bf16 (CPU autocast) | fp16 (CUDA AMP)
     seed: int = 4543

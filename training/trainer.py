@@ -145,7 +145,7 @@ def train(cfg: Config, resume: bool = True, progress: bool = True, device: Optio
         for batch in loader:
             if step >= cfg.train.steps:
                 break
-            lr = cfg.train.lr * 0.1 ** sum(step >= s for s in cfg.train.lr_decay_steps)
+            lr = cfg.train.lr * cfg.train.lr_decay ** sum(step >= s for s in cfg.train.lr_decay_steps)
             for group in optim.param_groups:
                 group["lr"] = lr
             batch = {k: v.to(dev) for k, v in batch.items()}
