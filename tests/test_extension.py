@@ -25,13 +25,20 @@ INSTALL_AND_RUN = textwrap.dedent("""
         assert "no Hand Mocap folder is set" in str(exc) and "no Hand Mocap folder" in prefs.check_result
     prefs.worker_root, prefs.worker_python = root, python
     assert bpy.ops.hand_mocap.check_worker() == {"FINISHED"}
-    assert "models ready: blurhandnet, deformer, seqhand" in prefs.check_result, prefs.check_result
+    assert "models ready: blurhandnet, deformer, seqhand, s2hand, amvur" in prefs.check_result, prefs.check_result
     props = bpy.ops.hand_mocap.import_video.get_rna_type().properties
     assert {"deformer", "seqhand"} <= {item.identifier for item in props["model"].enum_items}
     assert "window" in props and "window_stride" in props
     # the installed extension drives the worker through one of the video models, end to end
     assert bpy.ops.hand_mocap.import_video(filepath=clip, model="seqhand", hands="RIGHT", frame_end=5) == {"FINISHED"}
     assert bpy.data.objects["Hand.R_armature"].animation_data is not None
+    # ... and through both appearance models: S2HAND(V), and AMVUR with its own colours and confidence
+    assert bpy.ops.hand_mocap.import_video(filepath=clip, model="s2hand", hands="RIGHT", frame_end=5) == {"FINISHED"}
+    assert bpy.ops.hand_mocap.import_video(filepath=clip, model="amvur", hands="RIGHT", frame_end=5, skin="network",
+                                           show_confidence=True) == {"FINISHED"}
+    amvur = [o for o in bpy.data.objects if o.type == "MESH" and "Hand Mocap confidence" in o.modifiers]
+    assert len(amvur) == 1 and "skin" in amvur[0].data.color_attributes
+    assert amvur[0]["hand_mocap_confidence_overlay"] == 1.0
     print("INSTALLED-AND-RAN", bpy.utils.extension_path_user("bl_ext.user_default.hand_mocap", create=False))
 """)
 

@@ -6,7 +6,7 @@
 - The overlay: a Geometry Nodes modifier after the Armature one turns the bones' current values into a
   per-vertex ``hand_mocap_confidence`` attribute (each vertex weighs its bones' values by its skinning
   weights; drivers carry the keyed values into the node tree, so it follows the timeline), and the skin
-  material mixes a red (unsure) - yellow - green (sure) ramp over the skin by the mesh object's
+  material mixes a red (unsure, 0.2) - yellow (0.5) - green (sure, 0.8) ramp over the skin by the mesh object's
   ``hand_mocap_confidence_overlay`` property (0: off, 1: on; the import option sets it).
 """
 from __future__ import annotations
@@ -22,7 +22,8 @@ PROPERTY = "hand_mocap_confidence"
 ATTRIBUTE = "hand_mocap_confidence"
 TOGGLE = "hand_mocap_confidence_overlay"
 MODIFIER = "Hand Mocap confidence"
-RAMP = ((0.0, (0.8, 0.05, 0.02, 1.0)), (0.5, (0.9, 0.75, 0.05, 1.0)), (1.0, (0.1, 0.7, 0.15, 1.0)))
+# red at 0.2 and below (an expected error of 6 cm), yellow at 0.5 (3 cm), green at 0.8 and above (1.5 cm)
+RAMP = ((0.2, (0.8, 0.05, 0.02, 1.0)), (0.5, (0.9, 0.75, 0.05, 1.0)), (0.8, (0.1, 0.7, 0.15, 1.0)))
 
 
 def key_confidence(rig: HandRig, frames: np.ndarray, joint_confidence: np.ndarray,
