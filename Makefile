@@ -92,20 +92,29 @@ checkpoint-seqhand: video-data
 	mkdir -p inference/checkpoints && cp runs/seqhand_tiny/model.pt inference/checkpoints/seqhand_tiny.pt
 
 # S2HAND(V), self-supervised: MediaPipe's keypoints on the renders (no 3D label), then the model and the same
-# network with an added 3D-joint loss side by side, scored with paired bootstrap intervals (README card).
+# network with an added 3D-joint loss side by side, scored with paired bootstrap intervals, then the network
+# without its video terms for the shape and texture spread over sequences (README card).
 APPEARANCE_DATA = data/synth_mix/open data/synth_mix/makehuman data/synth_video/train
 checkpoint-s2hand: mixed-data video-data
 	$(PY) -m training.detected_keypoints --data $(APPEARANCE_DATA)
 	OMP_NUM_THREADS=1 $(PY) -m training train --config training/configs/s2hand_tiny.toml --fresh & \
 	OMP_NUM_THREADS=1 $(PY) -m training train --config training/configs/s2hand_tiny_3d.toml --fresh; wait
+	$(PY) -m training train --config training/configs/s2hand_tiny_single.toml --fresh
 	for set in synth_mix/test_open synth_video/test_occluded; do \
-	  $(PY) -m training eval --ckpt runs/s2hand_tiny/model.pt --baseline runs/s2hand_tiny_3d/model.pt --data data/$$set; done
+	  $(PY) -m training eval --ckpt runs/s2hand_tiny/model.pt --baseline runs/s2hand_tiny_3d/model.pt --data data/$$set; \
+	  $(PY) -m training.appearance_card consistency --ckpt runs/s2hand_tiny/model.pt \
+	    --baseline runs/s2hand_tiny_single/model.pt --data data/$$set; done
 	mkdir -p inference/checkpoints && cp runs/s2hand_tiny/model.pt inference/checkpoints/s2hand_tiny.pt
 
-# AMVUR (prior-net and attention model jointly) against its prior-net alone, the same way.
+# AMVUR (prior-net and attention model jointly) against its prior-net alone and the attention model alone, the
+# same way, and its variance against its error.
 checkpoint-amvur: mixed-data video-data
 	OMP_NUM_THREADS=1 $(PY) -m training train --config training/configs/amvur_tiny.toml --fresh & \
 	OMP_NUM_THREADS=1 $(PY) -m training train --config training/configs/amvur_tiny_prior.toml --fresh; wait
+	$(PY) -m training train --config training/configs/amvur_tiny_amvur.toml --fresh
 	for set in synth_mix/test_open synth_video/test_occluded; do \
-	  $(PY) -m training eval --ckpt runs/amvur_tiny/model.pt --baseline runs/amvur_tiny_prior/model.pt --data data/$$set; done
+	  $(PY) -m training eval --ckpt runs/amvur_tiny/model.pt --baseline runs/amvur_tiny_prior/model.pt --data data/$$set; \
+	  $(PY) -m training eval --ckpt runs/amvur_tiny/model.pt --baseline runs/amvur_tiny_amvur/model.pt --data data/$$set; \
+	  for run in amvur_tiny amvur_tiny_amvur; do \
+	    $(PY) -m training.appearance_card uncertainty --ckpt runs/$$run/model.pt --data data/$$set; done; done
 	mkdir -p inference/checkpoints && cp runs/amvur_tiny/model.pt inference/checkpoints/amvur_tiny.pt
