@@ -64,10 +64,11 @@ mixed-data: setup
 
 # The realistic-data experiment (README model card): both built-in hands with forearms and one-pass blur,
 # the shipped checkpoint fine-tuned on them, scored on held-out sets of each hand against the shipped one.
-checkpoint-mixed: mixed-data
+checkpoint-mixed: mixed-data video-data
 	for run in mixed open makehuman; do \
 	  OMP_NUM_THREADS=2 $(PY) -m training train --config training/configs/tiny_$${run}_finetune.toml --fresh; done
-	for run in mixed open_only makehuman_only; do for set in synth_mix/test_makehuman synth_mix/test_open synth_blur/test100; do \
+	OMP_NUM_THREADS=2 $(PY) -m training train --config training/configs/tiny_mixed_long.toml --fresh
+	for run in mixed open_only makehuman_only mixed_long; do for set in synth_mix/test_makehuman synth_mix/test_open synth_blur/test100; do \
 	  $(PY) -m training eval --ckpt runs/blurhandnet_tiny_$$run/model.pt --baseline inference/checkpoints/blurhandnet_tiny.pt --data data/$$set; done; done
 
 # The video models' data (README model cards): occluded, blurred 10-frame SeqHAND pose-flow clips of the open

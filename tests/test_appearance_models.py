@@ -210,11 +210,3 @@ def test_spearman_is_the_rank_correlation():
     ours = spearman(a, b, axis=0)
     assert_close(ours[:2], np.array([1.0, -1.0]), 1e-12, "monotone columns")
     assert_close(ours, np.array([spearmanr(a[:, k], b[:, k])[0] for k in range(4)]), 1e-12, "against scipy")
-
-
-@pytest.mark.parametrize("name", ["s2hand_tiny", "s2hand_tiny_3d", "s2hand_tiny_single", "s2hand_paper", "amvur_tiny",
-                                  "amvur_tiny_prior", "amvur_tiny_amvur", "amvur_paper"])
-def test_the_shipped_appearance_configs_load_and_build(name):
-    cfg = load_config(ROOT / "training" / "configs" / f"{name}.toml")
-    model = {"s2hand": S2Hand, "amvur": Amvur}[cfg.train.model](cfg.model)
-    assert model.config == cfg.model

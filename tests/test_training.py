@@ -154,3 +154,12 @@ def test_a_run_can_start_from_a_checkpoints_weights(tmp_path, tiny_set):
     other.train.out = str(second / "other")
     with pytest.raises(ValueError, match="model config differs"):
         train(other, progress=False)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "training" / "configs").glob("*.toml")), ids=lambda p: p.stem)
+def test_every_shipped_config_loads_and_builds_its_model(path):
+    from training.tasks import TASKS
+
+    cfg = load_config(path)
+    model = TASKS[cfg.train.model].model_class(cfg.model)
+    assert model.config == cfg.model and cfg.train.steps > 0
