@@ -108,7 +108,8 @@ def main(argv=None) -> int:
 
 # Footage where MediaPipe's palm detector misses the hand (tools/eval_clips.py make renders it).
 SEARCH_CLIPS = [ROOT / "data" / "eval_clips" / f"{name}.mp4"
-                for name in ("sample_small", "face_grey", "face_skin", "busy_grey", "busy_skin")]
+                for name in ("sample_small", "face_grey", "face_skin", "busy_grey", "busy_skin", "mh_face_grey",
+                             "mh_face_skin", "mh_busy_grey", "mh_busy_skin", "grasp_back")]
 
 
 def detection_costs(videos) -> None:

@@ -158,19 +158,24 @@ class SearchingDetector:
     - **track by crop**: a hand seen in the last ``keep`` frames but not in this one is looked for in a box
       around where it was (moved by its recent motion, turned upright);
     - **search**: while no hand at all is found, every ``every`` frames, overlapping square tiles of
-      ``scales`` x the frame's shorter side (half-tile steps) are each given to the landmark model.
+      ``scales`` x the frame's shorter side (half-tile steps) are each given to the landmark model. After
+      three fruitless searches in a row, each further one doubles the wait before the next (up to
+      ``max_every`` frames; a find resets it), so long stretches without a hand do not pay for a full search
+      every ``every`` frames.
 
     A tile's hand is read once more from a crop centred on it and turned upright, and counts when that
     crop's presence score passes ``threshold``; a followed hand needs ``track_threshold``. Finds overlapping
     another are dropped (the better one stays)."""
 
     def __init__(self, full: "HandDetector", landmarks: LandmarkModel, max_hands: int = 2,
-                 scales: Sequence[float] = SEARCH_SCALES, every: int = 10, keep: int = 8,
+                 scales: Sequence[float] = SEARCH_SCALES, every: int = 10, max_every: int = 80, keep: int = 8,
                  threshold: float = SEARCH_THRESHOLD, track_threshold: float = TRACK_THRESHOLD,
-                 track_scale: float = 2.0):
+                 track_scales: Sequence[float] = (2.0, 1.5)):
         self.full, self.landmarks, self.max_hands = full, landmarks, max_hands
         self.scales, self.every, self.keep, self.threshold = tuple(scales), every, keep, threshold
-        self.track_threshold, self.track_scale = track_threshold, track_scale
+        self.max_every = max(every, max_every)
+        self.fruitless = 0  # searches in a row that found nothing
+        self.track_threshold, self.track_scales = track_threshold, tuple(track_scales)
         self.frame = -1
         self.last_search = -10 ** 9
         self.seen: List[dict] = []  # {"keypoints", "frame", "velocity"} of hands recently found
@@ -183,13 +188,21 @@ class SearchingDetector:
         for hand in self._lost(found):
             gap = self.frame - hand["frame"]
             keypoints = hand["keypoints"] + gap * hand["velocity"]
-            det = self._read(rgb, crop_box(keypoints, self.track_scale), upright_angle(keypoints), "track",
-                             self.track_threshold)
+            det = None
+            for scale in self.track_scales:  # room for its motion first; then tighter, as a small hand needs
+                det = self._read(rgb, crop_box(keypoints, scale), upright_angle(keypoints), "track",
+                                 self.track_threshold)
+                if det is not None:
+                    break
             if det is not None and _free(det, found):
                 found.append(det)
-        if not found and self.frame - self.last_search >= self.every:
+        wait = min(self.every * 2 ** max(0, self.fruitless - 2), self.max_every)
+        if not found and self.frame - self.last_search >= wait:
             self.last_search = self.frame
             found = distinct(self._tiles(rgb))[: self.max_hands]
+            self.fruitless = 0 if found else self.fruitless + 1
+        elif found:
+            self.fruitless = 0
         self._remember(found)
         return found
 

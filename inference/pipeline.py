@@ -441,6 +441,7 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
     def take(side: str, outputs: List[FrameOutput]) -> None:
         """The runner's finished frames -> placed hands -> the stream (fitting, ordering, smoothing) -> chunks."""
         now = time.perf_counter()
+        fitting_before = _fit_seconds(fitters)
         new = []
         for o in outputs:
             det = seen_by[side][o.frame]
@@ -452,7 +453,7 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
             result = {"frame": o.frame, "times": times, "score": det.score, "keypoints": det.keypoints,
                       "world": det.world, "kp_weight": np.full(21, 1.0 if det.has_keypoints else 0.0)}
             new += _advance(streams[side], side, o.frame, result)
-        seconds["post"] += time.perf_counter() - now
+        seconds["post"] += time.perf_counter() - now - (_fit_seconds(fitters) - fitting_before)  # "fit" has its own
         publish(side, new)
 
     tick = time.perf_counter()
@@ -501,8 +502,12 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
                          f"{settings.fov_deg:g} degree field of view: its distance scales with the field of view, "
                          "which the keypoints cannot tell; give --fov if you know the lens"})
     emit("progress", {"stage": "model", "done": total, "total": total})
-    seconds["fit"] = sum(f.seconds for f in fitters.values() if f is not None)
+    seconds["fit"] = _fit_seconds(fitters)
     return JobResult(paths, missing, seconds)
+
+
+def _fit_seconds(fitters: Dict[str, Optional[TrackFitter]]) -> float:
+    return sum(f.seconds for f in fitters.values() if f is not None)
 
 
 def _ranges(frames: List[int]) -> str:

@@ -16,7 +16,7 @@ HAND_MODELS = ("open", "makehuman")  # the built-in hands (addon/common/hand_mod
 REFINE = ("keypoints", "off")
 # the rig's skin: the built-in texture, colours taken from the footage, or the colours the network predicts
 SKINS = ("procedural", "footage", "network")
-SEARCH_SCALES = (0.3, 0.5)  # crop search tiles, as fractions of the frame's shorter side
+SEARCH_SCALES = (0.2, 0.3, 0.5)  # crop search tiles, as fractions of the frame's shorter side
 MAX_WINDOW = 32  # Deformer's temporal embedding covers this many frames
 
 
