@@ -65,6 +65,25 @@ def test_tracks_keep_one_side_despite_flickering_labels_and_split_two_hands():
     assert len(single) == 1 and single[0].side == "left"
 
 
+
+def test_a_box_inside_another_is_the_same_hand_and_the_whole_hand_is_kept():
+    """MediaPipe's palm detector also fires on the fingers of a side-on hand: a small box inside the hand's
+    box, labelled either side. It must not become a second hand (it used to be keyed as a left hand)."""
+    rng = np.random.default_rng(3)
+    frames = []
+    for i in range(20):
+        whole = Detection.from_keypoints("right", 0.7, np.array([[300.0 + i, 200.0]]) + rng.normal(0, 40, (21, 2)))
+        x0, y0, side = whole.box
+        fingers = np.array([[x0 + 0.3 * side, y0 + 0.3 * side]]) + rng.uniform(0, 0.25 * side, (21, 2))
+        part = Detection.from_keypoints("left" if i % 2 else "right", 0.99, fingers)
+        frames.append([part, whole] if i % 3 else [whole, part])
+    tracks = build_tracks(frames)
+    assert len(tracks) == 1 and len(tracks[0].detections) == 20
+    assert all(d.box[2] == max(d.box[2], f[0].box[2], f[1].box[2]) for d, f in zip(tracks[0].detections.values(), frames))
+    # two hands side by side, touching: both stay
+    beside = [[_det("right", 0.9, 100.0), _det("left", 0.9, 190.0)] for _ in range(4)]
+    assert len(build_tracks(beside)) == 2
+
 def _frame_result(frame, angles, swap):
     """Three hands rotating about z by the given angles (their joints tell the times apart)."""
     base = np.random.default_rng(0).normal(0, 0.05, (21, 3))

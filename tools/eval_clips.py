@@ -16,9 +16,9 @@
 Each clip's ``NAME.json`` says which built-in hand it shows; its truth is scored on that hand. The run's
 own hand is the one its options name (``-- --hand-model makehuman``), the open hand by default.
 
-``run`` runs ``python -m inference run`` on every clip with default options (plus any options after
-``--``) and prints one row per clip: side, 2D joint error, PA-MPJPE, finger curl and depth error
-(``training/video_scores.py``), and the seconds the job took.
+``run`` runs ``python -m inference run`` on the shipped sample clip and every clip ``make`` wrote, with
+default options (plus any options after ``--``), and prints one row per clip: side, 2D joint error,
+PA-MPJPE, finger curl and depth error (``training/video_scores.py``), and the seconds the job took.
 """
 from __future__ import annotations
 
@@ -229,36 +229,38 @@ def every_other(truth: MotionSequence) -> MotionSequence:
 
 
 def clips(out: Path):
-    return sorted(p for p in out.glob("*.mp4"))
+    """(name, video, truth): the shipped sample clip, then every clip ``make`` wrote."""
+    made = [(p.stem, p, out / f"{p.stem}_truth.npz") for p in sorted(out.glob("*.mp4"))]
+    return [("sample_clip", SAMPLE, SAMPLE_TRUTH)] + made
 
 
 def run(out: Path, extra: list, only: str = "") -> int:
     rows = []
     run_hand = extra[extra.index("--hand-model") + 1] if "--hand-model" in extra else "open"
-    for clip in clips(out):
-        if only not in clip.stem:
+    for name, clip, truth_path in clips(out):
+        if only not in name:
             continue
-        truth = load_motion_sequence(out / f"{clip.stem}_truth.npz")
-        meta = out / f"{clip.stem}.json"
+        truth = load_motion_sequence(truth_path)
+        meta = out / f"{name}.json"
         truth_hand = json.loads(meta.read_text())["hand"] if meta.is_file() else "open"
-        result = out / "runs" / f"{clip.stem}.npz"
-        result.parent.mkdir(exist_ok=True)
-        for old in result.parent.glob(f"{clip.stem}*.npz"):
+        result = out / "runs" / f"{name}.npz"
+        result.parent.mkdir(parents=True, exist_ok=True)
+        for old in result.parent.glob(f"{name}*.npz"):
             old.unlink()
         tick = time.perf_counter()
         job = subprocess.run([sys.executable, "-m", "inference", "run", str(clip), "-o", str(result), "--quiet",
                               *extra], cwd=ROOT, capture_output=True, text=True)
         seconds = time.perf_counter() - tick
-        written = sorted(result.parent.glob(f"{clip.stem}*.npz"))
+        written = sorted(result.parent.glob(f"{name}*.npz"))
         if job.returncode != 0 or not written:
-            rows.append((clip.stem, None, seconds, job.stderr.strip().splitlines()[-1:]))
+            rows.append((name, None, seconds, job.stderr.strip().splitlines()[-1:]))
             continue
         # the run's hand of the truth's side if it has one, else its only (wrong-side) hand
         runs = [load_motion_sequence(p) for p in written]
         pick = next((r for r in runs if r.handedness == truth.handedness), runs[0])
         score = score_against_motion(pick, find_hand_model(pick.handedness, hand=run_hand), truth,
                                      find_hand_model(truth.handedness, hand=truth_hand))
-        rows.append((clip.stem, score, seconds, [pick.handedness, len(truth)]))
+        rows.append((name, score, seconds, [pick.handedness, len(truth)]))
     print("| clip | side | frames with the hand | joints 2D (px) | PA-MPJPE (mm) | curl within 25 deg | depth (mm) "
           "| job (s) |")
     print("|---|---|---|---|---|---|---|---|")
