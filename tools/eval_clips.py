@@ -1,7 +1,8 @@
 """Evaluation footage with known truth, and the table of how a run does on it with default options.
 
     .venv/bin/python tools/eval_clips.py make [--out data/eval_clips]     # renders the set (about 8 minutes)
-    .venv/bin/python tools/eval_clips.py run [--out data/eval_clips] [-- extra job options]
+    .venv/bin/python tools/eval_clips.py run [--out data/eval_clips] [--scores S.json] [-- extra job options]
+    .venv/bin/python tools/eval_clips.py compare A.json B.json           # two runs' scores, clip by clip
 
 ``make`` writes, each with its truth as a motion-sequence file (``NAME_truth.npz``):
 
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, replace
+from typing import Optional
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,7 +236,7 @@ def clips(out: Path):
     return [("sample_clip", SAMPLE, SAMPLE_TRUTH)] + made
 
 
-def run(out: Path, extra: list, only: str = "") -> int:
+def run(out: Path, extra: list, only: str = "", scores: Optional[Path] = None) -> int:
     rows = []
     run_hand = extra[extra.index("--hand-model") + 1] if "--hand-model" in extra else "open"
     for name, clip, truth_path in clips(out):
@@ -271,8 +273,24 @@ def run(out: Path, extra: list, only: str = "") -> int:
             print(f"| {name} | {note[0]}{'' if s.side_ok else ' (WRONG)'} | {s.frames}/{note[1]} | "
                   f"{s.joint_px_mean:.1f} | {s.pa_mpjpe_mm:.1f} | {100 * s.curl_ok_share:.0f}% | {s.depth_mm:.0f} | "
                   f"{seconds:.1f} |")
-    (out / "runs" / "scores.json").write_text(json.dumps(
+    (scores or out / "runs" / "scores.json").write_text(json.dumps(
         {name: (s.as_dict() if s else None) for name, s, _, _ in rows}, indent=1))
+    return 0
+
+
+COMPARED = (("joint_px_mean", "2D error, px", 1, False), ("pa_mpjpe_mm", "PA-MPJPE, mm", 1, False),
+            ("curl_ok_share", "curl within 25 deg, %", 100, True), ("curl_err_deg", "mean curl error, deg", 1, False))
+
+
+def compare(first: Path, second: Path) -> int:
+    """Two ``run --scores`` files: the mean over the clips both scored, and on how many the second is better."""
+    a, b = (json.loads(Path(p).read_text()) for p in (first, second))
+    both = [n for n in a if a[n] and b.get(n)]
+    print(f"{len(both)} clips scored by both; mean of the first -> the second (clips where the second is better)")
+    for key, label, scale, higher in COMPARED:
+        x, y = (np.array([s[n][key] for n in both]) * scale for s in (a, b))
+        better = int(((y > x) if higher else (y < x)).sum())
+        print(f"{label}: {x.mean():.1f} -> {y.mean():.1f} ({better} of {len(both)})")
     return 0
 
 
@@ -281,7 +299,9 @@ def main(argv=None) -> int:
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     argv = argv[: argv.index("--")] if "--" in argv else argv
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("command", choices=["make", "run"])
+    ap.add_argument("command", choices=["make", "run", "compare"])
+    ap.add_argument("files", nargs="*", help="compare: two score files written by run --scores")
+    ap.add_argument("--scores", default="", help="run: write the scores here (default OUT/runs/scores.json)")
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     ap.add_argument("--only", default="", help="only the clips whose name contains this")
     ap.add_argument("--set", choices=["all", "fitting", "detection", "makehuman"], default="all",
@@ -291,7 +311,11 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.command == "run":
-        return run(out, extra, args.only)
+        return run(out, extra, args.only, Path(args.scores) if args.scores else None)
+    if args.command == "compare":
+        if len(args.files) != 2:
+            ap.error("compare takes two score files")
+        return compare(*args.files)
     if args.set in ("all", "fitting"):
         make_altered(out)
     specs = {"all": HELD_OUT + DETECTION + MAKEHUMAN, "fitting": HELD_OUT, "detection": DETECTION,
