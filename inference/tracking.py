@@ -47,7 +47,7 @@ def distinct(found: List[Detection], max_iou: float = 0.4, max_inside: float = 0
     lying mostly inside another (``max_inside`` of its area) is part of the same hand read as a whole one
     (MediaPipe's palm detector fires on the fingers of a side-on hand): the larger box is kept, whose
     keypoints cover the whole hand. On the side-view evaluation clip its keypoints are the closer to the
-    truth in 38 of the 40 frames with such a pair; over eleven evaluation clips, in 111 of 149
+    truth in 38 of the 40 frames with such a pair; over eleven evaluation clips, in 110 of 149
     (``tools/duplicate_boxes.py``)."""
     kept: List[Detection] = []
     for d in sorted(found, key=lambda d: -d.score):

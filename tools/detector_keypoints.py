@@ -17,11 +17,15 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from addon.common.hand_model import find_hand_model  # noqa: E402
 from addon.common.motion_sequence import load_motion_sequence  # noqa: E402
 from inference.detect import make_detector  # noqa: E402
 from inference.video import Footage  # noqa: E402
-from training.video_scores import project, sequence_joints  # noqa: E402
+from training.video_scores import truth_pixels  # noqa: E402
+
+
+def closest(found: list, true_px: np.ndarray):
+    """The detection whose keypoints are nearest the truth's (21, 2) pixels (one hand in these clips)."""
+    return min(found, key=lambda d: np.linalg.norm(d.keypoints - true_px, axis=-1).mean())
 
 
 def main(argv=None) -> int:
@@ -30,14 +34,13 @@ def main(argv=None) -> int:
     ap.add_argument("--truth", default=str(ROOT / "samples" / "sample_clip_truth.npz"))
     args = ap.parse_args(argv)
     truth = load_motion_sequence(args.truth)
-    true_px = project(sequence_joints(truth, find_hand_model(truth.handedness)), truth.camera_matrix)
+    true_px = truth_pixels(truth)
     detector = make_detector()
     per_frame = []
     for index, rgb in Footage(args.video).frames():
         found = detector(rgb)
         if found and index < len(true_px):  # the hand nearest the truth (one hand in these clips)
-            per_frame.append(min((np.linalg.norm(d.keypoints - true_px[index], axis=-1) for d in found),
-                                 key=lambda e: e.mean()))
+            per_frame.append(np.linalg.norm(closest(found, true_px[index]).keypoints - true_px[index], axis=-1))
     detector.close()
     errors = np.array(per_frame)
     frame_means = errors.mean(1)

@@ -14,15 +14,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
 
 import numpy as np  # noqa: E402
 
-from addon.common.hand_model import find_hand_model  # noqa: E402
 from addon.common.motion_sequence import load_motion_sequence  # noqa: E402
 from inference.detect import make_detector  # noqa: E402
 from inference.tracking import _overlap  # noqa: E402
 from inference.video import Footage  # noqa: E402
-from training.video_scores import project, sequence_joints  # noqa: E402
+from training.video_scores import truth_pixels  # noqa: E402
+from eval_clips import clip_hand  # noqa: E402
 
 CLIPS = ["sample_clip", "point_side", "count_roll", "face_skin", "busy_grey", "busy_skin", "face_grey",
          "mh_point_side", "mh_count_roll", "sample_rot90", "sample_mirrored"]
@@ -35,10 +36,11 @@ def clip_paths(name: str):
     return ROOT / "data" / "eval_clips" / f"{name}.mp4", ROOT / "data" / "eval_clips" / f"{name}_truth.npz"
 
 
-def count_pairs(video: Path, truth_path: Path):
+def count_pairs(name: str):
     """(pairs, pairs whose larger box has the closer keypoints)."""
+    video, truth_path = clip_paths(name)
     truth = load_motion_sequence(truth_path)
-    true_px = project(sequence_joints(truth, find_hand_model(truth.handedness)), truth.camera_matrix)
+    true_px = truth_pixels(truth, clip_hand(video.parent, name))
     detector = make_detector()  # the raw detections, before tracking merges anything
     pairs = larger_closer = 0
     for index, rgb in Footage(video).frames():
@@ -62,11 +64,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     total = [0, 0]
     for name in args.clips:
-        video, truth = clip_paths(name)
+        video, _ = clip_paths(name)
         if not video.is_file():
             print(f"{name}: {video} is missing (make it with tools/eval_clips.py make)")
             continue
-        pairs, closer = count_pairs(video, truth)
+        pairs, closer = count_pairs(name)
         total[0] += pairs
         total[1] += closer
         print(f"{name}: {pairs} frames with a box inside another; the larger box is the closer in {closer}")

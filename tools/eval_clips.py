@@ -230,6 +230,12 @@ def every_other(truth: MotionSequence) -> MotionSequence:
                  fps=truth.fps / 2)
 
 
+def clip_hand(out: Path, name: str) -> str:
+    """The built-in hand a clip shows: its ``NAME.json`` says, else the open hand."""
+    meta = out / f"{name}.json"
+    return json.loads(meta.read_text())["hand"] if meta.is_file() else "open"
+
+
 def clips(out: Path):
     """(name, video, truth): the shipped sample clip, then every clip ``make`` wrote."""
     made = [(p.stem, p, out / f"{p.stem}_truth.npz") for p in sorted(out.glob("*.mp4"))]
@@ -243,8 +249,7 @@ def run(out: Path, extra: list, only: str = "", scores: Optional[Path] = None) -
         if only not in name:
             continue
         truth = load_motion_sequence(truth_path)
-        meta = out / f"{name}.json"
-        truth_hand = json.loads(meta.read_text())["hand"] if meta.is_file() else "open"
+        truth_hand = clip_hand(out, name)
         result = out / "runs" / f"{name}.npz"
         result.parent.mkdir(parents=True, exist_ok=True)
         for old in result.parent.glob(f"{name}*.npz"):

@@ -14,16 +14,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
 
 import numpy as np  # noqa: E402
 
-from addon.common.hand_model import find_hand_model  # noqa: E402
 from addon.common.joints import remap  # noqa: E402
 from addon.common.motion_sequence import load_motion_sequence  # noqa: E402
 from inference.crop import crop_box, crop_image, crop_affine, crop_to_image  # noqa: E402
 from inference.detect import LANDMARK_INPUT, LandmarkModel, make_detector, upright_angle  # noqa: E402
 from inference.video import Footage  # noqa: E402
-from training.video_scores import project, sequence_joints  # noqa: E402
+from training.video_scores import truth_pixels  # noqa: E402
+from detector_keypoints import closest  # noqa: E402
 
 SCALES = (1.4, 1.6, 2.0, 2.4)  # crop side over the hand's extent
 TURNS = (-0.3, 0.3)  # extra in-plane turns of the crop, radians
@@ -57,14 +58,14 @@ def main(argv=None) -> int:
     ap.add_argument("--truth", default=str(ROOT / "samples" / "sample_clip_truth.npz"))
     args = ap.parse_args(argv)
     truth = load_motion_sequence(args.truth)
-    true_px = project(sequence_joints(truth, find_hand_model(truth.handedness)), truth.camera_matrix)
+    true_px = truth_pixels(truth)
     detector, model = make_detector(), LandmarkModel()
     errors: dict = {}
     for index, rgb in Footage(args.video).frames():
         found = detector(rgb)
         if not found or index >= len(true_px):
             continue
-        hand = min(found, key=lambda d: np.linalg.norm(d.keypoints - true_px[index], axis=-1).mean())
+        hand = closest(found, true_px[index])
         for name, points in readings(model, rgb, hand.keypoints).items():
             errors.setdefault(name, []).append(np.linalg.norm(points - true_px[index], axis=-1).mean())
     detector.close()

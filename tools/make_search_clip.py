@@ -17,10 +17,9 @@ sys.path.insert(0, str(ROOT))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from addon.common.hand_model import find_hand_model  # noqa: E402
 from addon.common.motion_sequence import load_motion_sequence  # noqa: E402
 from inference.video import Footage  # noqa: E402
-from training.video_scores import project, sequence_joints  # noqa: E402
+from training.video_scores import truth_pixels  # noqa: E402
 
 FIRST, COUNT = 0, 8
 
@@ -33,7 +32,7 @@ def main(argv=None) -> int:
     source, out = Path(args.source), Path(args.out)
     footage = Footage(str(source / "face_grey.mp4"))
     truth = load_motion_sequence(source / "face_grey_truth.npz")
-    uv = project(sequence_joints(truth, find_hand_model(truth.handedness)), truth.camera_matrix)
+    uv = truth_pixels(truth)
     frames = [rgb for _, rgb in footage.frames(FIRST, FIRST + COUNT - 1)]
     h, w = frames[0].shape[:2]
     writer = cv2.VideoWriter(str(out / "search_clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), footage.info.fps, (w, h))

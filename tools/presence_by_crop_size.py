@@ -12,15 +12,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
 
 import numpy as np  # noqa: E402
 
-from addon.common.hand_model import find_hand_model  # noqa: E402
 from addon.common.motion_sequence import load_motion_sequence  # noqa: E402
 from inference.crop import crop_box  # noqa: E402
 from inference.detect import SEARCH_THRESHOLD, LandmarkModel, upright_angle  # noqa: E402
 from inference.video import Footage  # noqa: E402
-from training.video_scores import project, sequence_joints  # noqa: E402
+from training.video_scores import truth_pixels  # noqa: E402
+from eval_clips import clip_hand  # noqa: E402
 
 SIZES = (1.3, 1.6, 2.0, 2.6, 3.2)
 
@@ -32,7 +33,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     folder = Path(args.clips)
     truth = load_motion_sequence(folder / f"{args.clip}_truth.npz")
-    uv = project(sequence_joints(truth, find_hand_model(truth.handedness)), truth.camera_matrix)
+    uv = truth_pixels(truth, clip_hand(folder, args.clip))
     sample_of = {int(round(f)) - 1: i for i, f in enumerate(truth.frames)}  # Blender frame = footage index + 1
     model = LandmarkModel()
     scores = {s: [] for s in SIZES}

@@ -20,7 +20,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from addon.common.hand_model import HandModel
+from addon.common.hand_model import HandModel, find_hand_model
 from addon.common.joints import MANO_21, TIP_VERTEX_IDS
 from addon.common.lbs import lbs
 from addon.common.motion_sequence import MotionSequence
@@ -74,6 +74,11 @@ def sequence_joints(seq: MotionSequence, model: HandModel) -> np.ndarray:
 def project(points: np.ndarray, k: np.ndarray) -> np.ndarray:
     uvw = points @ np.asarray(k).T
     return uvw[..., :2] / uvw[..., 2:]
+
+
+def truth_pixels(truth: MotionSequence, hand: str = "open") -> np.ndarray:
+    """(T, 21, 2) a motion truth's joints projected into its footage, on the built-in ``hand`` it shows."""
+    return project(sequence_joints(truth, find_hand_model(truth.handedness, hand=hand)), truth.camera_matrix)
 
 
 def finger_curls(joints: np.ndarray) -> np.ndarray:
