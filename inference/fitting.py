@@ -13,8 +13,9 @@ move with the fit.
 
 Energy (each term weighted by :class:`FitWeights`):
 
-- ``keypoints``: Geman-McClure robust reprojection error of the 21 joints against the detector's
-  keypoints, in units of the hand's size in the image, weighted per keypoint. The robust scale is annealed
+- ``keypoints``: Geman-McClure robust reprojection error of the 21 joints (or of where the detector would
+  put them, ``keypoint_offsets``: ``inference/keypoint_convention.py``) against the detector's keypoints, in
+  units of the hand's size in the image, weighted per keypoint. The robust scale is annealed
   from wide to narrow, and each frame may read its keypoints as labelled or as a detector that took the hand
   for its mirror image labels them (thumb <-> pinky, index <-> ring), at a price;
 - ``pose_prior`` / ``orient_prior``: squared distance of finger angles / orientation from the network's;
@@ -48,6 +49,7 @@ from addon.common.joints import bone_confidence
 from addon.common.pose_prior import LIMITS, anatomical_axes, joint_kind
 
 from .handmodel.kinematics import HandKinematics
+from .keypoint_convention import ON_JOINTS, detector_points
 from .models.blocks import axis_angle_to_matrix, matrix_to_axis_angle, rotmul
 
 MIRROR = (1.0, -1.0, -1.0)  # axis-angle of a mirrored (left <-> right) rotation, per component
@@ -99,6 +101,8 @@ class FitSettings:
     window: int = 96  # footage frames per window
     overlap: int = 16  # frames shared by consecutive windows (re-fitted, not yet final)
     context: int = 3  # final frames before a window that enter its smoothness terms, held fixed
+    # Where the detector's keypoints lie relative to MANO's joints (``keypoint_convention``); zeros: on them.
+    keypoint_offsets: tuple = ON_JOINTS
 
     def scaled(self, strength: float) -> "FitSettings":
         """``strength`` (0..1+, 1 = default) scales the pull of the keypoints against the priors."""
@@ -256,6 +260,7 @@ def fit_window(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side: s
     linked = (dt <= w.max_gap) & (dt > 0)
     has_world = win.world is not None and w.world > 0
     flipped = win.keypoints[:, FLIPPED_LABELS]
+    seen_along = torch.as_tensor(settings.keypoint_offsets, dtype=ref.dtype, device=ref.device)
     opt = Adam([(angles, settings.lr), (turn, settings.lr), (transl, settings.lr * 0.1)] +
                ([(shape, settings.lr * 2)] if fit_shape else []))
 
@@ -267,7 +272,7 @@ def fit_window(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side: s
         fingers = (right_fingers.reshape(-1, 15, 3) * mirror).reshape(-1, 15, 3)
         anchor_rot = torch.cat([root[:, None], axis_angle_to_matrix(fingers)], 1)  # (F, 16, 3, 3)
         anchor_joints = kin.from_rotations(anchor_rot, shape) + t[:, None]  # (F, 21, 3)
-        uvw = (anchor_joints[..., None, :] * win.camera).sum(-1)
+        uvw = (detector_points(anchor_joints, seen_along)[..., None, :] * win.camera).sum(-1)
         uv = uvw[..., :2] / uvw[..., 2:].clamp_min(1e-3)
         per_frame = {}
         # Geman-McClure, scaled so that a small residual costs r^2 / sigma_final^2 at every sigma.
@@ -367,7 +372,8 @@ def choose_starts(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side
     ref = win.net_pose
     mirror = _side_mirror(side, ref)
     camera = _numpy(win.camera)
-    rest = _numpy(kin.rest_joints(betas.reshape(1, 10))[0])
+    rest = _numpy(detector_points(kin(ref.new_zeros(1, 48), betas.reshape(1, 10))[0],  # the rest hand, MANO-21
+                                  ref.new_tensor(settings.keypoint_offsets)))
     first_pose = win.start_pose if win.start_pose is not None else win.net_pose[win.anchor]
     first_transl = win.start_transl if win.start_transl is not None else win.net_transl[win.anchor]
     fingers = (articulation_candidates(frame, settings.start_closures).reshape(-1, 15, 3) * mirror).reshape(-1, 45)

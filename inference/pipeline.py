@@ -12,6 +12,7 @@ of frame t the middle of frame t + 1 (one frame of look-ahead).
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from .crop import crop_affine, crop_image, crop_to_image, normalise
 from .detect import Detection, make_detector, source_counts
 from .filters import PoseSmoother, interpolate_pose
 from .fitting import FitSettings, FitWeights, TrackFitter, fit_frames
+from .keypoint_convention import ON_JOINTS, detector_offsets
 from .footage_colours import NetworkColours, footage_colours
 from .runners import FrameOutput, make_runner, predict_independent
 from .side import SideEvidence, orientation_gap_deg, sample_frames, weigh_evidence
@@ -85,6 +87,7 @@ class JobSettings:
     device: str = "auto"
     refine: str = "keypoints"  # "keypoints": the fitting stage on the detector's keypoints; "off": the network's output
     refine_strength: float = 1.0  # the keypoints' pull against the priors (1 = default)
+    keypoint_offsets: str = "joints"  # "measured": the keypoints lie short of MANO's joints (keypoint_convention)
     search: bool = True  # look for hands the palm detector missed (track by crop, tiled search)
     search_scales: List[float] = field(default_factory=lambda: list(SEARCH_SCALES))  # tiles / the frame's shorter side
     window: int = 0  # Deformer: frames per window (0: the checkpoint's own)
@@ -253,6 +256,11 @@ def place_hands(pose: np.ndarray, betas: np.ndarray, joints_crop: np.ndarray, af
     return out
 
 
+def offsets(settings: JobSettings) -> tuple:
+    """Where the fit expects the detector's keypoints, relative to MANO's joints (``--keypoint-offsets``)."""
+    return detector_offsets() if settings.keypoint_offsets == "measured" else ON_JOINTS
+
+
 def decide_sides(tracks: List[Track], side_crops: Dict[int, List[tuple]], net, settings: JobSettings,
                  k: np.ndarray, device: torch.device, emit: Emit) -> List[Track]:
     """Each track's side by geometry and the detector's vote (``inference/side.py``); logs the evidence."""
@@ -278,7 +286,8 @@ def decide_sides(tracks: List[Track], side_crops: Dict[int, List[tuple]], net, s
                 hands = place_hands(o.pose, o.betas, o.joints2d, affine, side == "left", det, models[side], k)
                 records.append({"frame": f, "times": [hands[len(hands) // 2]], "keypoints": det.keypoints,
                                 "kp_weight": np.ones(21), "world": det.world})
-            fit = fit_frames(records, models[side], right_model, k, SIDE_FIT, device)
+            fit = fit_frames(records, models[side], right_model, k,
+                             dataclasses.replace(SIDE_FIT, keypoint_offsets=offsets(settings)), device)
             gaps[side] = orientation_gap_deg(fit.pose[:, :3], np.stack([r["times"][0]["pose"][:3] for r in records]))
         evidence[n] = weigh_evidence(gaps, t.votes())
         t.side = evidence[n].side
@@ -312,7 +321,8 @@ def make_fitter(settings: JobSettings, model: HandModel, right_model: HandModel,
     """The fitting stage for one hand, or None (``refine off``, or no keypoints to fit: a fixed region)."""
     if settings.refine != "keypoints" or not has_keypoints:
         return None
-    return TrackFitter(model, right_model, k, FitSettings().scaled(settings.refine_strength), device)
+    fit = dataclasses.replace(FitSettings().scaled(settings.refine_strength), keypoint_offsets=offsets(settings))
+    return TrackFitter(model, right_model, k, fit, device)
 
 
 def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind, fields: None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 import torch
 
 from addon.common.motion_sequence import load_motion_sequence
@@ -13,6 +14,7 @@ from addon.common.rotations import axis_angle_to_matrix
 from helpers import ROOT, assert_close
 from inference.fitting import FLIPPED_LABELS, SHAPE_START_LIMIT, FitSettings, TrackFitter, fit_frames
 from inference.handmodel.kinematics import HandKinematics
+from inference.keypoint_convention import ON_JOINTS, detector_offsets, detector_points
 from inference.models.blocks import rotmul
 from inference.pipeline import mano_joints
 from inference.side import orientation_gap_deg, weigh_evidence
@@ -31,9 +33,10 @@ def test_joints_only_kinematics_equal_full_mano(open_right):
     assert_close(rotmul(a, b).numpy(), (a @ b).numpy(), 1e-12, "rotmul")
 
 
-def _projected(model, seq, k, rng, noise_px, drop):
+def _projected(model, seq, k, rng, noise_px, drop, offsets=ON_JOINTS):
+    """Keypoints on the joints, or where a detector puts them (``offsets``: ``keypoint_convention``)."""
     joints = mano_joints(model, seq.full_pose, seq.betas) + seq.transl[:, None]
-    uvw = joints @ k.T
+    uvw = detector_points(joints, np.asarray(offsets)) @ k.T
     keypoints = uvw[..., :2] / uvw[..., 2:] + rng.normal(0, noise_px, joints.shape[:2] + (2,))
     weight = (rng.random(joints.shape[:2]) >= drop).astype(np.float64)
     return keypoints, weight
@@ -53,14 +56,17 @@ def _fit_track(model, right_model, records, k, settings):
     return fitter, mano_joints(model, pose, np.tile(fitter.betas.numpy(), (len(pose), 1))) + transl[:, None]
 
 
-def test_a_known_motion_is_recovered_from_its_keypoints_with_noise_and_dropped_points(open_right):
+@pytest.mark.parametrize("offsets", ["joints", "measured"])
+def test_a_known_motion_is_recovered_from_its_keypoints_with_noise_and_dropped_points(open_right, offsets):
+    """Keypoints on the joints, and keypoints short of them as the detector puts them (fitted as such)."""
+    offsets = ON_JOINTS if offsets == "joints" else detector_offsets()
     truth = load_motion_sequence(TRUTH)
     sl = slice(40, 80)  # a fist closing and the counting: the hard part of the clip
     seq = dataclasses.replace(truth, frames=truth.frames[sl], global_orient=truth.global_orient[sl],
                               hand_pose=truth.hand_pose[sl], betas=truth.betas[sl], transl=truth.transl[sl])
     k = truth.camera_matrix
     rng = np.random.default_rng(7)
-    keypoints, weight = _projected(open_right, seq, k, rng, noise_px=2.0, drop=0.15)
+    keypoints, weight = _projected(open_right, seq, k, rng, noise_px=2.0, drop=0.15, offsets=offsets)
     # the "network": the truth with its orientation turned by 25 degrees and every finger joint off by 0.35 rad
     turn = axis_angle_to_matrix(np.array([0.0, 0.0, np.radians(25.0)]))
     bad_pose = seq.full_pose.copy()
@@ -68,7 +74,8 @@ def test_a_known_motion_is_recovered_from_its_keypoints_with_noise_and_dropped_p
     from addon.common.rotations import matrix_to_axis_angle
     bad_pose[:, :3] = matrix_to_axis_angle(turn @ axis_angle_to_matrix(bad_pose[:, :3]))
     records = _records(seq, keypoints, weight, bad_pose, seq.transl + 0.02)
-    _, fitted = _fit_track(open_right, open_right, records, k, FitSettings(window=24, overlap=6))
+    _, fitted = _fit_track(open_right, open_right, records, k, FitSettings(window=24, overlap=6,
+                                                                           keypoint_offsets=offsets))
     gt = mano_joints(open_right, seq.full_pose, seq.betas) + seq.transl[:, None]
     start = mano_joints(open_right, bad_pose, seq.betas) + seq.transl[:, None] + 0.02
     uv = fitted @ k.T

@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 from addon.common.hand_model import find_hand_model  # noqa: E402
 from addon.common.motion_sequence import MotionSequence, load_motion_sequence  # noqa: E402
 from inference.fitting import FitSettings, TrackFitter  # noqa: E402
+from inference.keypoint_convention import ON_JOINTS  # noqa: E402
 from inference.pipeline import JobSettings, run_job  # noqa: E402
 from training.video_scores import project, score_against_motion, sequence_joints  # noqa: E402
 
@@ -50,7 +51,7 @@ def main(argv=None) -> int:
             records.append({"frame": int(f), "score": 1.0, "keypoints": keypoints, "kp_weight": np.ones(21),
                             "times": [{"pose": raw.full_pose[r], "betas": raw.betas[r], "transl": raw.transl[r]}
                                       for r in rows]})
-        fitter = TrackFitter(model, find_hand_model("right"), raw.camera_matrix, FitSettings())
+        fitter = TrackFitter(model, find_hand_model("right"), raw.camera_matrix, FitSettings(keypoint_offsets=ON_JOINTS))
         out = fitter.push(records) + fitter.flush()
         samples = [(raw.frames[np.nonzero(frames == r["frame"])[0][i]], t) for r in out for i, t in enumerate(r["times"])]
         pose = np.stack([t["pose"] for _, t in samples])

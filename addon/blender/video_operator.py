@@ -68,6 +68,10 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
     refine_strength: FloatProperty(name="Fit strength", default=1.0, min=0.1, max=4.0,
                                    description="How strongly the keypoints pull against the network and the hand "
                                    "priors (1 = default)")
+    keypoint_offsets: EnumProperty(name="Keypoints", default="joints", items=[
+        ("joints", "On the joints", "Fit MANO's joints onto the detector's keypoints"),
+        ("measured", "Short of the joints", "The detector's keypoints lie short of MANO's joints along each "
+         "finger, by offsets measured on renders: a closer 2D fit (see the README)")])
     skin: EnumProperty(name="Skin", default="procedural", items=[
         ("procedural", "Procedural", "The hand model's own skin texture"),
         ("footage", "From the footage", "The hand's colours taken from the footage: per vertex, the median over "
@@ -101,6 +105,7 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
                         first_blender_frame=self.first_blender_frame, mano_dir=settings.mano_dir or "",
                         hand_model=settings.hand_model,
                         device=settings.device, refine=self.refine, refine_strength=self.refine_strength,
+                        keypoint_offsets=self.keypoint_offsets,
                         search=self.search, window=self.window, window_stride=self.window_stride, skin=self.skin)
         try:
             start.region = parse_region(self.region)

@@ -14,6 +14,9 @@ from .models import MODEL_NAMES, TEXTURE_MODELS
 HANDS = ("right", "left")
 HAND_MODELS = ("open", "makehuman")  # the built-in hands (addon/common/hand_model.py BUILTIN_HANDS)
 REFINE = ("keypoints", "off")
+# What the detector's keypoints are to the fit: MANO's joints, or points short of them along each bone by the
+# offsets measured on the project's renders (inference/keypoint_convention.py)
+KEYPOINT_OFFSETS = ("joints", "measured")
 # the rig's skin: the built-in texture, colours taken from the footage, or the colours the network predicts
 SKINS = ("procedural", "footage", "network")
 SEARCH_SCALES = (0.2, 0.3, 0.5)  # crop search tiles, as fractions of the frame's shorter side
@@ -56,6 +59,9 @@ def add_job_arguments(ap: argparse.ArgumentParser) -> None:
                     help="tile sides of the search, as fractions of the frame's shorter side")
     ap.add_argument("--refine-strength", type=float, default=1.0,
                     help="how strongly the keypoints pull against the network and the hand priors (0..4, 1 = default)")
+    ap.add_argument("--keypoint-offsets", default=KEYPOINT_OFFSETS[0], choices=KEYPOINT_OFFSETS,
+                    help="joints (default): fit MANO's joints onto the keypoints; measured: the detector's keypoints "
+                         "lie short of the joints, by offsets measured on renders (better 2D fit, see the README)")
     ap.add_argument("--skin", default=SKINS[0], choices=SKINS,
                     help="procedural (default): the hand model's own skin; footage: the hand's colours taken from "
                          "the footage (per vertex, the median over the frames that see it); network: the colours "
@@ -94,7 +100,8 @@ def job_fields(args: argparse.Namespace) -> dict:
                   frame_end=args.end, exposure=args.exposure, smoothing=args.smoothing, fill_gaps=args.fill_gaps,
                   fov_deg=args.fov, region=parse_region(args.region), mano_dir=args.mano,
                   hand_model=args.hand_model, device=args.device,
-                  refine=args.refine, refine_strength=args.refine_strength, search=args.search == "on",
+                  refine=args.refine, refine_strength=args.refine_strength, keypoint_offsets=args.keypoint_offsets,
+                  search=args.search == "on",
                   search_scales=parse_scales(args.search_scales), window=args.window, skin=args.skin,
                   window_stride=args.window_stride)
     check_job_fields(fields)
@@ -136,6 +143,8 @@ def check_job_fields(f: dict) -> None:
     strength = f.get("refine_strength", 1.0)
     if not 0.0 < strength <= 4.0:
         problems.append(f"--refine-strength must be more than 0 and at most 4, not {strength}")
+    if f.get("keypoint_offsets", KEYPOINT_OFFSETS[0]) not in KEYPOINT_OFFSETS:
+        problems.append(f"--keypoint-offsets must be {' or '.join(KEYPOINT_OFFSETS)}, not {f['keypoint_offsets']!r}")
     scales = list(f.get("search_scales", [0.5]))
     if not scales or any(not 0.1 <= v <= 1.0 for v in scales):
         problems.append(f"--search-scales must be between 0.1 and 1 (fractions of the frame), not {scales}")
