@@ -372,8 +372,7 @@ def choose_starts(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side
     ref = win.net_pose
     mirror = _side_mirror(side, ref)
     camera = _numpy(win.camera)
-    rest = _numpy(detector_points(kin(ref.new_zeros(1, 48), betas.reshape(1, 10))[0],  # the rest hand, MANO-21
-                                  ref.new_tensor(settings.keypoint_offsets)))
+    rest = _numpy(detector_points(kin.rest_joints(betas.reshape(1, 10))[0], ref.new_tensor(settings.keypoint_offsets)))
     first_pose = win.start_pose if win.start_pose is not None else win.net_pose[win.anchor]
     first_transl = win.start_transl if win.start_transl is not None else win.net_transl[win.anchor]
     fingers = (articulation_candidates(frame, settings.start_closures).reshape(-1, 15, 3) * mirror).reshape(-1, 45)

@@ -30,9 +30,10 @@ ON_JOINTS = (0.0,) * 21  # offsets of keypoints that are the joints themselves (
 
 
 def detector_points(joints, along):
-    """Joints (..., 21, D) in MANO-21 order, numpy or torch -> each moved ``along[j]`` (21,) times its bone
-    (parent -> joint) along that bone (negative: back towards the wrist)."""
-    return joints + along[:, None] * (joints - joints[..., _PARENTS, :])
+    """Joints (..., 21, D) in MANO-21 order (or the first 16, MANO-16), numpy or torch -> each moved
+    ``along[j]`` (21,) times its bone (parent -> joint) along that bone (negative: back towards the wrist)."""
+    n = joints.shape[-2]  # MANO-16 is MANO-21 without the tips, a prefix
+    return joints + along[:n, None] * (joints - joints[..., _PARENTS[:n], :])
 
 
 @lru_cache(maxsize=None)

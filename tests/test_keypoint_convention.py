@@ -36,6 +36,7 @@ def test_each_joint_moves_along_its_own_bone_by_its_fraction():
     assert_close(moved, joints + along[:, None] * (joints - joints[PARENTS_21]), atol=1e-12, what="moved joints")
     assert_close(moved[0], joints[0], atol=0.0, what="the wrist")
     assert_close(detector_points(joints, np.zeros(21)), joints, atol=0.0, what="zero offsets")
+    assert_close(detector_points(joints[:16], along), moved[:16], atol=0.0, what="MANO-16, the same joints")
     batch = torch.as_tensor(np.stack([joints, joints * 2.0]))
     assert_close(detector_points(batch, torch.as_tensor(along)).numpy()[1], detector_points(joints * 2.0, along),
                  atol=1e-12, what="a torch batch")
