@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Iterator, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -18,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from addon.common.motion_sequence import load_motion_sequence  # noqa: E402
-from inference.detect import make_detector  # noqa: E402
+from inference.detect import Detection, make_detector  # noqa: E402
 from inference.video import Footage  # noqa: E402
 from training.video_scores import truth_pixels  # noqa: E402
 
@@ -28,21 +29,32 @@ def closest(found: list, true_px: np.ndarray):
     return min(found, key=lambda d: np.linalg.norm(d.keypoints - true_px, axis=-1).mean())
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def clip_arguments(description: str) -> argparse.ArgumentParser:
+    """A parser with ``--video`` and ``--truth`` (a clip and its motion truth; the shipped sample clip)."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--video", default=str(ROOT / "samples" / "sample_clip.mp4"))
     ap.add_argument("--truth", default=str(ROOT / "samples" / "sample_clip_truth.npz"))
-    args = ap.parse_args(argv)
-    truth = load_motion_sequence(args.truth)
-    true_px = truth_pixels(truth)
+    return ap
+
+
+def matched_hands(video: str, true_px: np.ndarray) -> Iterator[Tuple[int, np.ndarray, Detection]]:
+    """Each frame where the detector (with the crop search, as a job runs it) finds a hand: (index, frame,
+    the detection nearest the truth's (F, 21, 2) pixels)."""
     detector = make_detector()
-    per_frame = []
-    for index, rgb in Footage(args.video).frames():
-        found = detector(rgb)
-        if found and index < len(true_px):  # the hand nearest the truth (one hand in these clips)
-            per_frame.append(np.linalg.norm(closest(found, true_px[index]).keypoints - true_px[index], axis=-1))
-    detector.close()
-    errors = np.array(per_frame)
+    try:
+        for index, rgb in Footage(video).frames():
+            found = detector(rgb)
+            if found and index < len(true_px):
+                yield index, rgb, closest(found, true_px[index])
+    finally:
+        detector.close()
+
+
+def main(argv=None) -> int:
+    args = clip_arguments(__doc__.splitlines()[0]).parse_args(argv)
+    true_px = truth_pixels(load_motion_sequence(args.truth))
+    errors = np.array([np.linalg.norm(hand.keypoints - true_px[index], axis=-1)
+                       for index, _, hand in matched_hands(args.video, true_px)])
     frame_means = errors.mean(1)
     print(f"{len(errors)} frames with a hand: keypoints {errors.mean():.1f} px off on average, median "
           f"{np.median(errors):.1f} px; per frame: best decile {np.percentile(frame_means, 10):.1f} px, median "

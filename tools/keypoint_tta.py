@@ -8,7 +8,6 @@ On the sample clip none of them beats the detector's own keypoints (README: Fitt
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -21,10 +20,9 @@ import numpy as np  # noqa: E402
 from addon.common.joints import remap  # noqa: E402
 from addon.common.motion_sequence import load_motion_sequence  # noqa: E402
 from inference.crop import crop_box, crop_image, crop_affine, crop_to_image  # noqa: E402
-from inference.detect import LANDMARK_INPUT, LandmarkModel, make_detector, upright_angle  # noqa: E402
-from inference.video import Footage  # noqa: E402
+from inference.detect import LANDMARK_INPUT, LandmarkModel, upright_angle  # noqa: E402
 from training.video_scores import truth_pixels  # noqa: E402
-from detector_keypoints import closest  # noqa: E402
+from detector_keypoints import clip_arguments, matched_hands  # noqa: E402
 
 SCALES = (1.4, 1.6, 2.0, 2.4)  # crop side over the hand's extent
 TURNS = (-0.3, 0.3)  # extra in-plane turns of the crop, radians
@@ -53,22 +51,13 @@ def readings(model: LandmarkModel, rgb: np.ndarray, keypoints: np.ndarray) -> di
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--video", default=str(ROOT / "samples" / "sample_clip.mp4"))
-    ap.add_argument("--truth", default=str(ROOT / "samples" / "sample_clip_truth.npz"))
-    args = ap.parse_args(argv)
-    truth = load_motion_sequence(args.truth)
-    true_px = truth_pixels(truth)
-    detector, model = make_detector(), LandmarkModel()
+    args = clip_arguments(__doc__.splitlines()[0]).parse_args(argv)
+    true_px = truth_pixels(load_motion_sequence(args.truth))
+    model = LandmarkModel()
     errors: dict = {}
-    for index, rgb in Footage(args.video).frames():
-        found = detector(rgb)
-        if not found or index >= len(true_px):
-            continue
-        hand = closest(found, true_px[index])
+    for index, rgb, hand in matched_hands(args.video, true_px):
         for name, points in readings(model, rgb, hand.keypoints).items():
             errors.setdefault(name, []).append(np.linalg.norm(points - true_px[index], axis=-1).mean())
-    detector.close()
     for name, per_frame in errors.items():
         e = np.array(per_frame)
         print(f"{name:16s} mean {e.mean():5.1f} px, median {np.median(e):5.1f}, worst decile {np.percentile(e, 90):5.1f}")
