@@ -94,10 +94,10 @@ class FitWeights:
 class FitSettings:
     weights: FitWeights = field(default_factory=FitWeights)
     iterations: int = 40
-    start_iterations: int = 20  # refinement of each starting candidate
+    start_iterations: int = 30  # refinement of each starting candidate
     start_closures: tuple = (0.1, 0.8)  # finger closures of the starting candidates (0 open, 1 fist)
-    lr: float = 0.03
-    lr_end: float = 0.03  # cosine decay from lr to this
+    lr: float = 0.05
+    lr_end: float = 0.05  # cosine decay from lr to this
     window: int = 96  # footage frames per window
     overlap: int = 16  # frames shared by consecutive windows (re-fitted, not yet final)
     context: int = 3  # final frames before a window that enter its smoothness terms, held fixed

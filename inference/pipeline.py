@@ -49,7 +49,8 @@ TRANSLATION_WEIGHTS = np.where(np.isin(np.arange(21), PALM), 1.0, 0.2)
 TRANSLATION_WEIGHTS[0] = 4.0  # the wrist anchors the rig: it should sit where the detector saw it
 SIDE_SAMPLE_FRAMES = 24  # frames whose crops pass 1 keeps for the side decision
 SIDE_FIT_FRAMES = 10  # of those, per track, fitted as each side
-SIDE_FIT = FitSettings(FitWeights(pose_prior=0.0, orient_prior=0.0), iterations=30, start_iterations=15)
+SIDE_FIT = FitSettings(FitWeights(pose_prior=0.0, orient_prior=0.0), iterations=30, start_iterations=15, lr=0.03,
+                       lr_end=0.03)
 # A joint whose predicted variance (summed over x, y, z) is 9 cm^2, an expected error of 3 cm (about a finger
 # segment), has confidence 0.5.
 VARIANCE_AT_HALF_CM2 = 9.0
