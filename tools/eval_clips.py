@@ -288,14 +288,23 @@ COMPARED = (("joint_px_mean", "2D error, px", 1, False), ("pa_mpjpe_mm", "PA-MPJ
 
 
 def compare(first: Path, second: Path) -> int:
-    """Two ``run --scores`` files: the mean over the clips both scored, and on how many the second is better."""
+    """Two ``run --scores`` files: the mean over the clips both scored, and on how many the second is better;
+    then the same for the sample clip with its altered copies (where settings may be tuned) and for the
+    other clips (held out from tuning) apart."""
     a, b = (json.loads(Path(p).read_text()) for p in (first, second))
     both = [n for n in a if a[n] and b.get(n)]
-    print(f"{len(both)} clips scored by both; mean of the first -> the second (clips where the second is better)")
-    for key, label, scale, higher in COMPARED:
-        x, y = (np.array([s[n][key] for n in both]) * scale for s in (a, b))
-        better = int(((y > x) if higher else (y < x)).sum())
-        print(f"{label}: {x.mean():.1f} -> {y.mean():.1f} ({better} of {len(both)})")
+    tuned = [n for n in both if n.startswith("sample")]
+    groups = [("", both), ("the sample clip and its copies", tuned),
+              ("the held-out clips", [n for n in both if n not in tuned])]
+    for title, names in groups:
+        if not names or (title and len(names) == len(both)):
+            continue
+        print(f"{len(names)} clips scored by both" + (f" ({title})" if title else "") +
+              "; mean of the first -> the second (clips where the second is better)")
+        for key, label, scale, higher in COMPARED:
+            x, y = (np.array([s[n][key] for n in names]) * scale for s in (a, b))
+            better = int(((y > x) if higher else (y < x)).sum())
+            print(f"  {label}: {x.mean():.1f} -> {y.mean():.1f} ({better} of {len(names)})")
     return 0
 
 

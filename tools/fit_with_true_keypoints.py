@@ -13,6 +13,7 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
+from typing import Dict, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -27,6 +28,46 @@ from inference.pipeline import JobSettings, run_job  # noqa: E402
 from training.video_scores import project, score_against_motion, sequence_joints  # noqa: E402
 
 
+def network_alone(video: str, side: str) -> MotionSequence:
+    """The clip's run with ``--refine off`` on the given side: the fit's starting estimate."""
+    with tempfile.TemporaryDirectory() as work:
+        result = run_job(JobSettings(video=video, hands=[side], refine="off"), work)
+        return load_motion_sequence(result.paths[side])
+
+
+def fit_to_keypoints(raw: MotionSequence, keypoints: Dict[int, np.ndarray], settings: Optional[FitSettings] = None,
+                     hand: str = "open") -> MotionSequence:
+    """``raw`` (a ``--refine off`` run) fitted to ``keypoints`` ({footage frame, Blender numbering: (21, 2)
+    pixels}) by the fitting stage, as a job would fit its track. Frames without keypoints are left out."""
+    model = find_hand_model(raw.handedness, hand=hand)
+    frames = np.floor(raw.frames + 0.5).astype(int)  # each sample's footage frame
+    records = []
+    for f in np.unique(frames):
+        if f not in keypoints:
+            continue
+        rows = np.nonzero(frames == f)[0]
+        records.append({"frame": int(f), "score": 1.0, "keypoints": keypoints[f], "kp_weight": np.ones(21),
+                        "times": [{"pose": raw.full_pose[r], "betas": raw.betas[r], "transl": raw.transl[r]}
+                                  for r in rows]})
+    fitter = TrackFitter(model, find_hand_model("right", hand=hand), raw.camera_matrix,
+                         settings or FitSettings(keypoint_offsets=ON_JOINTS))
+    out = fitter.push(records) + fitter.flush()
+    samples = [(raw.frames[np.nonzero(frames == r["frame"])[0][i]], t) for r in out for i, t in enumerate(r["times"])]
+    pose = np.stack([t["pose"] for _, t in samples])
+    return MotionSequence(frames=np.array([f for f, _ in samples]), global_orient=pose[:, :3], hand_pose=pose[:, 3:],
+                          betas=np.stack([t["betas"] for _, t in samples]),
+                          transl=np.stack([t["transl"] for _, t in samples]), handedness=raw.handedness, fps=raw.fps,
+                          camera_matrix=raw.camera_matrix, image_size=raw.image_size)
+
+
+def true_keypoints(truth: MotionSequence, noise_px: float, seed: int = 0) -> Dict[int, np.ndarray]:
+    """The truth's projected joints per footage frame, plus Gaussian noise (standard deviation per axis)."""
+    model = find_hand_model(truth.handedness)
+    true_px = project(sequence_joints(truth, model), truth.camera_matrix)
+    rng = np.random.default_rng(seed)
+    return {int(round(f)): true_px[i] + rng.normal(0.0, noise_px, (21, 2)) for i, f in enumerate(truth.frames)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--video", default=str(ROOT / "samples" / "sample_clip.mp4"))
@@ -35,30 +76,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     truth = load_motion_sequence(args.truth)
     model = find_hand_model(truth.handedness)
-    with tempfile.TemporaryDirectory() as work:
-        result = run_job(JobSettings(video=args.video, hands=[truth.handedness], refine="off"), work)
-        raw = load_motion_sequence(result.paths[truth.handedness])
+    raw = network_alone(args.video, truth.handedness)
     print(f"network alone: {score_against_motion(raw, model, truth, model).line()}")
-    true_px = project(sequence_joints(truth, model), truth.camera_matrix)
-    at_truth = {int(round(f)): i for i, f in enumerate(truth.frames)}
-    frames = np.floor(raw.frames + 0.5).astype(int)  # each sample's footage frame (+1: Blender numbering)
     for noise in (float(v) for v in args.noise.split(",")):
-        rng = np.random.default_rng(0)
-        records = []
-        for f in np.unique(frames):
-            rows = np.nonzero(frames == f)[0]
-            keypoints = true_px[at_truth[f]] + rng.normal(0.0, noise, (21, 2))
-            records.append({"frame": int(f), "score": 1.0, "keypoints": keypoints, "kp_weight": np.ones(21),
-                            "times": [{"pose": raw.full_pose[r], "betas": raw.betas[r], "transl": raw.transl[r]}
-                                      for r in rows]})
-        fitter = TrackFitter(model, find_hand_model("right"), raw.camera_matrix, FitSettings(keypoint_offsets=ON_JOINTS))
-        out = fitter.push(records) + fitter.flush()
-        samples = [(raw.frames[np.nonzero(frames == r["frame"])[0][i]], t) for r in out for i, t in enumerate(r["times"])]
-        pose = np.stack([t["pose"] for _, t in samples])
-        fitted = MotionSequence(frames=np.array([f for f, _ in samples]), global_orient=pose[:, :3],
-                                hand_pose=pose[:, 3:], betas=np.stack([t["betas"] for _, t in samples]),
-                                transl=np.stack([t["transl"] for _, t in samples]), handedness=raw.handedness,
-                                fps=raw.fps, camera_matrix=raw.camera_matrix, image_size=raw.image_size)
+        fitted = fit_to_keypoints(raw, true_keypoints(truth, noise))
         print(f"true keypoints + {noise:g} px noise: {score_against_motion(fitted, model, truth, model).line()}")
     return 0
 
