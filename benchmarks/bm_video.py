@@ -5,9 +5,10 @@
 The job runs with default options (the side decided by geometry, the fitting stage on), after a short
 warm-up job so that library loading counts in neither run. Stages: decode
 (OpenCV, both passes), detect (MediaPipe), side (each track fitted as a right and a left hand), model (the
-default BlurHandNet checkpoint, batch 8), post (end-hand ordering, translation solve, filters, chunk files),
-fit (the fitting stage) and keyframing (the Blender rig built and keyed in bulk from the result). Two
-baselines in the same run: the same job without the fitting stage (``refine off``), and keyframing the same
+default BlurHandNet checkpoint, batch 8), keypoints (the keypoint network on the same crops, batch 8), post
+(end-hand ordering, translation solve, filters, chunk files), fit (the fitting stage) and keyframing (the Blender rig built and keyed in bulk from the result). Two
+baselines in the same run: the same job without the fitting stage (``refine off``, which reads no keypoints
+either), and keyframing the same
 samples with one ``keyframe_insert`` per channel and sample. Last, detection alone
 with the crop search off and on, on the clip and on footage where the palm detector misses the hand.
 """
@@ -98,7 +99,8 @@ def main(argv=None) -> int:
         print(f"{name:24s} {s:8.2f} {s / footage_seconds:16.2f} {100 * s / total:5.1f}%")
     print(f"{'total':24s} {total:8.2f} {total / footage_seconds:16.2f}")
     print(f"baseline in the same run, the same job without the fitting stage (--refine off): total "
-          f"{off_total:.2f} s; fitting adds {100 * (total / off_total - 1):.0f}% ({stages['fit']:.2f} s); the side "
+          f"{off_total:.2f} s; fitting adds {100 * (total / off_total - 1):.0f}% ({stages['fit']:.2f} s fitting, "
+          f"{stages.get('keypoints', 0.0):.2f} s reading keypoints); the side "
           f"decision takes {stages.get('side', 0.0):.2f} s ({100 * stages.get('side', 0.0) / total:.0f}% of the total)")
     print(f"keys alone: bulk {bulk:.3f} s vs keyframe_insert per key {baseline:.2f} s (baseline): "
           f"{baseline / bulk:.0f}x")

@@ -38,6 +38,9 @@ MODELS: Dict[str, ModelEntry] = {e.name: e for e in (
     ModelEntry("amvur", "Jiang et al., CVPR 2023 (AMVUR)", "amvur_tiny.pt"),
 )}
 DEFAULT_MODEL = "blurhandnet"
+# The fitting stage's 2D keypoint network (inference/models/keypoints.py): not a hand model of the catalogue,
+# it serves every one of them.
+KEYPOINT_CHECKPOINT = "keypoints_tiny.pt"
 assert tuple(MODELS) == MODEL_NAMES, "addon/common/models.py and the catalogue must list the same models"
 
 

@@ -26,7 +26,10 @@ Energy (each term weighted by :class:`FitWeights`):
 - ``velocity`` / ``acceleration``: finite differences of the 21 camera-space joints between frames,
   skipped across gaps of more than ``max_gap`` frames;
 - ``shape``: squared betas (a standard-normal prior on the shape);
-- ``world``: the detector's metric 3D joints (root-relative), a weak depth cue.
+- ``world``: the detector's metric 3D joints (root-relative), a weak depth cue;
+- ``depth``: the keypoint network's depths of the joints relative to the wrist (``models/keypoints.py``),
+  Geman-McClure in units of ``depth_scale_m``, weighted per joint: what tells a finger curled towards the
+  camera from one curled away, which its 2D keypoints cannot.
 
 The optimisation starts, per frame, from the best of several candidates (:func:`choose_starts`): the
 network's pose, and the two orientations that put the rest palm on the keypoints' palm (for each reading of
@@ -86,6 +89,8 @@ class FitWeights:
     accel_scale_m: float = 0.004  # an acceleration this large (metres / frame^2) costs 1 per joint
     shape: float = 0.01
     world: float = 0.0
+    depth: float = 1.0  # the keypoint network's relative depths (where a job reads them)
+    depth_scale_m: float = 0.01  # a depth off by this much costs half the term's weight per joint
     switch_cost: float = 0.5  # starting points: price per cm^2 of root-relative joint motion between frames
     max_gap: float = 2.0  # frames: samples further apart are not linked by the smoothness terms
 
@@ -170,6 +175,8 @@ class Window:
     start_pose: Optional[torch.Tensor] = None  # (F, 48)
     start_transl: Optional[torch.Tensor] = None  # (F, 3)
     prior_weight: Optional[torch.Tensor] = None  # (F, 15) per finger joint, mean 1 per frame (None: all 1)
+    depth: Optional[torch.Tensor] = None  # (F, 21) metres, each joint's depth minus the wrist's (keypoint network)
+    depth_weight: Optional[torch.Tensor] = None  # (F, 21) >= 0 (0: no depth)
 
     @property
     def frames(self) -> int:
@@ -259,6 +266,7 @@ def fit_window(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side: s
     dt = frame_times[1:] - frame_times[:-1]
     linked = (dt <= w.max_gap) & (dt > 0)
     has_world = win.world is not None and w.world > 0
+    has_depth = win.depth is not None and w.depth > 0
     flipped = win.keypoints[:, FLIPPED_LABELS]
     seen_along = torch.as_tensor(settings.keypoint_offsets, dtype=ref.dtype, device=ref.device)
     opt = Adam([(angles, settings.lr), (turn, settings.lr), (transl, settings.lr * 0.1)] +
@@ -298,6 +306,9 @@ def fit_window(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side: s
             ok = torch.isfinite(theirs).all(-1).all(-1)
             diff = ((mine - torch.nan_to_num(theirs)) ** 2).sum(-1) / 0.01 ** 2
             per_frame["world"] = w.world * (diff / (diff + 1.0)).sum(-1) * ok
+        if has_depth:
+            d2 = ((anchor_joints[..., 2] - anchor_joints[:, :1, 2] - win.depth) / w.depth_scale_m) ** 2
+            per_frame["depth"] = w.depth * (win.depth_weight * d2 / (d2 + 1.0)).sum(-1)
         terms = {k: v.sum() for k, v in per_frame.items()}
         if n_frames > 1:
             vel = (anchor_joints[1:] - anchor_joints[:-1]) / dt.clamp_min(1e-3)[:, None, None]
@@ -400,7 +411,9 @@ def choose_starts(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side
                    camera=win.camera, fixed=win.fixed[rows], warm=win.warm[rows],
                    world=None if win.world is None else win.world[rows], start_pose=torch.stack(poses),
                    start_transl=torch.stack(transls),
-                   prior_weight=None if win.prior_weight is None else win.prior_weight[rows])
+                   prior_weight=None if win.prior_weight is None else win.prior_weight[rows],
+                   depth=None if win.depth is None else win.depth[rows],
+                   depth_weight=None if win.depth_weight is None else win.depth_weight[rows])
     res = fit_window(trial, kin, frame, side,
                      dataclasses.replace(settings, iterations=settings.start_iterations), betas, fit_shape=False)
     with torch.no_grad():  # root-relative joints of every candidate: consecutive frames should not jump
@@ -445,7 +458,8 @@ class TrackFitter:
     ``push(records)`` takes the track's per-frame results in frame order and returns those that are final;
     ``flush()`` returns the rest. A record is the pipeline's frame result: ``frame`` (footage frame),
     ``times`` (the network's hands: dicts with ``pose`` (48,), ``betas`` (10,), ``transl`` (3,)),
-    ``keypoints`` (21, 2) and ``kp_weight`` (21,), optionally ``world`` (21, 3). Final records come back with
+    ``keypoints`` (21, 2) and ``kp_weight`` (21,), optionally ``world`` (21, 3) and ``depth`` / ``depth_weight``
+    (21,) (the keypoint network's relative depths). Final records come back with
     the fitted ``pose``, ``transl`` and ``betas`` in their times (the network's are kept as ``net_*``).
     """
 
@@ -537,6 +551,7 @@ class TrackFitter:
         keypoints = np.stack([r["keypoints"] for r, _ in rows])
         world = [r.get("world") for r, _ in rows]
         confidences = [r["times"][len(r["times"]) // 2].get("joint_confidence") for r, _ in rows]
+        has_depth = all(r.get("depth") is not None for r, _ in rows)
         t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=self.device)  # noqa: E731
         return Window(
             times=t(times), frame_of=torch.as_tensor(frame_of, device=self.device),
@@ -546,7 +561,9 @@ class TrackFitter:
             fixed=torch.as_tensor(fixed, device=self.device), warm=torch.as_tensor(warm, device=self.device),
             world=t([w if w is not None else np.full((21, 3), np.nan) for w in world]),
             start_pose=t(start_pose), start_transl=t(start_transl),
-            prior_weight=t(prior_weights(np.stack(confidences))) if all(c is not None for c in confidences) else None)
+            prior_weight=t(prior_weights(np.stack(confidences))) if all(c is not None for c in confidences) else None,
+            depth=t([r["depth"] for r, _ in rows]) if has_depth else None,
+            depth_weight=t([r["depth_weight"] for r, _ in rows]) if has_depth else None)
 
 
 def prior_weights(joint_confidence: np.ndarray) -> np.ndarray:

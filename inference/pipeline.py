@@ -35,6 +35,7 @@ from .detect import Detection, make_detector, source_counts
 from .filters import PoseSmoother, interpolate_pose
 from .fitting import FitSettings, FitWeights, TrackFitter, fit_frames
 from .keypoint_convention import ON_JOINTS, detector_offsets
+from .keypoint_reader import KeypointReader, load_keypoint_network
 from .footage_colours import NetworkColours, footage_colours
 from .runners import FrameOutput, make_runner, predict_independent
 from .side import SideEvidence, orientation_gap_deg, sample_frames, weigh_evidence
@@ -89,6 +90,7 @@ class JobSettings:
     refine: str = "keypoints"  # "keypoints": the fitting stage on the detector's keypoints; "off": the network's output
     refine_strength: float = 1.0  # the keypoints' pull against the priors (1 = default)
     keypoint_offsets: str = "joints"  # "measured": the keypoints lie short of MANO's joints (keypoint_convention)
+    keypoint_source: str = "mediapipe"  # the fit's keypoints: MediaPipe's, or "network": the keypoint network's
     search: bool = True  # look for hands the palm detector missed (track by crop, tiled search)
     search_scales: List[float] = field(default_factory=lambda: list(SEARCH_SCALES))  # tiles / the frame's shorter side
     window: int = 0  # Deformer: frames per window (0: the checkpoint's own)
@@ -317,12 +319,19 @@ def side_network(net, right_model: HandModel, device: torch.device, emit: Emit):
     return side_net
 
 
+def reads_keypoints(settings: JobSettings, has_keypoints: bool) -> bool:
+    """Whether the job runs the keypoint network: the fit runs, on its keypoints, and hands were detected."""
+    return settings.refine == "keypoints" and settings.keypoint_source == "network" and has_keypoints
+
+
 def make_fitter(settings: JobSettings, model: HandModel, right_model: HandModel, k: np.ndarray,
                 device: torch.device, has_keypoints: bool) -> Optional[TrackFitter]:
     """The fitting stage for one hand, or None (``refine off``, or no keypoints to fit: a fixed region)."""
     if settings.refine != "keypoints" or not has_keypoints:
         return None
-    fit = dataclasses.replace(FitSettings().scaled(settings.refine_strength), keypoint_offsets=offsets(settings))
+    # The keypoint network was trained on MANO's joints: the detector's offsets are not its convention.
+    seen_along = ON_JOINTS if reads_keypoints(settings, has_keypoints) else offsets(settings)
+    fit = dataclasses.replace(FitSettings().scaled(settings.refine_strength), keypoint_offsets=seen_along)
     return TrackFitter(model, right_model, k, fit, device)
 
 
@@ -349,12 +358,13 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
     net = load_model(ckpt, hand_model=right_model).to(device)
     cfg = net.config
     size = cfg.image_size
+    region = np.array(settings.region, dtype=np.float64) if settings.region else None
+    keypoint_net = load_keypoint_network(device=device) if reads_keypoints(settings, region is None) else None
 
     # Pass 1: hands found (and a few crops kept for the side decision).
     side_net = side_network(net, right_model, device, emit) if len(settings.hands) != 1 and not settings.region \
         else net
     side_size = side_net.config.image_size
-    region = np.array(settings.region, dtype=np.float64) if settings.region else None
     detector = make_detector(region, side=(settings.hands or ["right"])[0], search=settings.search,
                              scales=settings.search_scales, max_hands=2 if len(settings.hands) != 1 else 1)
     found = []
@@ -422,6 +432,8 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
     streams = {t.side: HandStream(settings, info.fps, fitters[t.side]) for t in tracks}
     runners = {t.side: make_runner(net, device, settings.batch_size, settings.window, settings.window_stride)
                for t in tracks}
+    readers = {t.side: KeypointReader(keypoint_net, device, settings.batch_size) for t in tracks} \
+        if keypoint_net is not None else {}
     colours = {t.side: NetworkColours(models[t.side].f, total) if settings.skin == "network" else None
                for t in tracks}
     affines: Dict[str, Dict[int, np.ndarray]] = {t.side: {} for t in tracks}  # crops in a runner, not yet out
@@ -452,19 +464,27 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
     def take(side: str, outputs: List[FrameOutput]) -> None:
         """The runner's finished frames -> placed hands -> the stream (fitting, ordering, smoothing) -> chunks."""
         now = time.perf_counter()
-        fitting_before = _fit_seconds(fitters)
+        fitting_before, reading_before = _fit_seconds(fitters), seconds.get("keypoints", 0.0)
         new = []
         for o in outputs:
             det = seen_by[side][o.frame]
+            kp_weight, depth = np.full(21, 1.0 if det.has_keypoints else 0.0), {}
+            if side in readers:  # the keypoint network's points place and fit the hand; the detector's world cue stays
+                reading = time.perf_counter()
+                read = readers[side].take(o.frame)
+                seconds["keypoints"] = seconds.get("keypoints", 0.0) + time.perf_counter() - reading
+                det, kp_weight = dataclasses.replace(det, keypoints=read.keypoints), read.weight
+                depth = {"depth": read.depth, "depth_weight": read.depth_weight}
             times = place_hands(o.pose, o.betas, o.joints2d, affines[side].pop(o.frame), side == "left", det,
                                 models[side], k, o.joint_variance)
             if colours[side] is not None and o.colours is not None:
                 mid = len(o.colours) // 2
                 colours[side].add(o.colours[mid], None if o.visible is None else o.visible[mid])
             result = {"frame": o.frame, "times": times, "score": det.score, "keypoints": det.keypoints,
-                      "world": det.world, "kp_weight": np.full(21, 1.0 if det.has_keypoints else 0.0)}
+                      "world": det.world, "kp_weight": kp_weight, **depth}
             new += _advance(streams[side], side, o.frame, result)
-        seconds["post"] += time.perf_counter() - now - (_fit_seconds(fitters) - fitting_before)  # "fit" has its own
+        seconds["post"] += time.perf_counter() - now - (_fit_seconds(fitters) - fitting_before) \
+            - (seconds.get("keypoints", 0.0) - reading_before)  # "fit" and "keypoints" have their own
         publish(side, new)
 
     tick = time.perf_counter()
@@ -476,6 +496,10 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
                 continue
             mirrored = side == "left"
             affines[side][index] = crop_affine(box, size, mirror=mirrored)
+            if side in readers:
+                reading = time.perf_counter()
+                readers[side].push(index, rgb, box, mirrored)
+                seconds["keypoints"] = seconds.get("keypoints", 0.0) + time.perf_counter() - reading
             take(side, runners[side].push(index, normalise(crop_image(rgb, box, size, mirror=mirrored))))
         if n % settings.batch_size == settings.batch_size - 1:
             emit("progress", {"stage": "model", "done": n + 1, "total": total})

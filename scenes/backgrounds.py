@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
@@ -104,16 +104,26 @@ class BackgroundSource:
     procedural_share: float = 0.0  # chance of a procedural texture even when there are files
 
     @classmethod
-    def default(cls, loader=None) -> "BackgroundSource":
-        """Built-in: procedural textures, and the sample photos of a registry package when it is installed."""
-        files = registry_sample_images() if loader is not None else []
+    def default(cls, loader=None, exclude: Sequence[str] = ()) -> "BackgroundSource":
+        """Built-in: procedural textures, and the sample photos of a registry package when it is installed,
+        but for those named in ``exclude`` (file stems: keeps evaluation footage's photos out of training)."""
+        photos = registry_sample_images() if loader is not None else []
+        unknown = sorted(set(exclude) - {p.stem for p in photos})
+        if unknown and photos:
+            raise BackgroundError(f"no built-in photo named {', '.join(unknown)}; they are "
+                                  f"{', '.join(p.stem for p in photos)}")
+        files = [p for p in photos if p.stem not in set(exclude)]
         return cls(files=files, loader=loader, procedural_share=0.5 if files else 1.0)
 
     @classmethod
-    def from_folder(cls, folder: Optional[str | os.PathLike], loader=None) -> "BackgroundSource":
-        """``folder=None``: the built-in default. A named folder must exist and hold images."""
+    def from_folder(cls, folder: Optional[str | os.PathLike], loader=None,
+                    exclude: Sequence[str] = ()) -> "BackgroundSource":
+        """``folder=None``: the built-in default (less the photos in ``exclude``). A named folder must exist and
+        hold images."""
         if folder is None:
-            return cls.default(loader)
+            return cls.default(loader, exclude)
+        if exclude:
+            raise BackgroundError("excluding built-in photos applies to the built-in backgrounds, not to a folder")
         root = Path(folder)
         if not root.is_dir():
             raise BackgroundError(f"background folder {root} does not exist")

@@ -41,8 +41,9 @@ from scenes.renderer import NoGPUError  # noqa: E402
 # Settings that change what is rendered; a resumed run must use the same ones.
 CONTENT_KEYS = ("sequences", "frames", "size", "blur", "subframes", "exposure", "occluders", "second_hand",
                 "seed", "engine", "samples", "fov", "shard_size", "pose_bank", "backgrounds", "mano", "alpha",
-                "blur_method", "blur_samples", "forearm", "hand")
-LEGACY_SETTINGS = {"blur_method": "average", "blur_samples": 0, "forearm": False, "hand": "open"}  # what manifests written before a key existed meant
+                "blur_method", "blur_samples", "forearm", "hand", "exclude_photos")
+LEGACY_SETTINGS = {"blur_method": "average", "blur_samples": 0, "forearm": False, "hand": "open",
+                   "exclude_photos": []}  # what manifests written before a key existed meant
 
 
 class GenerateError(ValueError):
@@ -77,6 +78,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1, help="parallel Blender processes")
     ap.add_argument("--backgrounds", default=None, help="folder of background images (default: built-in textures)")
+    ap.add_argument("--exclude-photos", default="", type=lambda v: sorted(filter(None, v.split(","))),
+                    help="built-in background photos to leave out, by name (comma-separated; e.g. the ones "
+                         "evaluation footage shows)")
     ap.add_argument("--pose-bank", default="prior", help="'prior', 'prior:N', or a FreiHAND/InterHand .json, .npy/.npz")
     ap.add_argument("--mano", default=None, help="folder with official MANO files (default: the open hand)")
     ap.add_argument("--engine", choices=["cycles", "eevee", "workbench"], default="cycles")
@@ -140,7 +144,7 @@ def load_inputs(args: argparse.Namespace):
     """Backgrounds, both hand models and the pose bank: what every rendering process loads once."""
     from scenes.renderer import load_image_linear
 
-    backgrounds = BackgroundSource.from_folder(args.backgrounds, loader=load_image_linear)
+    backgrounds = BackgroundSource.from_folder(args.backgrounds, loader=load_image_linear, exclude=args.exclude_photos)
     models = {side: find_hand_model(side, args.mano, args.hand) for side in ("right", "left")}
     return backgrounds, models, PoseBank.load(args.pose_bank, models["right"])
 

@@ -1,4 +1,5 @@
 """The synthetic data engine: pose flows, rendering, labels, determinism, resume, bad input."""
+import dataclasses
 import json
 import os
 import subprocess
@@ -251,6 +252,8 @@ def test_an_interrupted_run_resumes_without_duplicates(tmp_path):
     (["--pose-bank", "{badbank}"], "expected poses of shape (N, 45)"),
     (["--blur", "--subframes", "4"], "--subframes must be odd"),
     (["--blur", "--engine", "workbench"], "use --engine cycles, or --blur-method average"),
+    (["--exclude-photos", "coffee,no_such_photo"], "no built-in photo named no_such_photo"),
+    (["--backgrounds", "{empty}", "--exclude-photos", "coffee"], "applies to the built-in backgrounds"),
 ])
 def test_bad_input_is_named_before_rendering(tmp_path, extra, message):
     (tmp_path / "empty").mkdir()
@@ -260,6 +263,18 @@ def test_bad_input_is_named_before_rendering(tmp_path, extra, message):
     assert result.returncode == 1
     assert message in result.stderr.strip().splitlines()[-1]
     assert not list((tmp_path / "out").glob("shard_*"))
+
+
+def test_excluded_photos_never_become_backgrounds():
+    from scenes.backgrounds import BackgroundSource, registry_sample_images
+
+    names = [p.stem for p in registry_sample_images()]
+    assert {"coffee", "astronaut"} <= set(names)
+    source = BackgroundSource.default(loader=lambda path: path.stem, exclude=["coffee", "astronaut"])
+    assert source.procedural_share == 0.5  # procedural textures as before, for half the sequences
+    photos_only = dataclasses.replace(source, procedural_share=0.0)
+    photos = {photos_only.image(np.random.default_rng(seed)) for seed in range(200)}
+    assert not photos & {"coffee", "astronaut"} and len(photos) == len(names) - 2
 
 
 def test_unwritable_output_is_named(tmp_path):

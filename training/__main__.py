@@ -30,11 +30,13 @@ def main(argv=None) -> int:
             print(f"trained {cfg.train.steps} steps; last total loss {losses.get('total', float('nan')):.4f}; "
                   f"checkpoint {cfg.train.out}/model.pt")
         else:
-            from .evaluate import clip_table, compare, evaluate, table
+            from .evaluate import clip_table, compare, evaluate, keypoint_table, table
 
             result = evaluate(args.ckpt, args.data)
-            show = clip_table if "video_model" in result else table
+            show = clip_table if "video_model" in result else keypoint_table if "keypoint_model" in result else table
             print(show(result))
+            if args.baseline and "keypoint_model" in result:
+                raise ConfigError("--baseline compares hand models; the keypoint network has none to compare with")
             if args.baseline:
                 base = evaluate(args.baseline, args.data)
                 print(f"baseline {args.baseline}:\n{show(base)}\n{compare(result, base)}")

@@ -4,7 +4,8 @@ BlurHandNet: MPJPE initial / middle / final and MPVPE (middle), wrist-aligned, t
 order-invariantly (paper 000, section 4; spec 1.6). The video models (Deformer, SeqHAND) run over each test
 sequence the way the worker runs them on footage (sliding blended windows; a state carried frame to frame)
 and are scored on every frame's middle time: MPJPE, PA-MPJPE, MPJPE on frames where at least 30% of the
-joints are hidden, and acceleration error."""
+joints are hidden, and acceleration error. The keypoint network: its 2D error (crop and image pixels) and
+its depth error relative to the wrist, on seen and on hidden joints."""
 from __future__ import annotations
 
 from typing import Dict
@@ -30,6 +31,8 @@ def evaluate(ckpt: str, data: str, batch_size: int = 16, device: str = "cpu") ->
 
     hand = SyntheticDataset(data).manifest.get("settings", {}).get("hand") or "open"
     model = load_model(ckpt, hand_model=find_hand_model("right", hand=hand)).to(device)
+    if model.model_name == "keypoints":
+        return evaluate_keypoints(model, data, batch_size, device)
     if model.temporal_mode != "frame":
         return evaluate_clips(model, data, device)
     cfg = model.config
@@ -151,3 +154,37 @@ def clip_table(result: Dict[str, float]) -> str:
     return ("MPJPE mm | PA-MPJPE mm | MPJPE on occluded frames mm (share) | accel. error mm/frame^2\n"
             f"{result['middle_mpjpe']:8.2f} | {result['middle_pa_mpjpe']:11.2f} | {result['occluded_mpjpe']:8.2f} "
             f"({result['occluded_share']:.0%})                | {result['acceleration_error']:8.2f}")
+
+
+@torch.no_grad()
+def evaluate_keypoints(model, data: str, batch_size: int = 16, device: str = "cpu") -> Dict[str, float]:
+    """The keypoint network on every frame of ``data``, cropped around the true joints as training crops
+    (without jitter): middle-time 2D error and depth error (relative to the wrist), seen and hidden joints."""
+    from inference.models.keypoints import STRIDE
+
+    from .keypoint_losses import depth_targets, keypoint_targets
+
+    spec = CropSpec(image_size=model.config.image_size, heatmap_size=model.config.image_size // STRIDE)
+    samples = BlurHandSamples(data, spec)
+    raw = SyntheticDataset(data)
+    px, mm, image_px = [], [], []
+    for batch in torch.utils.data.DataLoader(samples, batch_size=batch_size):
+        out = model(batch["image"].to(device))
+        px.append(torch.linalg.norm(out.keypoints.cpu() - keypoint_targets(batch, STRIDE), dim=-1).numpy())
+        mm.append((out.depth.cpu() - depth_targets(batch)).abs().numpy() * 1000)
+        image_px.append(px[-1] * (batch["box"][:, 2:3].numpy() / spec.image_size))  # crop pixels -> image pixels
+    px, mm, image_px = np.concatenate(px), np.concatenate(mm), np.concatenate(image_px)
+    seen = np.stack([raw.labels(i)["visible"] for i in range(len(raw))]).astype(bool)
+    return {"keypoint_model": 1.0, "samples": float(len(px)), "crop_px": float(px.mean()),
+            "crop_px_median": float(np.median(px)), "image_px": float(image_px.mean()),
+            "crop_px_seen": float(px[seen].mean()), "crop_px_hidden": float(px[~seen].mean()) if (~seen).any()
+            else float("nan"), "depth_mm": float(mm[:, 1:].mean()), "depth_mm_seen": float(mm[:, 1:][seen[:, 1:]].mean()),
+            "hidden_share": float((~seen).mean()), "image_size": float(spec.image_size)}
+
+
+def keypoint_table(result: Dict[str, float]) -> str:
+    return (f"2D error, {result['image_size']:.0f} px crop: mean {result['crop_px']:.2f} px (median "
+            f"{result['crop_px_median']:.2f}; seen joints {result['crop_px_seen']:.2f}, hidden "
+            f"{result['crop_px_hidden']:.2f}, {result['hidden_share']:.0%} hidden); in the set's images "
+            f"{result['image_px']:.2f} px\ndepth relative to the wrist: mean error {result['depth_mm']:.1f} mm "
+            f"(seen joints {result['depth_mm_seen']:.1f} mm); {result['samples']:.0f} frames")

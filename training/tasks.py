@@ -11,12 +11,14 @@ from torch import nn
 from inference.models.amvur import Amvur, AmvurConfig
 from inference.models.blurhandnet import BlurHandNet, BlurHandNetConfig
 from inference.models.deformer import Deformer, DeformerConfig
+from inference.models.keypoints import STRIDE, KeypointNet, KeypointNetConfig, KeypointPrediction
 from inference.models.output import HandPrediction
 from inference.models.s2hand import S2Hand, S2HandConfig
 from inference.models.seqhand import SeqHand, SeqHandConfig
 
 from .amvur_losses import AmvurWeights, amvur_losses
 from .data import Augment, BlurHandSamples, ClipSamples, CropSpec, DetectedClipSamples
+from .keypoint_losses import KeypointWeights, keypoint_losses, keypoint_targets
 from .losses import LossSwitches, LossWeights, blurhand_losses
 from .selfsup_losses import SelfSupSwitches, SelfSupWeights, selfsup_losses
 from .video_losses import (DeformerSwitches, DeformerWeights, MotionDiscriminator, SeqHandWeights, deformer_losses,
@@ -46,6 +48,8 @@ TASKS: Dict[str, Task] = {t.name: t for t in (
     # S2HAND(V) runs one frame at a time; it trains on clips of detected frames (the video terms)
     Task("s2hand", S2Hand, S2HandConfig, SelfSupWeights, SelfSupSwitches, True, lambda m: 8),
     Task("amvur", Amvur, AmvurConfig, AmvurWeights, NoSwitches, False, lambda m: 8),
+    # the fitting stage's 2D keypoints (not a hand-mesh model: no MANO output)
+    Task("keypoints", KeypointNet, KeypointNetConfig, KeypointWeights, NoSwitches, False, lambda m: STRIDE),
 )}
 
 
@@ -107,6 +111,8 @@ class LossStep:
                 self._fake = fake.detach()
         elif name == "amvur":
             losses = amvur_losses(pred, batch, self.model, self.weights)
+        elif name == "keypoints":
+            losses = keypoint_losses(pred, batch, self.weights, self.model.config.image_size, STRIDE)
         elif name == "s2hand":
             losses = selfsup_losses(pred, batch, self.model, self.weights, self.switches, self.frame, self.limits,
                                     self.rest_normals)
@@ -127,7 +133,10 @@ class LossStep:
 
 
 def validation_joints(pred: HandPrediction, batch: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(predicted, true) joints of the frames validation scores: the middle hand of each frame, (N, 21, 3)."""
+    """(predicted, true) joints of the frames validation scores: the middle hand of each frame, (N, 21, 3);
+    for the keypoint network its 2D keypoints, (N, 21, 2) crop pixels."""
+    if isinstance(pred, KeypointPrediction):
+        return pred.keypoints, keypoint_targets(batch, STRIDE)
     truth = batch["joints_cam"]
     if pred.joints.shape[0] != truth.shape[0]:  # clips for a one-frame network (S2HAND): (B x T, 1, 21, 3)
         return pred.joints[:, 0], truth.flatten(0, 1)

@@ -72,6 +72,10 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
         ("joints", "On the joints", "Fit MANO's joints onto the detector's keypoints"),
         ("measured", "Short of the joints", "The detector's keypoints lie short of MANO's joints along each "
          "finger, by offsets measured on renders: a closer 2D fit (see the README)")])
+    keypoint_source: EnumProperty(name="Keypoints from", default="mediapipe", items=[
+        ("mediapipe", "MediaPipe", "MediaPipe's landmarks, as the detector found them"),
+        ("network", "Keypoint network", "The project's keypoint network reads each crop (trained on MANO's joints), "
+         "with the joints' depths")])
     skin: EnumProperty(name="Skin", default="procedural", items=[
         ("procedural", "Procedural", "The hand model's own skin texture"),
         ("footage", "From the footage", "The hand's colours taken from the footage: per vertex, the median over "
@@ -105,7 +109,7 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
                         first_blender_frame=self.first_blender_frame, mano_dir=settings.mano_dir or "",
                         hand_model=settings.hand_model,
                         device=settings.device, refine=self.refine, refine_strength=self.refine_strength,
-                        keypoint_offsets=self.keypoint_offsets,
+                        keypoint_offsets=self.keypoint_offsets, keypoint_source=self.keypoint_source,
                         search=self.search, window=self.window, window_stride=self.window_stride, skin=self.skin)
         try:
             start.region = parse_region(self.region)

@@ -17,6 +17,9 @@ REFINE = ("keypoints", "off")
 # What the detector's keypoints are to the fit: MANO's joints, or points short of them along each bone by the
 # offsets measured on the project's renders (inference/keypoint_convention.py)
 KEYPOINT_OFFSETS = ("joints", "measured")
+# Whose 2D keypoints the fit uses: the project's keypoint network on the hand's crop (trained on MANO's joints),
+# or MediaPipe's landmarks as the detector found them
+KEYPOINT_SOURCES = ("mediapipe", "network")
 # the rig's skin: the built-in texture, colours taken from the footage, or the colours the network predicts
 SKINS = ("procedural", "footage", "network")
 SEARCH_SCALES = (0.2, 0.3, 0.5)  # crop search tiles, as fractions of the frame's shorter side
@@ -62,6 +65,9 @@ def add_job_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--keypoint-offsets", default=KEYPOINT_OFFSETS[0], choices=KEYPOINT_OFFSETS,
                     help="joints (default): fit MANO's joints onto the keypoints; measured: the detector's keypoints "
                          "lie short of the joints, by offsets measured on renders (better 2D fit, see the README)")
+    ap.add_argument("--keypoints", default=KEYPOINT_SOURCES[0], choices=KEYPOINT_SOURCES,
+                    help="the keypoints the fit uses: mediapipe (default): MediaPipe's landmarks; network: the "
+                         "project's keypoint network on each crop, with depths (see the README's fitting section)")
     ap.add_argument("--skin", default=SKINS[0], choices=SKINS,
                     help="procedural (default): the hand model's own skin; footage: the hand's colours taken from "
                          "the footage (per vertex, the median over the frames that see it); network: the colours "
@@ -101,6 +107,7 @@ def job_fields(args: argparse.Namespace) -> dict:
                   fov_deg=args.fov, region=parse_region(args.region), mano_dir=args.mano,
                   hand_model=args.hand_model, device=args.device,
                   refine=args.refine, refine_strength=args.refine_strength, keypoint_offsets=args.keypoint_offsets,
+                  keypoint_source=args.keypoints,
                   search=args.search == "on",
                   search_scales=parse_scales(args.search_scales), window=args.window, skin=args.skin,
                   window_stride=args.window_stride)
@@ -145,6 +152,8 @@ def check_job_fields(f: dict) -> None:
         problems.append(f"--refine-strength must be more than 0 and at most 4, not {strength}")
     if f.get("keypoint_offsets", KEYPOINT_OFFSETS[0]) not in KEYPOINT_OFFSETS:
         problems.append(f"--keypoint-offsets must be {' or '.join(KEYPOINT_OFFSETS)}, not {f['keypoint_offsets']!r}")
+    if f.get("keypoint_source", KEYPOINT_SOURCES[0]) not in KEYPOINT_SOURCES:
+        problems.append(f"--keypoints must be {' or '.join(KEYPOINT_SOURCES)}, not {f['keypoint_source']!r}")
     scales = list(f.get("search_scales", [0.5]))
     if not scales or any(not 0.1 <= v <= 1.0 for v in scales):
         problems.append(f"--search-scales must be between 0.1 and 1 (fractions of the frame), not {scales}")

@@ -7,7 +7,7 @@ pre-LayerNorm transformer block (ViT style).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -75,6 +75,7 @@ class Features:
     stride8: torch.Tensor
     stride16: torch.Tensor
     stride32: torch.Tensor
+    stride4: Optional[torch.Tensor] = None  # layer1's output (the keypoint network's finest skip)
 
 
 class ResNet(nn.Module):
@@ -106,10 +107,10 @@ class ResNet(nn.Module):
                 nn.init.zeros_(m.bn2.weight)
 
     def forward(self, x: torch.Tensor) -> Features:
-        x = self.layer1(self.stem(x))
-        s8 = self.layer2(x)
+        s4 = self.layer1(self.stem(x))
+        s8 = self.layer2(s4)
         s16 = self.layer3(s8)
-        return Features(s8, s16, self.layer4(s16))
+        return Features(s8, s16, self.layer4(s16), s4)
 
 
 # -------------------------------------------------------------------------------------- soft-argmax

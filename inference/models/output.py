@@ -40,7 +40,7 @@ _REGISTRY: Dict[str, Callable] = {}
 # Where each registered network is defined, so a checkpoint loads without its module imported first.
 MODEL_MODULES = {"blurhandnet": "inference.models.blurhandnet", "deformer": "inference.models.deformer",
                  "seqhand": "inference.models.seqhand", "s2hand": "inference.models.s2hand",
-                 "amvur": "inference.models.amvur"}
+                 "amvur": "inference.models.amvur", "keypoints": "inference.models.keypoints"}
 
 
 def register_model(name: str):

@@ -1,0 +1,88 @@
+"""The keypoint network (``models/keypoints.py``) over one hand's crops, in frame order: the keypoints the
+fitting stage fits, in image pixels, and their depths relative to the wrist, with the weight each one gets.
+
+Crops are batched like the hand network's; :meth:`KeypointReader.take` runs whatever is still buffered when a
+frame's keypoints are wanted, so it works whichever order a runner hands its frames back in. Left hands are
+read in the mirrored crop (the network, like the hand models, sees right hands) and mapped back.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from .catalog import KEYPOINT_CHECKPOINT, ModelUnavailable, checkpoint_dir
+from .crop import crop_affine, crop_image, crop_to_image, normalise
+
+
+@dataclass
+class FrameKeypoints:
+    keypoints: np.ndarray  # (21, 2) image pixels, MANO-21
+    error_px: np.ndarray  # (21,) the network's expected error per axis, image pixels
+    weight: np.ndarray  # (21,) the fit's per-keypoint weight in (0, 1]
+    depth: np.ndarray  # (21,) metres, each joint's camera depth minus the wrist's
+    depth_error: np.ndarray  # (21,) the network's expected depth error, metres
+    depth_weight: np.ndarray  # (21,) the fit's per-joint depth weight in [0, 1] (0 for the wrist itself)
+
+
+def keypoint_weights(error_px: np.ndarray) -> np.ndarray:
+    """(..., 21) expected errors -> weights: 1 for a keypoint no less sure than the frame's median one, falling
+    as the inverse square of its expected error beyond that (relative, so a network that is over- or
+    under-confident on unfamiliar footage keeps the same ranking)."""
+    error_px = np.asarray(error_px, dtype=np.float64)
+    typical = np.median(error_px, axis=-1, keepdims=True)
+    return np.minimum(1.0, (typical / np.maximum(error_px, 1e-6)) ** 2)
+
+
+def load_keypoint_network(checkpoint: str = "", device: torch.device = torch.device("cpu")):
+    """The keypoint network from ``checkpoint`` (default: the shipped one), or a :class:`ModelUnavailable` that
+    says what to do: it never runs on untrained weights."""
+    from pathlib import Path
+
+    from .models.output import load_model
+
+    path = Path(checkpoint) if checkpoint else checkpoint_dir() / KEYPOINT_CHECKPOINT
+    if not path.is_file():
+        raise ModelUnavailable(f"keypoint network: no trained checkpoint at {path}; use --keypoints mediapipe, "
+                               "or train one (make checkpoint-keypoints)")
+    return load_model(path, expect="keypoints").to(device)
+
+
+class KeypointReader:
+    """One hand's crops through the keypoint network, in batches of ``batch_size``."""
+
+    def __init__(self, net, device: torch.device, batch_size: int = 8):
+        self.net, self.device, self.batch_size = net, device, batch_size
+        self.size = net.config.image_size
+        self.pending: List[Tuple[int, np.ndarray, np.ndarray]] = []  # (frame, input, affine)
+        self.done: Dict[int, FrameKeypoints] = {}
+
+    def push(self, frame: int, rgb: np.ndarray, box: np.ndarray, mirror: bool) -> None:
+        self.pending.append((frame, normalise(crop_image(rgb, box, self.size, mirror=mirror)),
+                             crop_affine(box, self.size, mirror=mirror)))
+        if len(self.pending) >= self.batch_size:
+            self._run()
+
+    def take(self, frame: int) -> Optional[FrameKeypoints]:
+        """The keypoints of ``frame`` (None if it was never pushed); each frame is taken once."""
+        if frame not in self.done and any(f == frame for f, *_ in self.pending):
+            self._run()
+        return self.done.pop(frame, None)
+
+    @torch.no_grad()
+    def _run(self) -> None:
+        if not self.pending:
+            return
+        x = torch.from_numpy(np.stack([p[1] for p in self.pending])).to(self.device)
+        out = self.net(x)
+        arrays = [t.float().cpu().numpy().astype(np.float64) for t in (out.keypoints, out.scale, out.depth,
+                                                                        out.depth_scale)]
+        for (frame, _, affine), p, b, z, bz in zip(self.pending, *arrays):
+            pixels_per_crop_pixel = 1.0 / np.sqrt(abs(np.linalg.det(affine[:, :2])))
+            error = b * pixels_per_crop_pixel
+            depth_weight = np.concatenate([[0.0], keypoint_weights(bz[1:])])
+            self.done[frame] = FrameKeypoints(crop_to_image(p, affine), error, keypoint_weights(error), z, bz,
+                                              depth_weight)
+        self.pending = []

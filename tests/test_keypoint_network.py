@@ -1,0 +1,99 @@
+"""The keypoint network: integral regression's coordinates, its losses, the fit's per-keypoint weights, the
+reader that runs it over a hand's crops (left hands through the mirror), and a missing checkpoint named."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import assert_close
+from inference.catalog import ModelUnavailable
+from inference.crop import crop_affine, crop_to_image
+from inference.keypoint_reader import KeypointReader, keypoint_weights, load_keypoint_network
+from inference.models.keypoints import STRIDE, KeypointNet, KeypointNetConfig, heatmap_to_crop, soft_argmax_2d
+from training.keypoint_losses import KeypointWeights, keypoint_losses
+
+SMALL = KeypointNetConfig(backbone_depth=10, backbone_width=8, image_size=64, decoder_channels=16)
+
+
+def test_soft_argmax_finds_a_peaked_heatmap_and_maps_cells_to_their_crop_pixels():
+    maps = torch.full((1, 2, 16, 16), -50.0)
+    maps[0, 0, 3, 11] = 50.0  # row 3, column 11
+    maps[0, 1, 7:9, 4:6] = 50.0  # a 2x2 block: its centre
+    assert_close(soft_argmax_2d(maps)[0].numpy(), [[11, 3], [4.5, 7.5]], 1e-4, "heatmap pixels")
+    # a heatmap pixel covers STRIDE crop pixels: its centre is half way through them
+    assert_close(heatmap_to_crop(torch.tensor([0.0, 15.0])).numpy(), [(STRIDE - 1) / 2, 15 * STRIDE + (STRIDE - 1) / 2],
+                 1e-6, "crop pixels")
+
+
+def test_the_network_returns_keypoints_inside_the_crop_and_positive_expected_errors():
+    torch.manual_seed(0)
+    net = KeypointNet(SMALL).eval()
+    out = net(torch.randn(3, 3, 64, 64))
+    assert out.keypoints.shape == (3, 21, 2) and out.scale.shape == (3, 21) and out.depth.shape == (3, 21)
+    assert out.heatmaps.shape == (3, 21, 64 // STRIDE, 64 // STRIDE)
+    assert (out.keypoints >= -0.5).all() and (out.keypoints <= 63.5).all()
+    assert (out.scale > 0).all() and (out.depth_scale > 0).all() and (out.depth[:, 0] == 0).all()
+
+
+class _Prediction:
+    def __init__(self, points, scale, depth, depth_scale):
+        self.keypoints, self.scale, self.depth, self.depth_scale = points, scale, depth, depth_scale
+
+
+def test_losses_vanish_on_the_truth_and_the_scales_are_best_at_the_error():
+    torch.manual_seed(1)
+    truth_px, truth_z = torch.rand(2, 21, 2) * 60, torch.rand(2, 21) * 0.1
+    truth_z[:, 0] = 0.0  # depths are relative to the wrist
+    joints_img = torch.cat([torch.stack([truth_px / STRIDE] * 3, 1), torch.zeros(2, 3, 21, 1)], -1)  # (B, 3, 21, 3)
+    joints_cam = torch.cat([torch.zeros(2, 3, 21, 2), torch.stack([truth_z] * 3, 1)[..., None]], -1)
+    batch = {"joints_img": joints_img, "joints_cam": joints_cam}
+    ones = torch.ones(2, 21)
+
+    exact = keypoint_losses(_Prediction(truth_px, ones, truth_z, 0.01 * ones), batch, KeypointWeights(), 64, STRIDE)
+    assert float(exact["coords"]) == pytest.approx(0.0, abs=1e-6) and float(exact["depth"]) == pytest.approx(0.0, abs=1e-6)
+    off, deeper = truth_px + torch.tensor([3.0, -3.0]), truth_z + 0.02  # 3 px off on each axis, 2 cm too deep
+    nll = [float(keypoint_losses(_Prediction(off, b * ones, truth_z, 0.01 * ones), batch, KeypointWeights(scale=1.0),
+                                 64, STRIDE)["scale"]) for b in (1.5, 3.0, 6.0)]
+    assert nll[1] < nll[0] and nll[1] < nll[2]  # a Laplace scale fits the absolute error it sees
+    nll = [float(keypoint_losses(_Prediction(truth_px, ones, deeper, b * ones), batch, KeypointWeights(scale=1.0),
+                                 64, STRIDE)["scale"]) for b in (0.01, 0.02, 0.04)]
+    assert nll[1] < nll[0] and nll[1] < nll[2]
+    moved = keypoint_losses(_Prediction(off, ones, deeper, ones), batch, KeypointWeights(), 64, STRIDE)
+    assert float(moved["coords"]) == pytest.approx(3.0 / 64, rel=1e-5)
+    assert float(moved["depth"]) == pytest.approx(KeypointWeights().depth * 0.02, rel=1e-4)
+
+
+def test_weights_keep_sure_keypoints_whole_and_shrink_unsure_ones():
+    error = np.array([2.0] * 10 + [4.0] * 10 + [40.0])
+    w = keypoint_weights(error)
+    assert (w[:11] == 1.0).all()  # at or better than the median (4 px)
+    assert w[-1] == pytest.approx((4.0 / 40.0) ** 2)
+    assert_close(keypoint_weights(error * 7.0), w, 1e-12, "weights are relative")
+
+
+def test_the_reader_batches_in_frame_order_and_reads_a_left_hand_through_the_mirror():
+    torch.manual_seed(2)
+    net = KeypointNet(SMALL).eval()
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 255, (90, 120, 3), dtype=np.uint8) for _ in range(5)]
+    box = np.array([20.0, 10.0, 70.0])
+    reader = KeypointReader(net, torch.device("cpu"), batch_size=2)
+    for i, rgb in enumerate(frames):
+        reader.push(i, rgb, box, mirror=True)
+    assert len(reader.pending) == 1  # two batches ran, one crop waits
+    reads = [reader.take(i) for i in (4, 0, 1, 2, 3)]  # any order: a pending frame runs when it is wanted
+    assert all(r is not None for r in reads) and reader.take(0) is None
+    with torch.no_grad():
+        from inference.crop import crop_image, normalise
+
+        crop = normalise(crop_image(frames[4], box, 64, mirror=True))
+        direct = net(torch.from_numpy(crop[None]))
+    affine = crop_affine(box, 64, mirror=True)
+    assert_close(reads[0].keypoints, crop_to_image(direct.keypoints[0].numpy(), affine), 1e-4, "image pixels")
+    assert_close(reads[0].error_px, direct.scale[0].numpy() * 70.0 / 64, 1e-5, "expected error in image pixels")
+
+
+def test_a_missing_keypoint_checkpoint_is_named_and_never_replaced_by_untrained_weights(tmp_path):
+    with pytest.raises(ModelUnavailable, match="no trained checkpoint.*--keypoints mediapipe"):
+        load_keypoint_network(str(tmp_path / "none.pt"))
