@@ -131,7 +131,7 @@ keypoint-data: setup
 	$(PY) scenes/generate.py --out data/synth_kp/test --sequences 30 --frames 6 --size 128 --blur --hand open --forearm --seed 64 --exclude-photos $(EVAL_PHOTOS)
 
 # Train the keypoint network on that data (its backbone starts from the shipped BlurHandNet's), score it on the
-# held-out set and copy it to inference/checkpoints/. About 75 minutes of training on a 2-core CPU.
+# held-out set and copy it to inference/checkpoints/. About 50 minutes of training on a 2-core CPU.
 checkpoint-keypoints: keypoint-data
 	OMP_NUM_THREADS=2 $(PY) -m training train --config training/configs/keypoints_tiny.toml --fresh
 	$(PY) -m training eval --ckpt runs/keypoints_tiny/model.pt --data data/synth_kp/test

@@ -37,8 +37,9 @@ def test_the_network_returns_keypoints_inside_the_crop_and_positive_expected_err
 
 
 class _Prediction:
-    def __init__(self, points, scale, depth, depth_scale):
+    def __init__(self, points, scale, depth, depth_scale, heatmaps=None):
         self.keypoints, self.scale, self.depth, self.depth_scale = points, scale, depth, depth_scale
+        self.heatmaps = torch.zeros(points.shape[:2] + (16, 16)) if heatmaps is None else heatmaps
 
 
 def test_losses_vanish_on_the_truth_and_the_scales_are_best_at_the_error():
@@ -62,6 +63,21 @@ def test_losses_vanish_on_the_truth_and_the_scales_are_best_at_the_error():
     moved = keypoint_losses(_Prediction(off, ones, deeper, ones), batch, KeypointWeights(), 64, STRIDE)
     assert float(moved["coords"]) == pytest.approx(3.0 / 64, rel=1e-5)
     assert float(moved["depth"]) == pytest.approx(KeypointWeights().depth * 0.02, rel=1e-4)
+
+
+def test_the_heatmap_term_is_least_for_a_map_peaked_at_the_truth():
+    truth_px = torch.tensor([[[30.5, 10.5]]])  # crop pixels: heatmap pixel (7.25, 2.25) at stride 4
+    batch = {"joints_img": torch.cat([torch.stack([truth_px / STRIDE] * 3, 1), torch.zeros(1, 3, 1, 1)], -1),
+             "joints_cam": torch.zeros(1, 3, 1, 3)}
+    ones = torch.ones(1, 1)
+
+    def term(row, col):
+        maps = torch.full((1, 1, 16, 16), -20.0)
+        maps[0, 0, row, col] = 20.0
+        pred = _Prediction(truth_px, ones, torch.zeros(1, 1), ones, maps)
+        return float(keypoint_losses(pred, batch, KeypointWeights(), 64, STRIDE)["heatmap"])
+
+    assert term(2, 7) < term(2, 9) < term(6, 12)
 
 
 def test_weights_keep_sure_keypoints_whole_and_shrink_unsure_ones():

@@ -30,6 +30,7 @@ class DataConfig:
     aug_shift: float = 0.15
     aug_rotate_deg: float = 45.0
     aug_color: float = 0.2
+    sharp_share: float = 0.0  # single-frame models: this share of a blurred set's frames is its sharp render
 
 
 @dataclass

@@ -63,8 +63,9 @@ class BlurHandSamples(torch.utils.data.Dataset):
     """Crops and targets from one or several synthetic dataset folders (concatenated in the given order)."""
 
     def __init__(self, roots: str | Sequence[str], spec: CropSpec = CropSpec(), augment: Optional[Augment] = None,
-                 seed: int = 0, extra: bool = False):
+                 seed: int = 0, extra: bool = False, sharp_share: float = 0.0):
         roots = [roots] if isinstance(roots, str) else list(roots)
+        self.sharp_share = sharp_share  # of a blurred set's frames, taken as its sharp middle-time render
         self.extra = extra  # crop_sample's extra targets (mesh, visibility, mask)
         self.parts = [SyntheticDataset(r) for r in roots]
         self.offsets = np.cumsum([0] + [len(p) for p in self.parts])
@@ -85,10 +86,20 @@ class BlurHandSamples(torch.utils.data.Dataset):
         return self.parts[part].labels(i - int(self.offsets[part]))
 
     def __getitem__(self, i: int) -> Dict[str, torch.Tensor]:
-        jitter = None
-        if self.augment is not None:  # a fresh stream per (seed, epoch, sample): reproducible, new each epoch
-            jitter = self.augment.draw(np.random.default_rng([self.seed, self.epoch, i]))
-        return crop_sample(self.frame(i), self.spec, jitter, extra=self.extra)
+        jitter, frame = None, self.frame(i)
+        rng = np.random.default_rng([self.seed, self.epoch, i])  # a fresh stream per (seed, epoch, sample)
+        if self.augment is not None:
+            jitter = self.augment.draw(rng)
+        if self.sharp_share and "sharp" in frame and rng.random() < self.sharp_share:
+            frame = sharp_frame(frame)
+        return crop_sample(frame, self.spec, jitter, extra=self.extra)
+
+
+def sharp_frame(frame: dict) -> dict:
+    """A blurred set's frame as its sharp render at the middle time: that image, the middle labels only."""
+    mid = len(frame["joints2d"]) // 2
+    one = {k: frame[k][mid:mid + 1] for k in ("joints2d", "joints3d", "global_orient", "hand_pose")}
+    return {**frame, **one, "image": frame["sharp"], "vertices": frame["vertices"][mid:mid + 1]}
 
 
 @dataclass

@@ -2,6 +2,9 @@
 
 - ``coords``: L1 between the soft-argmax keypoints and the true middle-time joints projected into the crop, in
   units of the crop's side (integral regression: the loss is on the coordinates, not on target heatmaps);
+- ``heatmap``: the cross-entropy of each joint's heatmap (its softmax) against a Gaussian of one heatmap pixel
+  around the truth (as in DSNT's regulariser): soft-argmax alone gives a flat map almost no gradient, so
+  without it the network learns for hundreds of steps to put every point at the crop's middle;
 - ``depth``: L1 between the predicted and the true depths relative to the wrist, metres, weighted so that a
   centimetre costs about what 5 crop pixels do (a hand's centimetre in a 128 px crop);
 - ``scale``: the Laplace negative log-likelihoods of the *detached* per-axis and depth errors under the
@@ -20,8 +23,19 @@ from inference.models.keypoints import KeypointPrediction
 @dataclass
 class KeypointWeights:
     coords: float = 1.0
+    heatmap: float = 0.05
+    heatmap_sigma: float = 1.0  # heatmap pixels
     depth: float = 4.0
     scale: float = 0.01
+
+
+def gaussian_targets(points: torch.Tensor, height: int, width: int, sigma: float) -> torch.Tensor:
+    """(B, J, 2) heatmap-pixel points -> (B, J, H, W) normalised Gaussians around them."""
+    ys = torch.arange(height, dtype=points.dtype, device=points.device)[:, None]
+    xs = torch.arange(width, dtype=points.dtype, device=points.device)[None, :]
+    d2 = (xs - points[..., 0, None, None]) ** 2 + (ys - points[..., 1, None, None]) ** 2
+    g = torch.exp(-d2 / (2 * sigma ** 2))
+    return g / g.sum((-1, -2), keepdim=True).clamp_min(1e-12)
 
 
 def keypoint_targets(batch: Dict[str, torch.Tensor], stride: int) -> torch.Tensor:
@@ -40,6 +54,11 @@ def keypoint_losses(pred: KeypointPrediction, batch: Dict[str, torch.Tensor], we
     depth_error = pred.depth.float() - depth_targets(batch)  # (B, J) metres
     nll = error.detach().abs().mean(-1) / pred.scale + torch.log(pred.scale)
     nll_depth = depth_error.detach().abs() / pred.depth_scale + torch.log(pred.depth_scale / 0.01)
+    h, w = pred.heatmaps.shape[-2:]
+    cell = (keypoint_targets(batch, stride) + 0.5) / stride - 0.5  # the inverse of models.keypoints.heatmap_to_crop
+    target = gaussian_targets(cell, h, w, weights.heatmap_sigma)
+    log_prob = torch.log_softmax(pred.heatmaps.float().flatten(2), -1).reshape(target.shape)
     return {"coords": weights.coords * error.abs().mean() / image_size,
+            "heatmap": weights.heatmap * -(target * log_prob).sum((-1, -2)).mean(),
             "depth": weights.depth * depth_error.abs()[:, 1:].mean(),
             "scale": weights.scale * (nll.mean() + nll_depth[:, 1:].mean())}

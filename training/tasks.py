@@ -60,12 +60,13 @@ def crop_spec(task: Task, model_cfg, crop_scale: float) -> CropSpec:
                     depth_range_m=getattr(model_cfg, "depth_range_m", 0.3), scale=crop_scale)
 
 
-def samples(task: Task, roots, spec: CropSpec, clip_frames: int, augment: Optional[Augment] = None, seed: int = 0):
+def samples(task: Task, roots, spec: CropSpec, clip_frames: int, augment: Optional[Augment] = None, seed: int = 0,
+            sharp_share: float = 0.0):
     if task.name == "s2hand":
         return DetectedClipSamples(roots, clip_frames, spec, augment, seed)
     if task.clips:
         return ClipSamples(roots, clip_frames, spec, augment, seed)
-    return BlurHandSamples(roots, spec, augment, seed, extra=task.name == "amvur")
+    return BlurHandSamples(roots, spec, augment, seed, extra=task.name == "amvur", sharp_share=sharp_share)
 
 
 class LossStep:

@@ -98,7 +98,8 @@ def train(cfg: Config, resume: bool = True, progress: bool = True, device: Optio
     spec = crop_spec(task, cfg.model, d.crop_scale)
     augment = Augment(d.aug_scale, d.aug_shift, d.aug_rotate_deg, d.aug_color) if d.augment else None
     if d.format == "synthetic":
-        dataset = samples(task, d.train, spec, cfg.train.clip_frames, augment, seed=cfg.train.seed + rank)
+        dataset = samples(task, d.train, spec, cfg.train.clip_frames, augment, seed=cfg.train.seed + rank,
+                          sharp_share=d.sharp_share)
     else:  # real footage: the published labels as they are (no augmentation yet)
         from addon.common.hand_model import find_hand_model
 
