@@ -90,7 +90,9 @@ class JobSettings:
     refine: str = "keypoints"  # "keypoints": the fitting stage on the detector's keypoints; "off": the network's output
     refine_strength: float = 1.0  # the keypoints' pull against the priors (1 = default)
     keypoint_offsets: str = "joints"  # "measured": the keypoints lie short of MANO's joints (keypoint_convention)
-    keypoint_source: str = "mediapipe"  # the fit's keypoints: MediaPipe's, or "network": the keypoint network's
+    # the fit's keypoints: MediaPipe's; "network": the keypoint network's 2D points and depths; "depth": MediaPipe's
+    # 2D points with the network's depths
+    keypoint_source: str = "mediapipe"
     search: bool = True  # look for hands the palm detector missed (track by crop, tiled search)
     search_scales: List[float] = field(default_factory=lambda: list(SEARCH_SCALES))  # tiles / the frame's shorter side
     window: int = 0  # Deformer: frames per window (0: the checkpoint's own)
@@ -321,7 +323,7 @@ def side_network(net, right_model: HandModel, device: torch.device, emit: Emit):
 
 def reads_keypoints(settings: JobSettings, has_keypoints: bool) -> bool:
     """Whether the job runs the keypoint network: the fit runs, on its keypoints, and hands were detected."""
-    return settings.refine == "keypoints" and settings.keypoint_source == "network" and has_keypoints
+    return settings.refine == "keypoints" and settings.keypoint_source != "mediapipe" and has_keypoints
 
 
 def make_fitter(settings: JobSettings, model: HandModel, right_model: HandModel, k: np.ndarray,
@@ -330,7 +332,7 @@ def make_fitter(settings: JobSettings, model: HandModel, right_model: HandModel,
     if settings.refine != "keypoints" or not has_keypoints:
         return None
     # The keypoint network was trained on MANO's joints: the detector's offsets are not its convention.
-    seen_along = ON_JOINTS if reads_keypoints(settings, has_keypoints) else offsets(settings)
+    seen_along = ON_JOINTS if settings.keypoint_source == "network" else offsets(settings)
     fit = dataclasses.replace(FitSettings().scaled(settings.refine_strength), keypoint_offsets=seen_along)
     return TrackFitter(model, right_model, k, fit, device)
 
@@ -473,7 +475,8 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
                 reading = time.perf_counter()
                 read = readers[side].take(o.frame)
                 seconds["keypoints"] = seconds.get("keypoints", 0.0) + time.perf_counter() - reading
-                det, kp_weight = dataclasses.replace(det, keypoints=read.keypoints), read.weight
+                if settings.keypoint_source == "network":  # "depth": MediaPipe's 2D points, the network's depths
+                    det, kp_weight = dataclasses.replace(det, keypoints=read.keypoints), read.weight
                 depth = {"depth": read.depth, "depth_weight": read.depth_weight}
             times = place_hands(o.pose, o.betas, o.joints2d, affines[side].pop(o.frame), side == "left", det,
                                 models[side], k, o.joint_variance)

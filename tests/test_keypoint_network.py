@@ -113,3 +113,22 @@ def test_the_reader_batches_in_frame_order_and_reads_a_left_hand_through_the_mir
 def test_a_missing_keypoint_checkpoint_is_named_and_never_replaced_by_untrained_weights(tmp_path):
     with pytest.raises(ModelUnavailable, match="no trained checkpoint.*--keypoints mediapipe"):
         load_keypoint_network(str(tmp_path / "none.pt"))
+
+
+def test_the_keypoint_source_is_checked_and_a_job_without_the_network_stops_before_decoding(tmp_path, monkeypatch):
+    from addon.common.job_options import JobOptionError
+    from inference.pipeline import JobSettings, run_job
+
+    with pytest.raises(JobOptionError, match="--keypoints must be mediapipe, network, depth, not 'guess'"):
+        JobSettings(video="clip.mp4", keypoint_source="guess").validate()
+    monkeypatch.setenv("HAND_MOCAP_CHECKPOINTS", str(tmp_path))  # a folder with the hand model but no keypoint network
+    import shutil
+
+    from inference.catalog import CHECKPOINT_DIR
+    shutil.copy(CHECKPOINT_DIR / "blurhandnet_tiny.pt", tmp_path)
+    seen = []
+    with pytest.raises(ModelUnavailable, match="keypoint network: no trained checkpoint"):
+        run_job(JobSettings(video=str(CHECKPOINT_DIR.parent.parent / "samples" / "sample_clip.mp4"),
+                            keypoint_source="network"), tmp_path / "job",
+                emit=lambda kind, fields: seen.append(kind))
+    assert "progress" not in seen

@@ -19,7 +19,7 @@ REFINE = ("keypoints", "off")
 KEYPOINT_OFFSETS = ("joints", "measured")
 # Whose 2D keypoints the fit uses: the project's keypoint network on the hand's crop (trained on MANO's joints),
 # or MediaPipe's landmarks as the detector found them
-KEYPOINT_SOURCES = ("mediapipe", "network")
+KEYPOINT_SOURCES = ("mediapipe", "network", "depth")
 # the rig's skin: the built-in texture, colours taken from the footage, or the colours the network predicts
 SKINS = ("procedural", "footage", "network")
 SEARCH_SCALES = (0.2, 0.3, 0.5)  # crop search tiles, as fractions of the frame's shorter side
@@ -67,7 +67,8 @@ def add_job_arguments(ap: argparse.ArgumentParser) -> None:
                          "lie short of the joints, by offsets measured on renders (better 2D fit, see the README)")
     ap.add_argument("--keypoints", default=KEYPOINT_SOURCES[0], choices=KEYPOINT_SOURCES,
                     help="the keypoints the fit uses: mediapipe (default): MediaPipe's landmarks; network: the "
-                         "project's keypoint network on each crop, with depths (see the README's fitting section)")
+                         "project's keypoint network's points and depths on each crop; depth: MediaPipe's points "
+                         "with the network's depths (see the README's fitting section)")
     ap.add_argument("--skin", default=SKINS[0], choices=SKINS,
                     help="procedural (default): the hand model's own skin; footage: the hand's colours taken from "
                          "the footage (per vertex, the median over the frames that see it); network: the colours "
@@ -153,7 +154,7 @@ def check_job_fields(f: dict) -> None:
     if f.get("keypoint_offsets", KEYPOINT_OFFSETS[0]) not in KEYPOINT_OFFSETS:
         problems.append(f"--keypoint-offsets must be {' or '.join(KEYPOINT_OFFSETS)}, not {f['keypoint_offsets']!r}")
     if f.get("keypoint_source", KEYPOINT_SOURCES[0]) not in KEYPOINT_SOURCES:
-        problems.append(f"--keypoints must be {' or '.join(KEYPOINT_SOURCES)}, not {f['keypoint_source']!r}")
+        problems.append(f"--keypoints must be {', '.join(KEYPOINT_SOURCES)}, not {f['keypoint_source']!r}")
     scales = list(f.get("search_scales", [0.5]))
     if not scales or any(not 0.1 <= v <= 1.0 for v in scales):
         problems.append(f"--search-scales must be between 0.1 and 1 (fractions of the frame), not {scales}")
