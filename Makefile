@@ -122,7 +122,8 @@ checkpoint-amvur: mixed-data video-data
 
 # The keypoint network's data (README: Keypoints for the fit): both built-in hands, with and without forearms,
 # one-pass blur, backgrounds without the photos that the sample clip and the evaluation clips show
-# (tools/eval_clips.py), and a held-out set: 4,380 frames. On a 2-core CPU about 45 minutes (resumes if cut).
+# (tools/eval_clips.py), and a held-out set: 4,380 frames. It took 85 minutes on a 2-core CPU that other jobs
+# shared (resumes if cut).
 EVAL_PHOTOS = coffee,chelsea,brick,astronaut,motorcycle_left,motorcycle_right
 keypoint-data: setup
 	$(PY) scenes/generate.py --out data/synth_kp/open --sequences 300 --frames 6 --size 128 --blur --hand open --seed 61 --exclude-photos $(EVAL_PHOTOS)
