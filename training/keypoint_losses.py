@@ -3,8 +3,7 @@
 - ``coords``: L1 between the soft-argmax keypoints and the true middle-time joints projected into the crop, in
   units of the crop's side (integral regression: the loss is on the coordinates, not on target heatmaps);
 - ``heatmap``: the cross-entropy of each joint's heatmap (its softmax) against a Gaussian of one heatmap pixel
-  around the truth (as in DSNT's regulariser): soft-argmax alone gives a flat map almost no gradient, so
-  without it the network learns for hundreds of steps to put every point at the crop's middle;
+  around the truth (as in DSNT's regulariser): a shape for the map, which the coordinates alone leave free;
 - ``depth``: L1 between the predicted and the true depths relative to the wrist, metres, weighted so that a
   centimetre costs about what 5 crop pixels do (a hand's centimetre in a 128 px crop);
 - ``scale``: the Laplace negative log-likelihoods of the *detached* per-axis and depth errors under the

@@ -17,8 +17,8 @@ REFINE = ("keypoints", "off")
 # What the detector's keypoints are to the fit: MANO's joints, or points short of them along each bone by the
 # offsets measured on the project's renders (inference/keypoint_convention.py)
 KEYPOINT_OFFSETS = ("joints", "measured")
-# Whose 2D keypoints the fit uses: the project's keypoint network on the hand's crop (trained on MANO's joints),
-# or MediaPipe's landmarks as the detector found them
+# What the fit is fitted to: MediaPipe's landmarks as the detector found them; the project's keypoint network on
+# the hand's crop (trained on MANO's joints): its points and depths; or MediaPipe's points with the network's depths
 KEYPOINT_SOURCES = ("mediapipe", "network", "depth")
 # the rig's skin: the built-in texture, colours taken from the footage, or the colours the network predicts
 SKINS = ("procedural", "footage", "network")
