@@ -458,8 +458,10 @@ class TrackFitter:
     ``push(records)`` takes the track's per-frame results in frame order and returns those that are final;
     ``flush()`` returns the rest. A record is the pipeline's frame result: ``frame`` (footage frame),
     ``times`` (the network's hands: dicts with ``pose`` (48,), ``betas`` (10,), ``transl`` (3,)),
-    ``keypoints`` (21, 2) and ``kp_weight`` (21,), optionally ``world`` (21, 3) and ``depth`` / ``depth_weight``
-    (21,) (the keypoint network's relative depths). Final records come back with
+    ``keypoints`` (21, 2) and ``kp_weight`` (21,), optionally ``world`` (21, 3), ``depth`` / ``depth_weight``
+    (21,) (the keypoint network's relative depths) and ``start`` (``pose`` (48,), ``transl`` (3,)): another
+    estimate of the middle sample, which replaces the network's as a starting candidate (the network's stays
+    the prior). Final records come back with
     the fitted ``pose``, ``transl`` and ``betas`` in their times (the network's are kept as ``net_*``).
     """
 
@@ -545,9 +547,10 @@ class TrackFitter:
             elif fitted is not None:
                 start_pose.append(fitted[mid][0])
                 start_transl.append(fitted[mid][1])
-            else:
-                start_pose.append(r["times"][mid]["pose"])
-                start_transl.append(r["times"][mid]["transl"])
+            else:  # a caller's own estimate of the middle sample, else the network's (the prior either way)
+                hint = r.get("start", r["times"][mid])
+                start_pose.append(hint["pose"])
+                start_transl.append(hint["transl"])
         keypoints = np.stack([r["keypoints"] for r, _ in rows])
         world = [r.get("world") for r, _ in rows]
         confidences = [r["times"][len(r["times"]) // 2].get("joint_confidence") for r, _ in rows]

@@ -4,8 +4,13 @@ keypoints, the fitting stage with default settings, scored against the truth.
 
     .venv/bin/python tools/fit_with_true_keypoints.py [--video samples/sample_clip.mp4]
                                                       [--truth samples/sample_clip_truth.npz] [--noise 0,5,8]
+                                                      [--detector] [--truth-start]
 
 The difference between these rows and the clip's default run is what the detector's keypoints cost.
+``--detector`` adds a row fitted to the detector's own keypoints (as a job reads them). ``--truth-start``
+fits every row a second time with the truth's pose of each frame as its starting candidate in place of the
+network's (the network's output stays the prior): how much of the error is the search for a starting point
+rather than the energy itself.
 """
 from __future__ import annotations
 
@@ -36,9 +41,10 @@ def network_alone(video: str, side: str) -> MotionSequence:
 
 
 def fit_to_keypoints(raw: MotionSequence, keypoints: Dict[int, np.ndarray], settings: Optional[FitSettings] = None,
-                     hand: str = "open") -> MotionSequence:
+                     hand: str = "open", starts: Optional[Dict[int, dict]] = None) -> MotionSequence:
     """``raw`` (a ``--refine off`` run) fitted to ``keypoints`` ({footage frame, Blender numbering: (21, 2)
-    pixels}) by the fitting stage, as a job would fit its track. Frames without keypoints are left out."""
+    pixels}) by the fitting stage, as a job would fit its track. Frames without keypoints are left out.
+    ``starts``: {footage frame: {"pose" (48,), "transl" (3,)}}, the record's own starting estimate."""
     model = find_hand_model(raw.handedness, hand=hand)
     frames = np.floor(raw.frames + 0.5).astype(int)  # each sample's footage frame
     records = []
@@ -49,6 +55,8 @@ def fit_to_keypoints(raw: MotionSequence, keypoints: Dict[int, np.ndarray], sett
         records.append({"frame": int(f), "score": 1.0, "keypoints": keypoints[f], "kp_weight": np.ones(21),
                         "times": [{"pose": raw.full_pose[r], "betas": raw.betas[r], "transl": raw.transl[r]}
                                   for r in rows]})
+        if starts and f in starts:
+            records[-1]["start"] = starts[f]
     fitter = TrackFitter(model, find_hand_model("right", hand=hand), raw.camera_matrix,
                          settings or FitSettings(keypoint_offsets=ON_JOINTS))
     out = fitter.push(records) + fitter.flush()
@@ -68,19 +76,43 @@ def true_keypoints(truth: MotionSequence, noise_px: float, seed: int = 0) -> Dic
     return {int(round(f)): true_px[i] + rng.normal(0.0, noise_px, (21, 2)) for i, f in enumerate(truth.frames)}
 
 
+def truth_starts(truth: MotionSequence) -> Dict[int, dict]:
+    """{footage frame: the truth's pose and translation}, as starting estimates for the fit."""
+    return {int(round(f)): {"pose": truth.full_pose[i], "transl": truth.transl[i]} for i, f in enumerate(truth.frames)}
+
+
+def detector_keypoints(video: str, truth: MotionSequence) -> Dict[int, np.ndarray]:
+    """{footage frame: (21, 2)} the detector's keypoints of the hand nearest the truth, per frame found."""
+    from detector_keypoints import matched_hands
+    from training.video_scores import truth_pixels
+
+    true_px = truth_pixels(truth)
+    return {int(round(truth.frames[i])): hand.keypoints for i, _, hand in matched_hands(video, true_px)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--video", default=str(ROOT / "samples" / "sample_clip.mp4"))
     ap.add_argument("--truth", default=str(ROOT / "samples" / "sample_clip_truth.npz"))
     ap.add_argument("--noise", default="0,5,8", help="keypoint noise, pixels (standard deviation per axis)")
+    ap.add_argument("--detector", action="store_true", help="also fit the detector's own keypoints")
+    ap.add_argument("--truth-start", action="store_true",
+                    help="also fit each row from the truth's pose as the starting candidate")
     args = ap.parse_args(argv)
     truth = load_motion_sequence(args.truth)
     model = find_hand_model(truth.handedness)
     raw = network_alone(args.video, truth.handedness)
     print(f"network alone: {score_against_motion(raw, model, truth, model).line()}")
-    for noise in (float(v) for v in args.noise.split(",")):
-        fitted = fit_to_keypoints(raw, true_keypoints(truth, noise))
-        print(f"true keypoints + {noise:g} px noise: {score_against_motion(fitted, model, truth, model).line()}")
+    rows = [(f"true keypoints + {noise:g} px noise", true_keypoints(truth, noise))
+            for noise in (float(v) for v in args.noise.split(","))]
+    if args.detector:
+        rows.append(("the detector's keypoints", detector_keypoints(args.video, truth)))
+    for name, keypoints in rows:
+        fitted = fit_to_keypoints(raw, keypoints)
+        print(f"{name}: {score_against_motion(fitted, model, truth, model).line()}")
+        if args.truth_start:
+            fitted = fit_to_keypoints(raw, keypoints, starts=truth_starts(truth))
+            print(f"{name}, the truth as the start: {score_against_motion(fitted, model, truth, model).line()}")
     return 0
 
 
