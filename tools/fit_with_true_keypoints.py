@@ -4,13 +4,14 @@ keypoints, the fitting stage with default settings, scored against the truth.
 
     .venv/bin/python tools/fit_with_true_keypoints.py [--video samples/sample_clip.mp4]
                                                       [--truth samples/sample_clip_truth.npz] [--noise 0,5,8]
-                                                      [--detector] [--truth-start]
+                                                      [--detector] [--truth-start] [--truth-fingers]
 
 The difference between these rows and the clip's default run is what the detector's keypoints cost.
 ``--detector`` adds a row fitted to the detector's own keypoints (as a job reads them). ``--truth-start``
 fits every row a second time with the truth's pose of each frame as its starting candidate in place of the
 network's (the network's output stays the prior): how much of the error is the search for a starting point
-rather than the energy itself.
+rather than the energy itself. ``--truth-fingers`` does the same with the truth's finger pose under the
+orientation and translation of the row's own (default) fit: whether the start lacks the palm or the fingers.
 """
 from __future__ import annotations
 
@@ -81,6 +82,14 @@ def truth_starts(truth: MotionSequence) -> Dict[int, dict]:
     return {int(round(f)): {"pose": truth.full_pose[i], "transl": truth.transl[i]} for i, f in enumerate(truth.frames)}
 
 
+def truth_fingers(truth: MotionSequence, fitted: MotionSequence) -> Dict[int, dict]:
+    """{footage frame: the truth's finger pose under ``fitted``'s orientation and translation}."""
+    own = {int(round(f)): i for i, f in enumerate(fitted.frames) if abs(f - round(f)) < 1e-6}
+    return {int(round(f)): {"pose": np.concatenate([fitted.full_pose[own[int(round(f))], :3], truth.full_pose[i, 3:]]),
+                            "transl": fitted.transl[own[int(round(f))]]}
+            for i, f in enumerate(truth.frames) if int(round(f)) in own}
+
+
 def detector_keypoints(video: str, truth: MotionSequence) -> Dict[int, np.ndarray]:
     """{footage frame: (21, 2)} the detector's keypoints of the hand nearest the truth, per frame found."""
     from detector_keypoints import matched_hands
@@ -98,6 +107,8 @@ def main(argv=None) -> int:
     ap.add_argument("--detector", action="store_true", help="also fit the detector's own keypoints")
     ap.add_argument("--truth-start", action="store_true",
                     help="also fit each row from the truth's pose as the starting candidate")
+    ap.add_argument("--truth-fingers", action="store_true",
+                    help="also fit each row from its own fit's orientation with the truth's finger pose")
     args = ap.parse_args(argv)
     truth = load_motion_sequence(args.truth)
     model = find_hand_model(truth.handedness)
@@ -111,8 +122,12 @@ def main(argv=None) -> int:
         fitted = fit_to_keypoints(raw, keypoints)
         print(f"{name}: {score_against_motion(fitted, model, truth, model).line()}")
         if args.truth_start:
-            fitted = fit_to_keypoints(raw, keypoints, starts=truth_starts(truth))
-            print(f"{name}, the truth as the start: {score_against_motion(fitted, model, truth, model).line()}")
+            from_truth = fit_to_keypoints(raw, keypoints, starts=truth_starts(truth))
+            print(f"{name}, the truth as the start: {score_against_motion(from_truth, model, truth, model).line()}")
+        if args.truth_fingers:
+            again = fit_to_keypoints(raw, keypoints, starts=truth_fingers(truth, fitted))
+            print(f"{name}, the truth's fingers as the start: "
+                  f"{score_against_motion(again, model, truth, model).line()}")
     return 0
 
 
