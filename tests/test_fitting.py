@@ -88,19 +88,26 @@ def test_a_known_motion_is_recovered_from_its_keypoints_with_noise_and_dropped_p
     assert (curl <= 25).mean() > 0.75, (curl <= 25).mean()
 
 
-def test_relative_depths_tell_the_fit_how_the_fingers_curl(open_right):
-    """The keypoint network's depths (here the truth's, 5 mm off) on top of noisy 2D keypoints: the same fit
-    gets the fingers' curl and the 3D shape closer than from the 2D keypoints alone."""
+def _hard_stretch(model, seed, noise_px):
+    """The sample truth's frames 40-80 with keypoints ``noise_px`` off and a "network" whose finger joints are each
+    0.35 rad off: (seq, camera, keypoints, weights, network pose, true joints, the generator for more noise)."""
     truth = load_motion_sequence(TRUTH)
     sl = slice(40, 80)
     seq = dataclasses.replace(truth, frames=truth.frames[sl], global_orient=truth.global_orient[sl],
                               hand_pose=truth.hand_pose[sl], betas=truth.betas[sl], transl=truth.transl[sl])
     k = truth.camera_matrix
-    rng = np.random.default_rng(11)
-    keypoints, weight = _projected(open_right, seq, k, rng, noise_px=5.0, drop=0.0)
+    rng = np.random.default_rng(seed)
+    keypoints, weight = _projected(model, seq, k, rng, noise_px=noise_px, drop=0.0)
     bad_pose = seq.full_pose.copy()
     bad_pose[:, 3:] += rng.normal(0, 0.35, bad_pose[:, 3:].shape)
-    gt = mano_joints(open_right, seq.full_pose, seq.betas) + seq.transl[:, None]
+    gt = mano_joints(model, seq.full_pose, seq.betas) + seq.transl[:, None]
+    return seq, k, keypoints, weight, bad_pose, gt, rng
+
+
+def test_relative_depths_tell_the_fit_how_the_fingers_curl(open_right):
+    """The keypoint network's depths (here the truth's, 5 mm off) on top of noisy 2D keypoints: the same fit
+    gets the fingers' curl and the 3D shape closer than from the 2D keypoints alone."""
+    seq, k, keypoints, weight, bad_pose, gt, rng = _hard_stretch(open_right, 11, 5.0)
     depth = gt[..., 2] - gt[:, :1, 2] + rng.normal(0, 0.005, gt.shape[:2]) * (np.arange(21) > 0)
     scores = {}
     for name in ("2D only", "with depth"):
@@ -118,16 +125,7 @@ def test_relative_depths_tell_the_fit_how_the_fingers_curl(open_right):
 def test_a_records_own_start_replaces_the_networks_as_a_starting_candidate(open_right):
     """A record's ``start`` (here the truth) is where the fit starts from; the network's pose stays the prior.
     From the truth the fit keeps the motion that noisy keypoints alone leave ambiguous."""
-    truth = load_motion_sequence(TRUTH)
-    sl = slice(40, 80)
-    seq = dataclasses.replace(truth, frames=truth.frames[sl], global_orient=truth.global_orient[sl],
-                              hand_pose=truth.hand_pose[sl], betas=truth.betas[sl], transl=truth.transl[sl])
-    k = truth.camera_matrix
-    rng = np.random.default_rng(5)
-    keypoints, weight = _projected(open_right, seq, k, rng, noise_px=5.0, drop=0.0)
-    bad_pose = seq.full_pose.copy()
-    bad_pose[:, 3:] += rng.normal(0, 0.35, bad_pose[:, 3:].shape)
-    gt = mano_joints(open_right, seq.full_pose, seq.betas) + seq.transl[:, None]
+    seq, k, keypoints, weight, bad_pose, gt, _ = _hard_stretch(open_right, 5, 5.0)
     pa = {}
     for name in ("network", "truth"):
         records = _records(seq, keypoints, weight, bad_pose, seq.transl + 0.02)

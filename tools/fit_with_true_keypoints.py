@@ -84,19 +84,23 @@ def truth_starts(truth: MotionSequence) -> Dict[int, dict]:
 
 def truth_fingers(truth: MotionSequence, fitted: MotionSequence) -> Dict[int, dict]:
     """{footage frame: the truth's finger pose under ``fitted``'s orientation and translation}."""
-    own = {int(round(f)): i for i, f in enumerate(fitted.frames) if abs(f - round(f)) < 1e-6}
-    return {int(round(f)): {"pose": np.concatenate([fitted.full_pose[own[int(round(f))], :3], truth.full_pose[i, 3:]]),
-                            "transl": fitted.transl[own[int(round(f))]]}
-            for i, f in enumerate(truth.frames) if int(round(f)) in own}
+    own = {int(round(f)): i for i, f in enumerate(fitted.frames) if abs(f - round(f)) < 1e-6}  # middle samples
+    out = {}
+    for i, f in enumerate(np.round(truth.frames).astype(int)):
+        if f in own:
+            j = own[f]
+            out[int(f)] = {"pose": np.concatenate([fitted.full_pose[j, :3], truth.full_pose[i, 3:]]),
+                           "transl": fitted.transl[j]}
+    return out
 
 
-def detector_keypoints(video: str, truth: MotionSequence) -> Dict[int, np.ndarray]:
+def detector_keypoints(video: str | Path, truth: MotionSequence) -> Dict[int, np.ndarray]:
     """{footage frame: (21, 2)} the detector's keypoints of the hand nearest the truth, per frame found."""
     from detector_keypoints import matched_hands
     from training.video_scores import truth_pixels
 
     true_px = truth_pixels(truth)
-    return {int(round(truth.frames[i])): hand.keypoints for i, _, hand in matched_hands(video, true_px)}
+    return {int(round(truth.frames[i])): hand.keypoints for i, _, hand in matched_hands(str(video), true_px)}
 
 
 def main(argv=None) -> int:

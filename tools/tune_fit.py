@@ -24,11 +24,10 @@ import numpy as np  # noqa: E402
 
 from addon.common.hand_model import find_hand_model  # noqa: E402
 from addon.common.motion_sequence import load_motion_sequence  # noqa: E402
-from detector_keypoints import matched_hands  # noqa: E402
-from fit_with_true_keypoints import fit_to_keypoints, network_alone, true_keypoints  # noqa: E402
+from fit_with_true_keypoints import detector_keypoints, fit_to_keypoints, network_alone, true_keypoints  # noqa: E402
 from inference.fitting import FitSettings  # noqa: E402
 from inference.keypoint_convention import ON_JOINTS  # noqa: E402
-from training.video_scores import score_against_motion, truth_pixels  # noqa: E402
+from training.video_scores import score_against_motion  # noqa: E402
 
 CLIPS = ["sample_mirrored", "sample_rot90", "sample_15fps", "sample_320x180"]  # from tools/eval_clips.py make
 VARIANTS = {  # name: changes to the default FitSettings
@@ -47,12 +46,6 @@ def tuning_clips(folder: Path) -> list:
     out = [("sample_clip", ROOT / "samples" / "sample_clip.mp4", ROOT / "samples" / "sample_clip_truth.npz")]
     out += [(n, folder / f"{n}.mp4", folder / f"{n}_truth.npz") for n in CLIPS if (folder / f"{n}.mp4").is_file()]
     return out
-
-
-def detector_keypoints(video: Path, truth) -> dict:
-    """{footage frame: (21, 2)} the detector's keypoints of the hand nearest the truth, per frame found."""
-    true_px = truth_pixels(truth)
-    return {int(round(truth.frames[i])): hand.keypoints for i, _, hand in matched_hands(str(video), true_px)}
 
 
 def main(argv=None) -> int:
