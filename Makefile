@@ -17,8 +17,9 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	@touch $(STAMP)
 
+# Tests on up to four cores; a module's tests stay on one worker, so its shared fixtures run once.
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --maxprocesses=4 --dist loadscope
 
 demo: setup
 	$(PY) scripts/demo.py

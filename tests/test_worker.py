@@ -64,11 +64,11 @@ def test_check_names_a_missing_interpreter_and_one_without_torch(tmp_path):
     assert "models ready: blurhandnet" in check_interpreter(PYTHON, ROOT)
 
 
-@pytest.mark.parametrize("refine, frame_end", [("off", 25), ("keypoints", 119)])
+@pytest.mark.parametrize("refine, frame_end", [("off", 25), ("keypoints", 49)])
 def test_a_job_streams_partials_then_done_with_subframe_samples(tmp_path, refine, frame_end):
-    # the fitting stage streams window by window (48 frames), so its job is longer
+    # the fitting stage streams window by window (here 24 frames, each window's last 4 re-fitted by the next)
     events, _ = run_job(tmp_path, CLIP, hands=["right"], frame_start=10, frame_end=frame_end, fov_deg=70.8,
-                        refine=refine)
+                        refine=refine, fit_window=24)
     done = ending(events)
     assert isinstance(done, P.Done), done
     partials = [e for e in events if isinstance(e, P.Partial)]

@@ -92,6 +92,10 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
                                description="Deformer: frames between window starts, overlaps blended (0: the "
                                "checkpoint's own)")
 
+    fit_window: IntProperty(name="Fit window (frames)", default=0, min=0, max=1024,
+                            description="Footage frames per window of the fitting stage (0: 96); shorter windows "
+                            "key their first frames sooner")
+
     _timer = None
     _client: Optional[WorkerClient] = None
     _job: Optional[VideoImport] = None
@@ -111,7 +115,8 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
                         hand_model=settings.hand_model,
                         device=settings.device, refine=self.refine, refine_strength=self.refine_strength,
                         keypoint_offsets=self.keypoint_offsets, keypoint_source=self.keypoint_source,
-                        search=self.search, window=self.window, window_stride=self.window_stride, skin=self.skin)
+                        search=self.search, window=self.window, window_stride=self.window_stride, skin=self.skin,
+                        fit_window=self.fit_window)
         try:
             start.region = parse_region(self.region)
             check_job_fields(asdict(start))

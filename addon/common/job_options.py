@@ -24,6 +24,7 @@ KEYPOINT_SOURCES = ("mediapipe", "network", "depth")
 SKINS = ("procedural", "footage", "network")
 SEARCH_SCALES = (0.2, 0.3, 0.5)  # crop search tiles, as fractions of the frame's shorter side
 MAX_WINDOW = 32  # Deformer's temporal embedding covers this many frames
+MIN_FIT_WINDOW, MAX_FIT_WINDOW = 12, 1024  # the fitting stage's windows: enough frames to smooth, memory to spare
 
 
 class JobOptionError(ValueError):
@@ -77,6 +78,9 @@ def add_job_arguments(ap: argparse.ArgumentParser) -> None:
                     help="deformer: frames per sliding window (0: the checkpoint's own, 8 for the shipped one)")
     ap.add_argument("--window-stride", type=int, default=0,
                     help="deformer: frames between window starts; overlaps are blended (0: the checkpoint's own)")
+    ap.add_argument("--fit-window", type=int, default=0,
+                    help=f"footage frames per window of the fitting stage ({MIN_FIT_WINDOW}-{MAX_FIT_WINDOW}; 0: "
+                         "96): shorter windows send their first keys sooner, longer ones smooth over more frames")
 
 
 def parse_region(text: str) -> List[float]:
@@ -111,7 +115,7 @@ def job_fields(args: argparse.Namespace) -> dict:
                   keypoint_source=args.keypoints,
                   search=args.search == "on",
                   search_scales=parse_scales(args.search_scales), window=args.window, skin=args.skin,
-                  window_stride=args.window_stride)
+                  window_stride=args.window_stride, fit_window=args.fit_window)
     check_job_fields(fields)
     return fields
 
@@ -170,6 +174,10 @@ def check_job_fields(f: dict) -> None:
         problems.append(f"--window must be 0 (the checkpoint's own) or 1 to {MAX_WINDOW} frames, not {window}")
     if stride < 0 or (window and stride > window):
         problems.append(f"--window-stride must be 0 (the checkpoint's own) or 1 to the window, not {stride}")
+    fit_window = f.get("fit_window", 0)
+    if fit_window and not MIN_FIT_WINDOW <= fit_window <= MAX_FIT_WINDOW:
+        problems.append(f"--fit-window must be 0 (the default) or {MIN_FIT_WINDOW} to {MAX_FIT_WINDOW} frames, "
+                        f"not {fit_window}")
     device = f.get("device", "auto")
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
         problems.append(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}")
