@@ -376,9 +376,10 @@ def articulation_candidates(frame: AnatomicalFrame, closures=(0.05, 0.3, 0.6, 0.
 
 
 def choose_starts(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side: str, settings: FitSettings,
-                  betas: torch.Tensor) -> Window:
+                  betas: torch.Tensor, proposals: Optional[tuple] = None) -> Window:
     """Per frame, the start of the optimisation: the best of several candidates after a short frame-by-frame
     fit, chosen jointly over the window so that consecutive frames do not jump (see the module's notes).
+    ``proposals``: (poses (F, K, 48), translations (F, K, 3)), more candidates per frame (the lifter's).
     Returns the window with ``start_pose`` / ``start_transl`` set."""
     ref = win.net_pose
     mirror = _side_mirror(side, ref)
@@ -394,6 +395,11 @@ def choose_starts(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side
         owner.append(f)
         if bool(win.fixed[f]) or bool(win.warm[f]):
             continue
+        if proposals is not None:
+            for pose, t in zip(proposals[0][f], proposals[1][f]):
+                poses.append(pose)
+                transls.append(t)
+                owner.append(f)
         kp = _numpy(win.keypoints[f])
         for labels in (kp, kp[FLIPPED_LABELS]):
             for orient, t in palm_poses(labels, rest, camera):
@@ -466,8 +472,11 @@ class TrackFitter:
     """
 
     def __init__(self, model: HandModel, right_model: HandModel, camera: np.ndarray, settings: FitSettings,
-                 device: torch.device | str = "cpu"):
+                 device: torch.device | str = "cpu", lifter=None, lifter_habit: float = 1.0):
+        # lifter: a ``lifting.KeypointLifter`` whose proposals join the starting candidates; lifter_habit: 1 when
+        # the keypoints are MediaPipe's, 0 when they lie on MANO's joints (``lifting.lift``)
         self.side, self.settings = model.side, settings
+        self.lifter, self.lifter_habit = lifter, lifter_habit
         self.device = torch.device(device)
         self.kin = HandKinematics(model).to(self.device)
         self.frame = AnatomicalFrame(right_model, device=self.device)
@@ -503,7 +512,7 @@ class TrackFitter:
         betas = self.betas if self.betas is not None else torch.as_tensor(np.clip(
             np.mean([t["betas"] for r in records for t in r["times"]], 0), -SHAPE_START_LIMIT, SHAPE_START_LIMIT),
             dtype=torch.float32, device=self.device)
-        window = choose_starts(window, self.kin, self.frame, self.side, self.settings, betas)
+        window = choose_starts(window, self.kin, self.frame, self.side, self.settings, betas, self._proposals(window, betas))
         result = fit_window(window, self.kin, self.frame, self.side, self.settings, betas, fit_shape=first)
         self.last_window = result
         if first:
@@ -518,6 +527,16 @@ class TrackFitter:
         self.pending = self.pending[final:]
         self.context = (self.context + done)[-self.settings.context:]  # held at their published fit
         return done
+
+    def _proposals(self, window: Window, betas: torch.Tensor) -> Optional[tuple]:
+        """The lifter's starting candidates for the window's frames (None without a lifter)."""
+        if self.lifter is None:
+            return None
+        from .lifting import lift
+
+        lo, hi = limit_arrays(device=self.device)
+        return lift(self.lifter, window.keypoints, window.kp_weight, self.camera, self.side, self.kin, self.frame,
+                    lo, hi, betas, self.lifter_habit)
 
     def _finished(self, record: dict) -> dict:
         betas = _numpy(self.betas)

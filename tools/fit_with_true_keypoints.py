@@ -42,7 +42,8 @@ def network_alone(video: str, side: str) -> MotionSequence:
 
 
 def fit_to_keypoints(raw: MotionSequence, keypoints: Dict[int, np.ndarray], settings: Optional[FitSettings] = None,
-                     hand: str = "open", starts: Optional[Dict[int, dict]] = None) -> MotionSequence:
+                     hand: str = "open", starts: Optional[Dict[int, dict]] = None, lifter=None,
+                     lifter_habit: float = 1.0) -> MotionSequence:
     """``raw`` (a ``--refine off`` run) fitted to ``keypoints`` ({footage frame, Blender numbering: (21, 2)
     pixels}) by the fitting stage, as a job would fit its track. Frames without keypoints are left out.
     ``starts``: {footage frame: {"pose" (48,), "transl" (3,)}}, the record's own starting estimate."""
@@ -59,7 +60,8 @@ def fit_to_keypoints(raw: MotionSequence, keypoints: Dict[int, np.ndarray], sett
         if starts and f in starts:
             records[-1]["start"] = starts[f]
     fitter = TrackFitter(model, find_hand_model("right", hand=hand), raw.camera_matrix,
-                         settings or FitSettings(keypoint_offsets=ON_JOINTS))
+                         settings or FitSettings(keypoint_offsets=ON_JOINTS), lifter=lifter,
+                         lifter_habit=lifter_habit)
     out = fitter.push(records) + fitter.flush()
     samples = [(raw.frames[np.nonzero(frames == r["frame"])[0][i]], t) for r in out for i, t in enumerate(r["times"])]
     pose = np.stack([t["pose"] for _, t in samples])
@@ -113,6 +115,7 @@ def main(argv=None) -> int:
                     help="also fit each row from the truth's pose as the starting candidate")
     ap.add_argument("--truth-fingers", action="store_true",
                     help="also fit each row from its own fit's orientation with the truth's finger pose")
+    ap.add_argument("--lifter", help="also fit each row with this lifting network's proposals as candidates")
     args = ap.parse_args(argv)
     truth = load_motion_sequence(args.truth)
     model = find_hand_model(truth.handedness)
@@ -125,6 +128,12 @@ def main(argv=None) -> int:
     for name, keypoints in rows:
         fitted = fit_to_keypoints(raw, keypoints)
         print(f"{name}: {score_against_motion(fitted, model, truth, model).line()}")
+        if args.lifter:
+            from inference.lifting import load_lifter
+
+            lifted = fit_to_keypoints(raw, keypoints, lifter=load_lifter(args.lifter),
+                                      lifter_habit=1.0 if name.startswith("the detector") else 0.0)
+            print(f"{name}, with the lifter's proposals: {score_against_motion(lifted, model, truth, model).line()}")
         if args.truth_start:
             from_truth = fit_to_keypoints(raw, keypoints, starts=truth_starts(truth))
             print(f"{name}, the truth as the start: {score_against_motion(from_truth, model, truth, model).line()}")
