@@ -512,7 +512,8 @@ class TrackFitter:
         betas = self.betas if self.betas is not None else torch.as_tensor(np.clip(
             np.mean([t["betas"] for r in records for t in r["times"]], 0), -SHAPE_START_LIMIT, SHAPE_START_LIMIT),
             dtype=torch.float32, device=self.device)
-        window = choose_starts(window, self.kin, self.frame, self.side, self.settings, betas, self._proposals(window, betas))
+        window = choose_starts(window, self.kin, self.frame, self.side, self.settings, betas,
+                               self._proposals(window, betas))
         result = fit_window(window, self.kin, self.frame, self.side, self.settings, betas, fit_shape=first)
         self.last_window = result
         if first:

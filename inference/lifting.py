@@ -128,10 +128,9 @@ def lift(lifter: KeypointLifter, keypoints: torch.Tensor, kp_weight: torch.Tenso
     mirror = keypoints.new_tensor(MIRROR) if side == "left" else keypoints.new_ones(3)
     seen = keypoints.clone()
     flip = torch.diag(keypoints.new_tensor([-1.0, 1.0, 1.0]))
-    cam = camera
     if side == "left":  # the mirror image of a left hand is a right hand (x -> -x about the principal point)
         seen[..., 0] = 2 * camera[0, 2] - seen[..., 0]
-    features, view = normalise(seen, cam)
+    features, view = normalise(seen, camera)
     orient, logits, _ = lifter(features, features.new_full((n,), habit))
     k = orient.shape[1]
     root = rotmul(view.transpose(1, 2)[:, None], orient)  # camera frame, right hand

@@ -125,13 +125,16 @@ def main(argv=None) -> int:
             for noise in (float(v) for v in args.noise.split(","))]
     if args.detector:
         rows.append(("the detector's keypoints", detector_keypoints(args.video, truth)))
+    lifter = None
+    if args.lifter:
+        from inference.lifting import load_lifter
+
+        lifter = load_lifter(args.lifter)
     for name, keypoints in rows:
         fitted = fit_to_keypoints(raw, keypoints)
         print(f"{name}: {score_against_motion(fitted, model, truth, model).line()}")
-        if args.lifter:
-            from inference.lifting import load_lifter
-
-            lifted = fit_to_keypoints(raw, keypoints, lifter=load_lifter(args.lifter),
+        if lifter is not None:
+            lifted = fit_to_keypoints(raw, keypoints, lifter=lifter,
                                       lifter_habit=1.0 if name.startswith("the detector") else 0.0)
             print(f"{name}, with the lifter's proposals: {score_against_motion(lifted, model, truth, model).line()}")
         if args.truth_start:
