@@ -5,6 +5,8 @@ averages of them, is scored against the truth's projected joints.
     .venv/bin/python tools/keypoint_tta.py [--video samples/sample_clip.mp4] [--truth samples/sample_clip_truth.npz]
 
 On the sample clip none of them beats the detector's own keypoints (README: Fitting the hand to the footage).
+It also prints how well the readings' disagreement (per keypoint, the mean distance of the eight crop readings
+from their mean) ranks the detector's own errors: a candidate for weighting the fit's keypoints.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
 import numpy as np  # noqa: E402
+from scipy.stats import spearmanr  # noqa: E402
 
 from addon.common.joints import remap  # noqa: E402
 from addon.common.motion_sequence import load_motion_sequence  # noqa: E402
@@ -55,12 +58,24 @@ def main(argv=None) -> int:
     true_px = truth_pixels(load_motion_sequence(args.truth))
     model = LandmarkModel()
     errors: dict = {}
+    spread, detector_error = [], []
     for index, rgb, hand in matched_hands(args.video, true_px):
-        for name, points in readings(model, rgb, hand.keypoints).items():
+        read_all = readings(model, rgb, hand.keypoints)
+        for name, points in read_all.items():
             errors.setdefault(name, []).append(np.linalg.norm(points - true_px[index], axis=-1).mean())
+        crops = np.stack([read_all[f"{kind} {s}"] for kind in ("crop", "mirrored") for s in SCALES])
+        spread.append(np.linalg.norm(crops - crops.mean(0), axis=-1).mean(0))
+        detector_error.append(np.linalg.norm(hand.keypoints - true_px[index], axis=-1))
     for name, per_frame in errors.items():
         e = np.array(per_frame)
         print(f"{name:16s} mean {e.mean():5.1f} px, median {np.median(e):5.1f}, worst decile {np.percentile(e, 90):5.1f}")
+    # Could the readings' disagreement weight the fit's keypoints? Only if it tells which keypoints are off.
+    spread, detector_error = np.concatenate(spread), np.concatenate(detector_error)
+    rho = spearmanr(spread, detector_error).statistic
+    low, high = spread <= np.percentile(spread, 25), spread > np.percentile(spread, 75)
+    print(f"the readings' spread against the detector's error, per keypoint: Spearman {rho:.2f}; the detector's "
+          f"error where the spread is in its lowest quarter {detector_error[low].mean():.1f} px, highest quarter "
+          f"{detector_error[high].mean():.1f} px")
     return 0
 
 
