@@ -5,6 +5,7 @@ keypoints, the fitting stage with default settings, scored against the truth.
     .venv/bin/python tools/fit_with_true_keypoints.py [--video samples/sample_clip.mp4]
                                                       [--truth samples/sample_clip_truth.npz] [--noise 0,5,8]
                                                       [--detector] [--truth-start] [--truth-fingers]
+                                                      [--lifter runs/lifter.pt]
 
 The difference between these rows and the clip's default run is what the detector's keypoints cost.
 ``--detector`` adds a row fitted to the detector's own keypoints (as a job reads them). ``--truth-start``
@@ -12,6 +13,8 @@ fits every row a second time with the truth's pose of each frame as its starting
 network's (the network's output stays the prior): how much of the error is the search for a starting point
 rather than the energy itself. ``--truth-fingers`` does the same with the truth's finger pose under the
 orientation and translation of the row's own (default) fit: whether the start lacks the palm or the fingers.
+``--lifter`` fits every row again with a lifting network's proposals (``python -m training.lifter``) as more
+starting candidates.
 """
 from __future__ import annotations
 
