@@ -1,7 +1,7 @@
 """Train the 2D-to-3D lifting network (``inference/lifting.py``) on poses drawn from the anatomical prior.
 
-    .venv/bin/python -m training.lifter [--steps 6000] [--out inference/checkpoints/lifter.pt] [--seed 0]
-    .venv/bin/python -m training.lifter --eval inference/checkpoints/lifter.pt
+    .venv/bin/python -m training.lifter [--steps 6000] [--out runs/lifter.pt] [--seed 0]
+    .venv/bin/python -m training.lifter --eval runs/lifter.pt
 
 No renders are needed: every batch is drawn afresh. A pose is one of two kinds, half each: the prior's grasp
 synergy (``PosePrior.sample``), or every digit closed on its own (Beta(0.4, 0.4) closures: counting, pointing,
@@ -35,7 +35,7 @@ from inference.lifting import KeypointLifter, LifterConfig, angles_from_logits, 
 from inference.models.blocks import axis_angle_to_matrix, rotmul
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = ROOT / "inference" / "checkpoints" / "lifter.pt"
+DEFAULT_OUT = ROOT / "runs" / "lifter.pt"  # an experiment: no checkpoint ships (README)
 CAMERA = torch.tensor([[1000.0, 0.0, 640.0], [0.0, 1000.0, 360.0], [0.0, 0.0, 1.0]])
 
 
