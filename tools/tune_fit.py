@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 from addon.common.hand_model import find_hand_model  # noqa: E402
 from addon.common.motion_sequence import load_motion_sequence  # noqa: E402
 from fit_with_true_keypoints import detector_keypoints, fit_to_keypoints, network_alone, true_keypoints  # noqa: E402
-from inference.fitting import FitSettings  # noqa: E402
+from inference.fitting import FitSettings, FitWeights  # noqa: E402
 from inference.keypoint_convention import ON_JOINTS  # noqa: E402
 from training.video_scores import score_against_motion  # noqa: E402
 
@@ -38,6 +38,13 @@ VARIANTS = {  # name: changes to the default FitSettings
     "start40": dict(start_iterations=40),
     "iter60": dict(iterations=60),
     "decay0.02": dict(lr_end=0.02),
+    # the energy's weights (FitWeights), each changed alone
+    "accel0.1": dict(weights=FitWeights(acceleration=0.1)),
+    "accel0.001": dict(weights=FitWeights(acceleration=0.001)),
+    "prior0.1": dict(weights=FitWeights(pose_prior=0.1)),
+    "synergy0.01": dict(weights=FitWeights(synergy=0.01)),
+    "sigma0.1": dict(weights=FitWeights(sigma=0.1)),
+    "switch2": dict(weights=FitWeights(switch_cost=2.0)),
 }
 
 
