@@ -9,7 +9,7 @@ V signs); any orientation (uniform on SO(3)), a random shape (betas N(0, 1) with
 away and up to 27 degrees off the optical axis. Its 21 joints are projected and corrupted the way a detector
 corrupts them: half of the samples get MediaPipe's habit of placing landmarks back along each bone
 (``inference/keypoint_offsets.json``, scaled 0.7-1.3; an input tells the network which half), every keypoint Gaussian noise of 0-6% of the hand's size
-and 3% of them an outlier (10-40% of the size).
+and 3% of them an outlier (10-40% of the size); ``--noise-max`` and ``--outliers`` change the two.
 
 Loss: the mean per-joint distance of root-relative 3D joints, in the virtual camera, of the best of the K
 hypotheses plus 0.05 of their mean (a relaxed winner-takes-all, so that no hypothesis is left untrained),
@@ -42,7 +42,8 @@ CAMERA = torch.tensor([[1000.0, 0.0, 640.0], [0.0, 1000.0, 360.0], [0.0, 0.0, 1.
 class Poses:
     """Draws training samples: (features, habit, target root-relative joints in the view frame, betas)."""
 
-    def __init__(self, hand: str = "open"):
+    def __init__(self, hand: str = "open", noise_max: float = 0.06, outlier_share: float = 0.03):
+        self.noise_max, self.outlier_share = noise_max, outlier_share  # of the hand's size; of the keypoints
         model = find_hand_model("right", hand=hand)
         self.prior = PosePrior(model.rest_joints())
         self.kin = HandKinematics(model)
@@ -80,8 +81,8 @@ class Poses:
         uvw = seen @ CAMERA.T
         uv = uvw[..., :2] / uvw[..., 2:]
         size = (uv.max(1).values - uv.min(1).values).max(1).values  # (n,) pixels
-        noise = t(rng.normal(size=(n, 21, 2))) * (t(rng.uniform(0.0, 0.06, n)) * size)[:, None, None]
-        outlier = t(rng.random((n, 21)) < 0.03)[..., None] * t(rng.normal(size=(n, 21, 2)))
+        noise = t(rng.normal(size=(n, 21, 2))) * (t(rng.uniform(0.0, self.noise_max, n)) * size)[:, None, None]
+        outlier = t(rng.random((n, 21)) < self.outlier_share)[..., None] * t(rng.normal(size=(n, 21, 2)))
         outlier = outlier / outlier.norm(dim=-1, keepdim=True).clamp_min(1e-6) * \
             (t(rng.uniform(0.1, 0.4, (n, 21))) * size[:, None])[..., None]
         features, view = normalise(uv + noise + outlier, CAMERA)
@@ -117,10 +118,10 @@ def losses(poses: Poses, lifter: KeypointLifter, batch) -> dict:
 
 
 def train(steps: int, out: Path, seed: int = 0, batch: int = 1024, lr: float = 1e-3,
-          config: LifterConfig = LifterConfig()) -> KeypointLifter:
+          config: LifterConfig = LifterConfig(), noise_max: float = 0.06, outlier_share: float = 0.03) -> KeypointLifter:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    poses, lifter = Poses(), KeypointLifter(config)
+    poses, lifter = Poses(noise_max=noise_max, outlier_share=outlier_share), KeypointLifter(config)
     opt = torch.optim.AdamW(lifter.parameters(), lr=lr, weight_decay=1e-4)
     tick = time.perf_counter()
     for step in range(steps):
@@ -135,7 +136,8 @@ def train(steps: int, out: Path, seed: int = 0, batch: int = 1024, lr: float = 1
             print(f"step {step}: best {parts['best'] * 1000:.1f} mm, mean {parts['mean'] * 1000:.1f} mm, "
                   f"score {parts['score'].item():.3f} ({time.perf_counter() - tick:.0f} s)", flush=True)
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_lifter(lifter, out, {"steps": steps, "seed": seed, "batch": batch, "lr": lr,
+    save_lifter(lifter, out, {"steps": steps, "seed": seed, "batch": batch, "lr": lr, "noise_max": noise_max,
+                              "outlier_share": outlier_share,
                               "seconds": round(time.perf_counter() - tick)})
     return lifter
 
@@ -156,9 +158,13 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--eval", help="only evaluate this checkpoint")
+    ap.add_argument("--noise-max", type=float, default=0.06,
+                    help="keypoint noise: standard deviation per axis up to this share of the hand's size")
+    ap.add_argument("--outliers", type=float, default=0.03, help="share of keypoints thrown 10-40%% of the size")
+    ap.add_argument("--eval", help="only evaluate this checkpoint (on the default noise)")
     args = ap.parse_args(argv)
-    lifter = load_lifter(args.eval) if args.eval else train(args.steps, Path(args.out), args.seed)
+    lifter = load_lifter(args.eval) if args.eval else train(args.steps, Path(args.out), args.seed,
+                                                            noise_max=args.noise_max, outlier_share=args.outliers)
     print({k: round(v, 1) for k, v in evaluate(lifter).items()})
     return 0
 
