@@ -136,9 +136,10 @@ def test_bad_footage_is_one_line_naming_the_log_with_the_worker_traceback(tmp_pa
 @pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_stops_the_worker_and_saves_the_keys_received(tmp_path, blank_blend, sig, status):
     out = tmp_path / "o.blend"
+    # 12-frame fitting windows: keys stream from the first frames, so the signal comes long before the end
     proc = subprocess.Popen([sys.executable, str(SCRIPT), "--", "--video", str(CLIP), "--out", str(out), "--hands",
-                             "right", "--fov", "70.8"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env_with_tmp(tmp_path, HAND_MOCAP_WORKER_FAULT="slow"))
+                             "right", "--fov", "70.8", "--fit-window", "12"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env_with_tmp(tmp_path, HAND_MOCAP_WORKER_FAULT="slow"))
     seen = ""
     for line in proc.stdout:  # wait until keys are streaming in
         seen += line
