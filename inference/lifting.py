@@ -110,7 +110,8 @@ def solve_translation(joints: torch.Tensor, keypoints: torch.Tensor, camera: tor
     rows_x = torch.stack([fx.expand_as(u), zeros, cx - u], -1)
     rows_y = torch.stack([zeros, fy.expand_as(v), cy - v], -1)
     a = torch.cat([rows_x, rows_y], 1)  # (N, 2J, 3)
-    b = -torch.cat([fx * joints[..., 0] + (cx - u) * joints[..., 2], fy * joints[..., 1] + (cy - v) * joints[..., 2]], 1)
+    b = -torch.cat([fx * joints[..., 0] + (cx - u) * joints[..., 2],
+                    fy * joints[..., 1] + (cy - v) * joints[..., 2]], 1)
     if weight is not None:
         w = torch.cat([weight, weight], 1)[..., None].sqrt()
         a, b = a * w, b * w[..., 0]

@@ -139,7 +139,8 @@ def test_a_signal_stops_the_worker_and_saves_the_keys_received(tmp_path, blank_b
     # 12-frame fitting windows: keys stream from the first frames, so the signal comes long before the end
     proc = subprocess.Popen([sys.executable, str(SCRIPT), "--", "--video", str(CLIP), "--out", str(out), "--hands",
                              "right", "--fov", "70.8", "--fit-window", "12"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env_with_tmp(tmp_path, HAND_MOCAP_WORKER_FAULT="slow"))
+                            stderr=subprocess.PIPE, text=True,
+                            env=env_with_tmp(tmp_path, HAND_MOCAP_WORKER_FAULT="slow"))
     seen = ""
     for line in proc.stdout:  # wait until keys are streaming in
         seen += line

@@ -124,21 +124,21 @@ def main(argv=None) -> int:
     model = find_hand_model(truth.handedness)
     raw = network_alone(args.video, truth.handedness)
     print(f"network alone: {score_against_motion(raw, model, truth, model).line()}")
-    rows = [(f"true keypoints + {noise:g} px noise", true_keypoints(truth, noise))
+    # (name, keypoints, whether they have MediaPipe's habit of lying short of the joints: the lifter's input)
+    rows = [(f"true keypoints + {noise:g} px noise", true_keypoints(truth, noise), 0.0)
             for noise in (float(v) for v in args.noise.split(","))]
     if args.detector:
-        rows.append(("the detector's keypoints", detector_keypoints(args.video, truth)))
+        rows.append(("the detector's keypoints", detector_keypoints(args.video, truth), 1.0))
     lifter = None
     if args.lifter:
         from inference.lifting import load_lifter
 
         lifter = load_lifter(args.lifter)
-    for name, keypoints in rows:
+    for name, keypoints, habit in rows:
         fitted = fit_to_keypoints(raw, keypoints)
         print(f"{name}: {score_against_motion(fitted, model, truth, model).line()}")
         if lifter is not None:
-            lifted = fit_to_keypoints(raw, keypoints, lifter=lifter,
-                                      lifter_habit=1.0 if name.startswith("the detector") else 0.0)
+            lifted = fit_to_keypoints(raw, keypoints, lifter=lifter, lifter_habit=habit)
             print(f"{name}, with the lifter's proposals: {score_against_motion(lifted, model, truth, model).line()}")
         if args.truth_start:
             from_truth = fit_to_keypoints(raw, keypoints, starts=truth_starts(truth))

@@ -8,8 +8,9 @@ synergy (``PosePrior.sample``), or every digit closed on its own (Beta(0.4, 0.4)
 V signs); any orientation (uniform on SO(3)), a random shape (betas N(0, 1) within 2.5), the wrist 0.25-1.2 m
 away and up to 27 degrees off the optical axis. Its 21 joints are projected and corrupted the way a detector
 corrupts them: half of the samples get MediaPipe's habit of placing landmarks back along each bone
-(``inference/keypoint_offsets.json``, scaled 0.7-1.3; an input tells the network which half), every keypoint Gaussian noise of 0-6% of the hand's size
-and 3% of them an outlier (10-40% of the size); ``--noise-max`` and ``--outliers`` change the two.
+(``inference/keypoint_offsets.json``, scaled 0.7-1.3; an input tells the network which half), every
+keypoint Gaussian noise of 0-6% of the hand's size and 3% of them an outlier (10-40% of the size);
+``--noise-max`` and ``--outliers`` change the two.
 
 Loss: the mean per-joint distance of root-relative 3D joints, in the virtual camera, of the best of the K
 hypotheses plus 0.05 of their mean (a relaxed winner-takes-all, so that no hypothesis is left untrained),
@@ -118,7 +119,8 @@ def losses(poses: Poses, lifter: KeypointLifter, batch) -> dict:
 
 
 def train(steps: int, out: Path, seed: int = 0, batch: int = 1024, lr: float = 1e-3,
-          config: LifterConfig = LifterConfig(), noise_max: float = 0.06, outlier_share: float = 0.03) -> KeypointLifter:
+          config: LifterConfig = LifterConfig(), noise_max: float = 0.06,
+          outlier_share: float = 0.03) -> KeypointLifter:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     poses, lifter = Poses(noise_max=noise_max, outlier_share=outlier_share), KeypointLifter(config)
