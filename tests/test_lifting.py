@@ -72,3 +72,48 @@ def test_a_left_hands_proposals_mirror_those_of_its_mirror_image():
     joints_r = kin_r(pose_r.reshape(-1, 48), betas[None]).reshape(3, 3, 21, 3) + transl_r[:, :, None]
     assert_close(_project(joints_l)[..., 0], 2 * CAMERA[0, 2] - _project(joints_r)[..., 0], atol=0.05,
                  what="left proposals' image vs the mirror of the right's (px)")
+
+
+def _pairs_file(path, kin: HandKinematics, clips: int = 10, per_clip: int = 3):
+    """A ``tools/lifter_footage.py detect`` file whose keypoints are the joints' exact projections."""
+    rng = np.random.default_rng(3)
+    n = clips * per_clip
+    joints = _hand_joints(kin, rng, n)
+    np.savez(path, keypoints=_project(joints).numpy(), camera=np.tile(CAMERA.numpy(), (n, 1, 1)),
+             joints=joints.numpy(), betas=np.zeros((n, 10), np.float32), side_right=np.ones(n, bool),
+             clip=np.repeat(np.arange(clips), per_clip), frame=np.tile(np.arange(per_clip), clips))
+    return joints
+
+
+def test_footage_pairs_give_root_relative_targets_in_the_view_and_hold_out_every_tenth_clip(open_right, tmp_path):
+    from training.lifter import FootagePairs
+
+    joints = _pairs_file(tmp_path / "pairs.npz", HandKinematics(open_right))
+    train, held = FootagePairs(tmp_path / "pairs.npz"), FootagePairs(tmp_path / "pairs.npz", held_out=True)
+    assert (len(train), train.clips, len(held), held.clips) == (27, 9, 3, 1)
+    features, habit, target, betas = held.sample(3)
+    rel = joints[27:] - joints[27:, :1]  # clip 9: the held-out one
+    assert_close(target.norm(dim=-1), rel.norm(dim=-1), atol=1e-5, what="distances from the wrist (m)")
+    assert_close(target[:, 0], torch.zeros(3, 3), atol=1e-7, what="wrist")
+    assert_close(features, normalise(_project(joints[27:]), CAMERA)[0], atol=1e-6, what="features")
+    assert habit.tolist() == [1.0, 1.0, 1.0]  # MediaPipe's keypoints
+    # the view frame looks at the wrist: the wrist-to-middle-knuckle direction is image-up (-y), off the depth axis
+    up = target[:, 4] / target[:, 4].norm(dim=-1, keepdim=True)
+    assert (up[:, 1] < -0.5).all()
+
+
+def test_fine_tuning_on_footage_mixes_it_into_every_batch_and_records_it(open_right, tmp_path):
+    from inference.lifting import load_lifter, save_lifter
+    from training.lifter import train
+
+    _pairs_file(tmp_path / "pairs.npz", HandKinematics(open_right))
+    start = KeypointLifter(LifterConfig(hidden=32, layers=1, hypotheses=2))
+    save_lifter(start, tmp_path / "start.pt", {})
+    tuned = train(3, tmp_path / "tuned.pt", batch=16, footage=str(tmp_path / "pairs.npz"), footage_share=0.25,
+                  init=str(tmp_path / "start.pt"))
+    meta = torch.load(tmp_path / "tuned.pt", weights_only=True)["meta"]
+    assert meta["footage_share"] == 0.25 and meta["init"].endswith("start.pt")
+    assert tuned.config.hidden == 32  # the initial checkpoint's config, not the default
+    moved = [not torch.equal(a, b) for a, b in zip(start.state_dict().values(), load_lifter(tmp_path / "tuned.pt")
+                                                    .state_dict().values())]
+    assert any(moved)

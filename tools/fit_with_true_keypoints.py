@@ -112,7 +112,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--video", default=str(ROOT / "samples" / "sample_clip.mp4"))
     ap.add_argument("--truth", default=str(ROOT / "samples" / "sample_clip_truth.npz"))
-    ap.add_argument("--noise", default="0,5,8", help="keypoint noise, pixels (standard deviation per axis)")
+    ap.add_argument("--noise", default="0,5,8",
+                    help="keypoint noise, pixels (standard deviation per axis); empty: no true-keypoint rows")
     ap.add_argument("--detector", action="store_true", help="also fit the detector's own keypoints")
     ap.add_argument("--truth-start", action="store_true",
                     help="also fit each row from the truth's pose as the starting candidate")
@@ -126,7 +127,7 @@ def main(argv=None) -> int:
     print(f"network alone: {score_against_motion(raw, model, truth, model).line()}")
     # (name, keypoints, whether they have MediaPipe's habit of lying short of the joints: the lifter's input)
     rows = [(f"true keypoints + {noise:g} px noise", true_keypoints(truth, noise), 0.0)
-            for noise in (float(v) for v in args.noise.split(","))]
+            for noise in (float(v) for v in args.noise.split(",") if v)]
     if args.detector:
         rows.append(("the detector's keypoints", detector_keypoints(args.video, truth), 1.0))
     lifter = None

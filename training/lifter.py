@@ -1,7 +1,9 @@
 """Train the 2D-to-3D lifting network (``inference/lifting.py``) on poses drawn from the anatomical prior.
 
     .venv/bin/python -m training.lifter [--steps 6000] [--out runs/lifter.pt] [--seed 0]
-    .venv/bin/python -m training.lifter --eval runs/lifter.pt
+    .venv/bin/python -m training.lifter --eval runs/lifter.pt [--footage data/lifter_footage/pairs.npz]
+    .venv/bin/python -m training.lifter --footage data/lifter_footage/pairs.npz --init runs/lifter.pt \
+        --steps 2000 --lr 3e-4 --out runs/lifter_footage.pt
 
 No renders are needed: every batch is drawn afresh. A pose is one of two kinds, half each: the prior's grasp
 synergy (``PosePrior.sample``), or every digit closed on its own (Beta(0.4, 0.4) closures: counting, pointing,
@@ -11,6 +13,11 @@ corrupts them: half of the samples get MediaPipe's habit of placing landmarks ba
 (``inference/keypoint_offsets.json``, scaled 0.7-1.3; an input tells the network which half), every
 keypoint Gaussian noise of 0-6% of the hand's size and 3% of them an outlier (10-40% of the size);
 ``--noise-max`` and ``--outliers`` change the two.
+
+``--footage`` mixes in the detector's real keypoints on rendered clips (``tools/lifter_footage.py``): that share
+of every batch (``--footage-share``) is frames of those clips, MediaPipe's keypoints with the truth's joints,
+so the network sees the detector's real errors (mirror-labelled hands, blur, curled fingers read open), not
+only a noise model of them. Every tenth clip is held out and scored by ``--eval``.
 
 Loss: the mean per-joint distance of root-relative 3D joints, in the virtual camera, of the best of the K
 hypotheses plus 0.05 of their mean (a relaxed winner-takes-all, so that no hypothesis is left untrained),
@@ -23,6 +30,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -100,6 +108,34 @@ class Poses:
         return (joints - joints[:, :1]).reshape(n, k, 21, 3)
 
 
+class FootagePairs:
+    """The detector's keypoints on rendered clips beside the truth (``tools/lifter_footage.py detect``), as
+    training samples like ``Poses.sample``'s; clips whose index ends in 9 are held out."""
+
+    HELD_OUT_EVERY = 10
+
+    def __init__(self, path: str | Path, held_out: bool = False):
+        data = np.load(path)
+        keep = (data["clip"] % self.HELD_OUT_EVERY == self.HELD_OUT_EVERY - 1) == held_out
+        t = lambda a: torch.as_tensor(np.asarray(a)[keep], dtype=torch.float32)  # noqa: E731
+        self.keypoints, self.camera = t(data["keypoints"]), t(data["camera"])
+        self.joints, self.betas = t(data["joints"]), t(data["betas"])
+        self.clips = int(np.unique(data["clip"][keep]).size)
+
+    def __len__(self) -> int:
+        return len(self.keypoints)
+
+    def sample(self, n: int, rng: Optional[np.random.Generator] = None):
+        pick = torch.as_tensor(rng.integers(0, len(self), n)) if rng is not None else torch.arange(len(self))
+        features, view = normalise(self.keypoints[pick], self.camera[pick])
+        target = torch.einsum("nab,njb->nja", view, self.joints[pick] - self.joints[pick][:, :1])
+        return features, torch.ones(len(pick)), target, self.betas[pick]
+
+
+def concat_batches(*batches):
+    return tuple(torch.cat(parts) for parts in zip(*batches))
+
+
 def quaternion_to_axis_angle(q: np.ndarray) -> np.ndarray:
     """(N, 4) unit quaternions (w, x, y, z) -> (N, 3)."""
     q = q * np.where(q[:, :1] < 0, -1.0, 1.0)
@@ -120,16 +156,23 @@ def losses(poses: Poses, lifter: KeypointLifter, batch) -> dict:
 
 def train(steps: int, out: Path, seed: int = 0, batch: int = 1024, lr: float = 1e-3,
           config: LifterConfig = LifterConfig(), noise_max: float = 0.06,
-          outlier_share: float = 0.03) -> KeypointLifter:
+          outlier_share: float = 0.03, footage: Optional[str] = None, footage_share: float = 0.5,
+          init: Optional[str] = None) -> KeypointLifter:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    poses, lifter = Poses(noise_max=noise_max, outlier_share=outlier_share), KeypointLifter(config)
+    poses = Poses(noise_max=noise_max, outlier_share=outlier_share)
+    lifter = load_lifter(init).train() if init else KeypointLifter(config)
+    pairs = FootagePairs(footage) if footage else None
+    real = int(round(batch * footage_share)) if pairs is not None else 0
+    if pairs is not None:
+        print(f"footage: {len(pairs)} frames of {pairs.clips} clips, {real} of every {batch} samples")
     opt = torch.optim.AdamW(lifter.parameters(), lr=lr, weight_decay=1e-4)
     tick = time.perf_counter()
     for step in range(steps):
         for g in opt.param_groups:
             g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
-        parts = losses(poses, lifter, poses.sample(batch, rng))
+        drawn = poses.sample(batch - real, rng)
+        parts = losses(poses, lifter, concat_batches(drawn, pairs.sample(real, rng)) if real else drawn)
         loss = parts["best"] + 0.05 * parts["mean"] + 0.01 * parts["score"]
         opt.zero_grad()
         loss.backward()
@@ -140,15 +183,18 @@ def train(steps: int, out: Path, seed: int = 0, batch: int = 1024, lr: float = 1
     out.parent.mkdir(parents=True, exist_ok=True)
     save_lifter(lifter, out, {"steps": steps, "seed": seed, "batch": batch, "lr": lr, "noise_max": noise_max,
                               "outlier_share": outlier_share,
-                              "seconds": round(time.perf_counter() - tick)})
+                              "footage": footage, "footage_share": footage_share if footage else 0.0,
+                              "init": init, "seconds": round(time.perf_counter() - tick)})
     return lifter
 
 
 @torch.no_grad()
-def evaluate(lifter: KeypointLifter, n: int = 4096, seed: int = 12345) -> dict:
-    """Root-relative MPJPE (mm) on fresh samples: the best hypothesis, the top-scored one, and the mean."""
+def evaluate(lifter: KeypointLifter, n: int = 4096, seed: int = 12345, pairs: Optional["FootagePairs"] = None) -> dict:
+    """Root-relative MPJPE (mm) on fresh samples (or on ``pairs``, every frame): the best hypothesis, the
+    top-scored one, and the mean."""
     poses = Poses()
-    parts = losses(poses, lifter, poses.sample(n, np.random.default_rng(seed)))
+    batch = pairs.sample(len(pairs)) if pairs is not None else poses.sample(n, np.random.default_rng(seed))
+    parts = losses(poses, lifter, batch)
     err = parts["err"]
     return {"best_mm": float(err.min(1).values.mean() * 1000),
             "top_scored_mm": float(err.gather(1, parts["chosen"][:, None]).mean() * 1000),
@@ -163,11 +209,21 @@ def main(argv=None) -> int:
     ap.add_argument("--noise-max", type=float, default=0.06,
                     help="keypoint noise: standard deviation per axis up to this share of the hand's size")
     ap.add_argument("--outliers", type=float, default=0.03, help="share of keypoints thrown 10-40%% of the size")
-    ap.add_argument("--eval", help="only evaluate this checkpoint (on the default noise)")
+    ap.add_argument("--footage", help="pairs.npz of tools/lifter_footage.py: the detector's keypoints on clips")
+    ap.add_argument("--footage-share", type=float, default=0.5, help="share of each batch drawn from --footage")
+    ap.add_argument("--init", help="start from this checkpoint (fine-tuning)")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--eval", help="only evaluate this checkpoint (on the default noise, and on --footage's "
+                                   "held-out clips)")
     args = ap.parse_args(argv)
-    lifter = load_lifter(args.eval) if args.eval else train(args.steps, Path(args.out), args.seed,
-                                                            noise_max=args.noise_max, outlier_share=args.outliers)
-    print({k: round(v, 1) for k, v in evaluate(lifter).items()})
+    lifter = load_lifter(args.eval) if args.eval else train(
+        args.steps, Path(args.out), args.seed, lr=args.lr, noise_max=args.noise_max, outlier_share=args.outliers,
+        footage=args.footage, footage_share=args.footage_share, init=args.init)
+    print("drawn poses:", {k: round(v, 1) for k, v in evaluate(lifter).items()})
+    if args.footage:
+        held = FootagePairs(args.footage, held_out=True)
+        print(f"held-out footage ({len(held)} frames of {held.clips} clips):",
+              {k: round(v, 1) for k, v in evaluate(lifter, pairs=held).items()})
     return 0
 
 
