@@ -18,7 +18,8 @@ them: per frame where a hand was found, ``keypoints`` (21, 2) pixels, ``camera``
 the truth's camera-space ``joints`` (21, 3) and ``betas`` (10,), the detector's side label ``side_right``,
 and ``clip`` and ``frame`` indices. Detections of something else (keypoints on average more than half the
 hand's extent from its joints: the background mistaken for a hand) are left out; every other error the
-detector makes, a mirror-labelled hand included, stays in. ``python -m training.lifter --footage .../pairs.npz`` trains on them.
+detector makes, a mirror-labelled hand included, stays in. ``python -m training.lifter --footage
+.../pairs.npz`` trains on them (``make lifter-footage`` runs it all).
 """
 from __future__ import annotations
 
@@ -35,10 +36,12 @@ import numpy as np  # noqa: E402
 from addon.common.hand_model import find_hand_model  # noqa: E402
 from addon.common.motion_sequence import load_motion_sequence  # noqa: E402
 from addon.common.rotations import axis_angle_to_matrix  # noqa: E402
+from eval_clips import DETECTION, HELD_OUT  # noqa: E402
 
 DEFAULT_OUT = ROOT / "data" / "lifter_footage"
-# Shown by the evaluation clips (the Makefile's EVAL_PHOTOS) or by the sample clip: never rendered here.
-EVAL_PHOTOS = {"coffee", "chelsea", "brick", "astronaut", "motorcycle_left", "motorcycle_right"}
+# Shown by the sample clip (and its copies) or by an evaluation clip: never rendered here.
+EVAL_PHOTOS = {"coffee"} | {spec.background for spec in HELD_OUT + DETECTION
+                            if not spec.background.startswith("texture:")}
 WIDTH, HEIGHT, FPS, SECONDS, SUBFRAMES = 640, 360, 30.0, 3.0, 5
 NOT_THE_HAND = 0.5  # a detection whose keypoints lie this share of the hand's extent from its joints, on average
 TEXTURE_SEEDS = 1000  # procedural backgrounds from seed 1000 on (the evaluation clips use single digits)
