@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +35,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 import numpy as np  # noqa: E402
 
 from addon.common.hand_model import find_hand_model  # noqa: E402
-from addon.common.motion_sequence import load_motion_sequence  # noqa: E402
+from addon.common.motion_sequence import MotionSequence, load_motion_sequence  # noqa: E402
 from addon.common.rotations import axis_angle_to_matrix  # noqa: E402
 from eval_clips import DETECTION, HELD_OUT  # noqa: E402
 
@@ -89,15 +90,21 @@ def random_background(rng: np.random.Generator, clip: int) -> str:
     return str(rng.choice(photos))
 
 
-def render_one(clip: int, seed: int, out: Path) -> None:
-    """Render clip number ``clip`` of the set with base seed ``seed`` (its own random stream)."""
-    from make_sample_clip import background_window, render_clip
+@dataclass
+class ClipPlan:
+    """Everything random about one clip, drawn before anything is rendered."""
+    seq: MotionSequence  # the truth: a right hand, with the clip's camera
+    background: str  # a scikit-image sample photo, or "texture:SEED"
+    gain: float  # the backdrop's brightness
+    tint: tuple  # skin tone
+    light_seed: int
+
+
+def plan_clip(clip: int, seed: int) -> ClipPlan:
+    """Clip number ``clip`` of the set with base seed ``seed``, from its own random stream (seed, clip)."""
     from make_sample_sequence import build
-    from scenes.backgrounds import procedural_texture, registry_sample_images
-    from scenes.renderer import load_image_linear
 
     rng = np.random.default_rng([seed, clip])
-    name = f"clip{clip:03d}"
     hfov = rng.uniform(45.0, 90.0)
     focal = 0.5 * WIDTH / np.tan(np.radians(hfov) / 2)
     size_px = rng.uniform(100.0, 260.0)  # the hand's length in the image
@@ -108,16 +115,26 @@ def render_one(clip: int, seed: int, out: Path) -> None:
                 sway_hz=rng.uniform(0.3, 0.9), size=(WIDTH, HEIGHT), focal=focal, keys=random_keys(rng),
                 base_orient=random_orientation(rng), betas=betas, fps=FPS, seconds=SECONDS, centre=centre,
                 spread=rng.uniform(0.1, 0.35))
-    seq.model = f"ground truth (lifter footage {name})"
+    seq.model = f"ground truth (lifter footage clip{clip:03d})"
     background = random_background(rng, clip)
-    if background.startswith("texture:"):
-        image = procedural_texture(np.random.default_rng(int(background.split(":")[1])), 512)
+    gain = float(rng.uniform(0.6, 0.9))
+    return ClipPlan(seq, background, gain, random_tint(rng), int(rng.integers(1 << 30)))
+
+
+def render_one(clip: int, seed: int, out: Path) -> None:
+    """Render clip number ``clip`` and write its truth."""
+    from make_sample_clip import background_window, render_clip
+    from scenes.backgrounds import procedural_texture, registry_sample_images
+    from scenes.renderer import load_image_linear
+
+    plan = plan_clip(clip, seed)
+    if plan.background.startswith("texture:"):
+        image = procedural_texture(np.random.default_rng(int(plan.background.split(":")[1])), 512)
     else:
-        image = load_image_linear(next(p for p in registry_sample_images() if p.stem == background))
-    backdrop = background_window(image, WIDTH, HEIGHT) * rng.uniform(0.6, 0.9)
-    render_clip(seq, out / f"{name}.mp4", backdrop, tint=random_tint(rng), light_seed=int(rng.integers(1 << 30)),
-                subframes=SUBFRAMES, progress=False)
-    seq.save(out / f"{name}_truth.npz")  # last: a clip with its truth is a finished clip
+        image = load_image_linear(next(p for p in registry_sample_images() if p.stem == plan.background))
+    render_clip(plan.seq, out / f"clip{clip:03d}.mp4", background_window(image, WIDTH, HEIGHT) * plan.gain,
+                tint=plan.tint, light_seed=plan.light_seed, subframes=SUBFRAMES, progress=False)
+    plan.seq.save(out / f"clip{clip:03d}_truth.npz")  # last: a clip with its truth is a finished clip
 
 
 def make(out: Path, clips: int, seed: int, part: str) -> int:
