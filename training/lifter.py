@@ -16,7 +16,7 @@ keypoint Gaussian noise of 0-6% of the hand's size and 3% of them an outlier (10
 
 ``--footage`` mixes in the detector's real keypoints on rendered clips (``tools/lifter_footage.py``): that share
 of every batch (``--footage-share``) is frames of those clips, MediaPipe's keypoints with the truth's joints,
-so the network sees the detector's real errors (mirror-labelled hands, blur, curled fingers read open), not
+so the network sees the detector's real errors (mirror-labelled hands, blurred frames), not
 only a noise model of them. Every tenth clip is held out and scored by ``--eval``.
 
 Loss: the mean per-joint distance of root-relative 3D joints, in the virtual camera, of the best of the K
