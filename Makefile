@@ -133,10 +133,10 @@ keypoint-data: setup
 	$(PY) scenes/generate.py --out data/synth_kp/test --sequences 30 --frames 6 --size 128 --blur --hand open --forearm --seed 64 --exclude-photos $(EVAL_PHOTOS)
 
 # The lifting network fine-tuned on MediaPipe's real keypoints (README: "Nor does one that has seen MediaPipe's
-# real keypoints"): 40 random clips rendered like the sample clip (55 minutes in two processes; resumes), the
-# detector run over them (3 minutes), the first lifter (24 minutes) and 2,000 steps on both (8 minutes).
+# real keypoints"): 40 random clips rendered like the sample clip (57 minutes in two processes; resumes), the
+# detector run over them (about 4 minutes), the first lifter (24 minutes) and 2,000 steps on both (8 minutes).
 lifter-footage: setup
-	$(PY) tools/lifter_footage.py make --part 0/2 & $(PY) tools/lifter_footage.py make --part 1/2; wait
+	$(PY) tools/lifter_footage.py make --part 0/2 & first=$$!; $(PY) tools/lifter_footage.py make --part 1/2 && wait $$first
 	$(PY) tools/lifter_footage.py detect
 	test -f runs/lifter.pt || $(PY) -m training.lifter --out runs/lifter.pt
 	$(PY) -m training.lifter --footage data/lifter_footage/pairs.npz --init runs/lifter.pt --steps 2000 --lr 3e-4 --out runs/lifter_footage.pt

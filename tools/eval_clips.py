@@ -118,12 +118,20 @@ def base_orientation(view: str, roll_deg: float) -> np.ndarray:
     return spin @ axis_angle_to_matrix(np.array([0.0, turn, 0.0])) @ BASE_ORIENT
 
 
-def make_held_out(spec: ClipSpec, out: Path) -> None:
-    from make_sample_clip import background_window, render_clip
-    from make_sample_sequence import build
+def background_image(name: str) -> np.ndarray:
+    """A clip's backdrop (linear RGB) by its ``ClipSpec.background`` name: a scikit-image sample photo, or
+    "texture:SEED" for a procedural one."""
     from scenes.backgrounds import procedural_texture, registry_sample_images
     from scenes.renderer import load_image_linear
 
+    if name.startswith("texture:"):
+        return procedural_texture(np.random.default_rng(int(name.split(":")[1])), 512)
+    return load_image_linear(next(p for p in registry_sample_images() if p.stem == name))
+
+
+def make_held_out(spec: ClipSpec, out: Path) -> None:
+    from make_sample_clip import background_window, render_clip
+    from make_sample_sequence import build
     width, height = 640, 360
     betas = np.zeros(10)
     for i, v in spec.betas.items():
@@ -135,10 +143,7 @@ def make_held_out(spec: ClipSpec, out: Path) -> None:
     seq.model = f"ground truth ({spec.name})"
     seq.save(out / f"{spec.name}_truth.npz")
     (out / f"{spec.name}.json").write_text(json.dumps({"hand": spec.hand}))
-    if spec.background.startswith("texture:"):
-        image = procedural_texture(np.random.default_rng(int(spec.background.split(":")[1])), 512)
-    else:
-        image = load_image_linear(next(p for p in registry_sample_images() if p.stem == spec.background))
+    image = background_image(spec.background)
     if spec.window:
         from scenes.backgrounds import crop_resize
         x0, y0, w = spec.window

@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 from addon.common.hand_model import find_hand_model  # noqa: E402
 from addon.common.motion_sequence import MotionSequence, load_motion_sequence  # noqa: E402
 from addon.common.rotations import axis_angle_to_matrix  # noqa: E402
-from eval_clips import DETECTION, HELD_OUT  # noqa: E402
+from eval_clips import DETECTION, HELD_OUT, background_image  # noqa: E402
 
 DEFAULT_OUT = ROOT / "data" / "lifter_footage"
 # Shown by the sample clip (and its copies) or by an evaluation clip: never rendered here.
@@ -124,15 +124,10 @@ def plan_clip(clip: int, seed: int) -> ClipPlan:
 def render_one(clip: int, seed: int, out: Path) -> None:
     """Render clip number ``clip`` and write its truth."""
     from make_sample_clip import background_window, render_clip
-    from scenes.backgrounds import procedural_texture, registry_sample_images
-    from scenes.renderer import load_image_linear
 
     plan = plan_clip(clip, seed)
-    if plan.background.startswith("texture:"):
-        image = procedural_texture(np.random.default_rng(int(plan.background.split(":")[1])), 512)
-    else:
-        image = load_image_linear(next(p for p in registry_sample_images() if p.stem == plan.background))
-    render_clip(plan.seq, out / f"clip{clip:03d}.mp4", background_window(image, WIDTH, HEIGHT) * plan.gain,
+    backdrop = background_window(background_image(plan.background), WIDTH, HEIGHT) * plan.gain
+    render_clip(plan.seq, out / f"clip{clip:03d}.mp4", backdrop,
                 tint=plan.tint, light_seed=plan.light_seed, subframes=SUBFRAMES, progress=False)
     plan.seq.save(out / f"clip{clip:03d}_truth.npz")  # last: a clip with its truth is a finished clip
 
@@ -163,9 +158,10 @@ def detect_clip(truth_path: Path) -> dict:
     truth = load_motion_sequence(truth_path)
     joints = sequence_joints(truth, find_hand_model("right"))
     true_px = project(joints, truth.camera_matrix)
-    clip = int(truth_path.name[4:7])
+    clip = int(truth_path.name[len("clip"):-len("_truth.npz")])
     rows = {k: [] for k in FIELDS}
-    for i, _, hand in matched_hands(str(truth_path.with_name(f"clip{clip:03d}.mp4")), true_px):
+    for i, _, hand in matched_hands(str(truth_path.with_name(truth_path.name.replace("_truth.npz", ".mp4"))),
+                                    true_px):
         extent = (true_px[i].max(0) - true_px[i].min(0)).max()
         if np.linalg.norm(hand.keypoints - true_px[i], axis=-1).mean() > NOT_THE_HAND * extent:
             continue  # a detection of something else: no pose can be read from it
@@ -181,6 +177,9 @@ def detect_clip(truth_path: Path) -> dict:
 
 def detect(out: Path) -> int:
     truths = sorted(out.glob("clip*_truth.npz"))
+    if not truths:
+        print(f"no rendered clips in {out}: run `tools/lifter_footage.py make --out {out}` first", file=sys.stderr)
+        return 1
     parts = []
     for n, path in enumerate(truths):
         parts.append(detect_clip(path))

@@ -126,6 +126,7 @@ class FootagePairs:
         return len(self.keypoints)
 
     def sample(self, n: int, rng: Optional[np.random.Generator] = None):
+        """``n`` frames drawn with ``rng``; without one, every frame in order (``n`` is then ignored)."""
         pick = torch.as_tensor(rng.integers(0, len(self), n)) if rng is not None else torch.arange(len(self))
         features, view = normalise(self.keypoints[pick], self.camera[pick])
         target = torch.einsum("nab,njb->nja", view, self.joints[pick] - self.joints[pick][:, :1])
