@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 BLENDER_EXT = $(shell find $(VENV)/lib -path '*addons_core/bl_pkg/cli/blender_ext.py' 2>/dev/null | head -n 1)
 
-.PHONY: setup test demo extension bench assets checkpoint checkpoint-mixed video-data checkpoint-deformer checkpoint-seqhand mixed-data checkpoint-s2hand checkpoint-amvur keypoint-data checkpoint-keypoints lifter-footage clean
+.PHONY: setup test demo extension bench assets checkpoint checkpoint-mixed video-data checkpoint-deformer checkpoint-seqhand mixed-data checkpoint-s2hand checkpoint-amvur keypoint-data checkpoint-keypoints keypoint-packs lifter-footage clean
 
 setup: $(STAMP)
 
@@ -147,3 +147,24 @@ checkpoint-keypoints: keypoint-data
 	OMP_NUM_THREADS=2 $(PY) -m training train --config training/configs/keypoints_tiny.toml --fresh
 	$(PY) -m training eval --ckpt runs/keypoints_tiny/model.pt --data data/synth_kp/test
 	mkdir -p inference/checkpoints && cp runs/keypoints_tiny/model.pt inference/checkpoints/keypoints_tiny.pt
+
+# The keypoint network's GPU run (README: Keypoints for the fit). Renders 12,600 frames of both hands, most of
+# them sharp (the GPU run streaks some itself), a quarter with one-pass blur, without the evaluation clips'
+# photos, and a held-out set; packs them into data/packs (training/frame_pack.py: one JPEG per frame, small
+# enough to carry to a GPU machine) with the backbone start. Then, on a machine with a GPU:
+#   tools/train_keypoints_gpu.sh data/packs runs/keypoints_gpu 7
+KPG = $(PY) scenes/generate.py --frames 4 --size 128 --quiet --exclude-photos $(EVAL_PHOTOS)
+keypoint-packs: setup
+	$(KPG) --out data/synth_kpg/test --sequences 40 --hand open --forearm --blur --seed 80 --frames 6
+	$(KPG) --out data/synth_kpg/open_bare --sequences 400 --hand open --blur --seed 71
+	$(KPG) --out data/synth_kpg/open_forearm_occ --sequences 300 --hand open --forearm --occluders --blur --seed 72
+	$(KPG) --out data/synth_kpg/open_wide --sequences 700 --hand open --forearm --fov 65 --seed 75
+	$(KPG) --out data/synth_kpg/open_more --sequences 700 --hand open --forearm --fov 50 --seed 77
+	$(KPG) --out data/synth_kpg/makehuman --sequences 700 --hand makehuman --forearm --seed 73
+	$(KPG) --out data/synth_kpg/makehuman_occ_wide --sequences 250 --hand makehuman --forearm --occluders --blur --fov 65 --seed 74
+	$(KPG) --out data/synth_kpg/makehuman_more --sequences 700 --hand makehuman --forearm --fov 50 --seed 76
+	$(PY) -m training.frame_pack --out data/packs/train.npz --quality 85 --sharp-share 0.5 --data \
+	  data/synth_kpg/open_bare data/synth_kpg/open_forearm_occ data/synth_kpg/open_wide data/synth_kpg/open_more \
+	  data/synth_kpg/makehuman data/synth_kpg/makehuman_occ_wide data/synth_kpg/makehuman_more
+	$(PY) -m training.frame_pack --out data/packs/val.npz --quality 85 --sharp-share 0.5 --data data/synth_kpg/test
+	$(PY) -m training.keypoints_on_device --init inference/checkpoints/blurhandnet_tiny.pt --save-init data/packs/backbone_w32.pt

@@ -49,12 +49,20 @@ def depth_targets(batch: Dict[str, torch.Tensor]) -> torch.Tensor:
 
 def keypoint_losses(pred: KeypointPrediction, batch: Dict[str, torch.Tensor], weights: KeypointWeights,
                     image_size: int, stride: int) -> Dict[str, torch.Tensor]:
-    error = pred.keypoints.float() - keypoint_targets(batch, stride)  # (B, J, 2) crop pixels
-    depth_error = pred.depth.float() - depth_targets(batch)  # (B, J) metres
+    return keypoint_losses_from_targets(pred, keypoint_targets(batch, stride), depth_targets(batch), weights,
+                                        image_size, stride)
+
+
+def keypoint_losses_from_targets(pred: KeypointPrediction, points: torch.Tensor, depths: torch.Tensor,
+                                 weights: KeypointWeights, image_size: int, stride: int) -> Dict[str, torch.Tensor]:
+    """The losses against true joints ``points`` (B, 21, 2), crop pixels, and ``depths`` (B, 21), metres
+    relative to the wrist."""
+    error = pred.keypoints.float() - points  # (B, J, 2) crop pixels
+    depth_error = pred.depth.float() - depths  # (B, J) metres
     nll = error.detach().abs().mean(-1) / pred.scale + torch.log(pred.scale)
     nll_depth = depth_error.detach().abs() / pred.depth_scale + torch.log(pred.depth_scale / 0.01)
     h, w = pred.heatmaps.shape[-2:]
-    cell = (keypoint_targets(batch, stride) + 0.5) / stride - 0.5  # the inverse of models.keypoints.heatmap_to_crop
+    cell = (points + 0.5) / stride - 0.5  # the inverse of models.keypoints.heatmap_to_crop
     target = gaussian_targets(cell, h, w, weights.heatmap_sigma)
     log_prob = torch.log_softmax(pred.heatmaps.float().flatten(2), -1).reshape(target.shape)
     return {"coords": weights.coords * error.abs().mean() / image_size,
