@@ -69,6 +69,18 @@ def test_a_pack_leaves_out_frames_whose_hand_is_mostly_outside_the_image(rendere
     assert len(pack) == (inside >= need).sum()
 
 
+def test_a_set_without_blur_packs_its_one_image_as_sharp(tmp_path):
+    out = tmp_path / "sharp-set"
+    subprocess.run([sys.executable, str(ROOT / "scenes" / "generate.py"), "--out", str(out), "--quiet", "--size", "64",
+                    "--frames", "2", "--sequences", "2", "--samples", "2", "--seed", "9"],
+                   check=True, capture_output=True, timeout=600)
+    ds, pack = SyntheticDataset(out), pack_frames([str(out)], sharp_share=0.0, quality=95, min_inside=0)
+    assert len(pack) == len(ds) and pack.sharp.all()  # streaks may be drawn on them in training
+    for i in range(len(ds)):
+        assert np.array_equal(pack.image(i), jpeg_round_trip(ds[i]["image"], 95))
+        assert_close(pack.joints2d[i], np.repeat(ds[i]["joints2d"], 3, 0), 1e-4, "one time, three times over")
+
+
 def test_a_file_that_is_not_a_pack_is_refused(tmp_path, packed):
     with pytest.raises(PackError, match="no such"):
         load_pack(tmp_path / "missing.npz")

@@ -9,7 +9,7 @@ Layout of ``PACK.npz`` (``numpy.savez``, no pickled objects)::
     format, version      "hand_mocap.frame_pack", 1
     jpeg (B,) uint8      every frame's JPEG file, back to back
     offsets (N+1,) int64 frame i is jpeg[offsets[i]:offsets[i + 1]]
-    sharp (N,) bool      the image is the sharp middle-time render (else the blurred exposure)
+    sharp (N,) bool      the image is a sharp render at the middle time (else a blurred exposure)
     joints2d (N, 3, 21, 2) float32  image pixels at the initial, middle and final time (a sharp image: the
                          middle time three times), MANO-21 order
     joints3d (N, 21, 3) float32     the middle time's joints, camera coordinates, metres
@@ -81,8 +81,11 @@ def pack_frames(roots: Sequence[str], sharp_share: float = 0.6, quality: int = 9
             if inside.sum() < min_inside:
                 continue
             frame = ds[i]
-            use_sharp = "sharp" in frame and np.random.default_rng([seed, s, i]).random() < sharp_share
-            image = frame["sharp"] if use_sharp else frame["image"]
+            if "sharp" in frame:  # a blurred set: its sharp render or its exposure
+                use_sharp = np.random.default_rng([seed, s, i]).random() < sharp_share
+            else:  # a set without blur: its one image is sharp
+                use_sharp = True
+            image = frame["sharp"] if "sharp" in frame and use_sharp else frame["image"]
             times = frame["joints2d"]
             times = np.repeat(times[mid:mid + 1], 3, 0) if use_sharp or len(times) == 1 else times
             ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
