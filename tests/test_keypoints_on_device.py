@@ -69,6 +69,21 @@ def test_a_pack_leaves_out_frames_whose_hand_is_mostly_outside_the_image(rendere
     assert len(pack) == (inside >= need).sum()
 
 
+def test_a_cropped_pack_keeps_the_square_around_the_hand_with_its_joints_in_that_square(rendered):
+    ds = SyntheticDataset(rendered)
+    full = pack_frames([str(rendered)], sharp_share=0.5, quality=95, min_inside=0)
+    cropped = pack_frames([str(rendered)], sharp_share=0.5, quality=95, min_inside=0, crop=(1.8, 64))
+    assert np.array_equal(full.sharp, cropped.sharp)  # the same draws
+    for i in range(len(ds)):
+        frame = ds[i]
+        image = frame["sharp"] if full.sharp[i] else frame["image"]
+        box = crop_box(full.joints2d[i], 1.8)
+        affine = crop_affine(box, 64)
+        assert np.array_equal(cropped.image(i), jpeg_round_trip(crop_image(image, box, 64), 95))
+        assert_close(cropped.joints2d[i], full.joints2d[i] @ affine[:, :2].T + affine[:, 2], 1e-3, "joints in the crop")
+        assert_close(cropped.joints3d[i], full.joints3d[i], 0.0, "3D joints stay")
+
+
 def test_a_set_without_blur_packs_its_one_image_as_sharp(tmp_path):
     out = tmp_path / "sharp-set"
     subprocess.run([sys.executable, str(ROOT / "scenes" / "generate.py"), "--out", str(out), "--quiet", "--size", "64",
@@ -151,6 +166,16 @@ def test_batches_carry_the_middle_joints_into_the_crop_and_depths_from_the_wrist
     jittered = frames.batch(index, DeviceAugment(), gen)
     inside = ((jittered["points"] > -8) & (jittered["points"] < 72)).all(-1).float().mean()
     assert inside > 0.9 and not torch.allclose(jittered["points"], batch["points"])
+
+
+def test_packs_of_other_image_sizes_share_one_set_and_keep_their_own_pixels(rendered, packed):
+    small = pack_frames([str(rendered)], sharp_share=0.5, quality=95, min_inside=0, crop=(1.8, 48))
+    frames = DeviceFrames([load_pack(packed), small], 64, torch.device("cpu"))
+    n = len(load_pack(packed))
+    assert len(frames) == n + len(small) and frames.images.shape[1:3] == (96, 96)
+    assert np.array_equal(frames.images[n][:48, :48].numpy(), small.image(0))
+    assert int(frames.images[n][48:].max()) == 0 and int(frames.images[n][:, 48:].max()) == 0
+    assert_close(frames.joints2d[n].numpy(), small.joints2d[0], 0.0, "the small pack's joints")
 
 
 def test_a_short_run_lowers_the_loss_and_writes_a_checkpoint_the_job_loads(packed, tmp_path):

@@ -1,26 +1,36 @@
 #!/usr/bin/env bash
-# The keypoint network's GPU run (README: Keypoints for the fit): two widths side by side on one GPU, each
-# with the whole training pack in device memory (training/keypoints_on_device.py).
+# The keypoint network's GPU runs (README: Keypoints for the fit): two runs side by side on one GPU, each with
+# its training packs in device memory (training/keypoints_on_device.py).
 #
-#   tools/train_keypoints_gpu.sh PACKS OUT MINUTES
+#   tools/train_keypoints_gpu.sh PACKS OUT MINUTES            # first run
+#   tools/train_keypoints_gpu.sh PACKS OUT MINUTES START.pt   # fine-tuning run
 #
-# PACKS holds train.npz, val.npz and backbone_w32.pt (`make keypoint-packs` writes them); OUT gets w32/ and
-# w48/ (model.pt, best.pt, log.csv). The ResNet-18 at width 32 starts from the shipped BlurHandNet's
-# backbone; the one at width 48 has no trained backbone of its width to start from, so it starts fresh.
+# First run: PACKS holds train.npz, val.npz and backbone_w32.pt (`make keypoint-packs`); OUT gets w32/ (ResNet-18
+# at width 32 from the shipped BlurHandNet's backbone) and w48/ (width 48, no trained backbone of its width to
+# start from). Fine-tuning run: PACKS holds close.npz, blurred.npz and val.npz (`make keypoint-packs-close`);
+# both runs start from every weight of START.pt, one on close.npz alone (close/), one on close.npz and
+# blurred.npz (mixed/). Each run folder gets model.pt, best.pt and log.csv.
 set -euo pipefail
-packs=$1 out=$2 minutes=$3
+packs=$1 out=$2 minutes=$3 start=${4:-}
 python=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=4
 "$python" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
 torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
 run() {
   local name=$1; shift
-  "$python" -m training.keypoints_on_device --pack "$packs/train.npz" --val "$packs/val.npz" \
-    --minutes "$minutes" --out "$out/$name" "$@" 2>&1 | sed -u "s/^/[$name] /"
+  "$python" -m training.keypoints_on_device --val "$packs/val.npz" --minutes "$minutes" --out "$out/$name" \
+    --checkpoint-seconds 30 "$@" 2>&1 | sed -u "s/^/[$name] /"
 }
-run w32 --width 32 --decoder 64 --init "$packs/backbone_w32.pt" &
-first=$!
+if [ -z "$start" ]; then
+  first=(w32 --pack "$packs/train.npz" --width 32 --decoder 64 --init "$packs/backbone_w32.pt")
+  second=(w48 --pack "$packs/train.npz" --width 48 --decoder 96)
+else
+  first=(close --pack "$packs/close.npz" --start "$start" --lr 1e-3)
+  second=(mixed --pack "$packs/close.npz" "$packs/blurred.npz" --start "$start" --lr 1e-3)
+fi
+run "${first[@]}" &
+pid=$!
 status=0
-run w48 --width 48 --decoder 96 || status=$?
-wait "$first" || status=$?  # one run's failure does not end the other's
+run "${second[@]}" || status=$?
+wait "$pid" || status=$?  # one run's failure does not end the other's
 exit "$status"

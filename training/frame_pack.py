@@ -3,6 +3,9 @@
 A synthetic set (``scenes.dataset``) keeps two PNGs, a mask and 778 vertices per frame, about 60 kB; the
 keypoint network needs one image and its joints. A pack keeps, per frame, one JPEG (the blurred exposure or
 the sharp middle-time render, drawn per frame) and the labels the keypoint network trains on, about 5 kB.
+With ``crop`` it keeps a square around the hand instead of the whole render (``crop_box`` of its joints over
+the exposure, ``scale`` times their extent, resampled to ``size`` pixels), with the 2D joints in that square's
+pixels: larger renders of the hand, in the same few kilobytes.
 
 Layout of ``PACK.npz`` (``numpy.savez``, no pickled objects)::
 
@@ -23,10 +26,12 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Sequence
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+
+from inference.crop import crop_affine, crop_box, crop_image
 
 FORMAT_NAME = "hand_mocap.frame_pack"
 FORMAT_VERSION = 1
@@ -63,7 +68,7 @@ class FramePack:
 
 
 def pack_frames(roots: Sequence[str], sharp_share: float = 0.6, quality: int = 90, seed: int = 0,
-                every: int = 1, min_inside: int = 18) -> FramePack:
+                every: int = 1, min_inside: int = 18, crop: Optional[Tuple[float, int]] = None) -> FramePack:
     """Every ``every``-th frame of the sets ``roots`` that shows at least ``min_inside`` of the 21 joints inside
     the image (a pose flow can carry the hand out of the frame; a joint outside it is a guess, not a reading):
     each one's sharp render with probability ``sharp_share`` (drawn from the stream (seed, set, frame), so a
@@ -88,6 +93,11 @@ def pack_frames(roots: Sequence[str], sharp_share: float = 0.6, quality: int = 9
             image = frame["sharp"] if "sharp" in frame and use_sharp else frame["image"]
             times = frame["joints2d"]
             times = np.repeat(times[mid:mid + 1], 3, 0) if use_sharp or len(times) == 1 else times
+            if crop is not None:
+                box = crop_box(times, crop[0])
+                image = crop_image(image, box, crop[1])
+                affine = crop_affine(box, crop[1])
+                times = times @ affine[:, :2].T + affine[:, 2]
             ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
             if not ok:
                 raise PackError(f"{root} frame {i}: JPEG encoding failed")
@@ -145,10 +155,13 @@ def main(argv=None) -> int:
     ap.add_argument("--quality", type=int, default=90, help="JPEG quality")
     ap.add_argument("--every", type=int, default=1, help="pack every n-th frame")
     ap.add_argument("--min-inside", type=int, default=18, help="joints (of 21) a packed frame shows in its image")
+    ap.add_argument("--crop", default="", metavar="SCALE:SIZE",
+                    help="keep a square of SCALE times the hand's extent, at SIZE pixels (default: the whole render)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     try:
-        pack = pack_frames(args.data, args.sharp_share, args.quality, args.seed, args.every, args.min_inside)
+        crop = (float(args.crop.split(":")[0]), int(args.crop.split(":")[1])) if args.crop else None
+        pack = pack_frames(args.data, args.sharp_share, args.quality, args.seed, args.every, args.min_inside, crop)
     except Exception as exc:  # noqa: BLE001 - a missing or broken set: one line, not a traceback
         print(f"frame_pack: error: {exc}", file=sys.stderr)
         return 1

@@ -129,7 +129,12 @@ class DeviceFrames:
 
     def __init__(self, packs: Sequence[FramePack], size: int, device: torch.device):
         self.size, self.device = size, device
-        self.images = torch.from_numpy(np.concatenate([np.stack(list(p.images())) for p in packs])).to(device)
+        stacks = [np.stack(list(p.images())) for p in packs]
+        h, w = max(s.shape[1] for s in stacks), max(s.shape[2] for s in stacks)
+        # packs of other image sizes: padded below and to the right (black, as outside an image), so every
+        # pack's pixel coordinates stay its own
+        self.images = torch.from_numpy(np.concatenate([np.pad(s, ((0, 0), (0, h - s.shape[1]), (0, w - s.shape[2]),
+                                                                  (0, 0))) for s in stacks])).to(device)
         cat = lambda key: torch.from_numpy(np.concatenate([getattr(p, key) for p in packs])).to(device)  # noqa: E731
         self.joints2d = cat("joints2d")  # (N, 3, 21, 2)
         self.joints3d = cat("joints3d")  # (N, 21, 3)
@@ -212,7 +217,7 @@ def lr_at(progress: float, settings: RunSettings) -> float:
 
 def train_on_device(packs: Sequence[str], out: str | Path, model_config: KeypointNetConfig,
                     settings: RunSettings = RunSettings(), aug: DeviceAugment = DeviceAugment(),
-                    val: str = "", init: str = "", device: Optional[str] = None,
+                    val: str = "", init: str = "", start: str = "", device: Optional[str] = None,
                     say=print) -> Dict[str, float]:
     """Train; writes OUT/model.pt (every ``checkpoint_seconds`` and at the end), OUT/best.pt (the lowest 2D
     error on ``val`` so far) and OUT/log.csv; returns the last losses and scores, and the run's speed."""
@@ -229,6 +234,10 @@ def train_on_device(packs: Sequence[str], out: str | Path, model_config: Keypoin
         from .trainer import backbone_from
 
         backbone_from(model, init)
+    if start:  # fine-tuning: every weight of a keypoint checkpoint of this config
+        from .trainer import start_from
+
+        start_from(model, start)
     if dev.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
         torch.backends.cudnn.benchmark = True  # one input shape all run long
@@ -239,6 +248,7 @@ def train_on_device(packs: Sequence[str], out: str | Path, model_config: Keypoin
         else torch.autocast(dev.type, enabled=False)
     budget = settings.minutes * 60.0
     meta = {"trainer": "training.keypoints_on_device", "packs": [str(p) for p in packs], "val": val, "init": init,
+            "start": start,
             "run": asdict(settings), "augment": asdict(aug), "device": torch.cuda.get_device_name(dev)
             if dev.type == "cuda" else "cpu"}
     log = open(out / "log.csv", "w", newline="")
@@ -319,10 +329,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--max-steps", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=RunSettings.batch_size)
     ap.add_argument("--lr", type=float, default=RunSettings.lr)
+    ap.add_argument("--checkpoint-seconds", type=float, default=RunSettings.checkpoint_seconds)
     ap.add_argument("--width", type=int, default=KeypointNetConfig.backbone_width)
     ap.add_argument("--depth", type=int, default=KeypointNetConfig.backbone_depth)
     ap.add_argument("--decoder", type=int, default=KeypointNetConfig.decoder_channels)
     ap.add_argument("--init", default="", help="a checkpoint whose backbone (same depth and width) starts this one")
+    ap.add_argument("--start", default="", help="a keypoint checkpoint of the same config whose weights start this run")
     ap.add_argument("--save-init", default="", metavar="FILE",
                     help="only write a keypoint checkpoint holding --init's backbone (a small file to carry)")
     ap.add_argument("--device", default=None)
@@ -337,8 +349,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     if not args.pack or not args.out:
         ap.error("training needs --pack and --out")
-    settings = RunSettings(minutes=args.minutes, batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps)
-    result = train_on_device(args.pack, args.out, cfg, settings, val=args.val, init=args.init, device=args.device)
+    settings = RunSettings(minutes=args.minutes, batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps,
+                           checkpoint_seconds=args.checkpoint_seconds)
+    result = train_on_device(args.pack, args.out, cfg, settings, val=args.val, init=args.init, start=args.start,
+                             device=args.device)
     print(json.dumps(result))
     return 0
 
