@@ -171,16 +171,16 @@ keypoint-packs: setup
 
 # The second GPU run's data: the hand rendered larger (192 px renders; the sets above show it 30-52 px across,
 # so a 128 px crop enlarges it two to three times), packed as squares of 1.8 times the hand at 144 px, and the
-# blurred sets above. Then, on a machine with a GPU:
+# sets above without the two that show the hand smallest (what fits beside them in one carry). Then, on a machine with a GPU:
 #   tools/train_keypoints_gpu.sh data/packs_close runs/keypoints_gpu_close 3.5 runs/keypoints_gpu/w32/model.pt
 KPG192 = $(PY) scenes/generate.py --frames 4 --size 192 --quiet --workers 2 --exclude-photos $(EVAL_PHOTOS)
 keypoint-packs-close: keypoint-packs
 	$(KPG192) --out data/synth_kpg/open_192 --sequences 600 --hand open --forearm --fov 36 --seed 81
-	$(KPG192) --out data/synth_kpg/makehuman_192 --sequences 500 --hand makehuman --forearm --fov 36 --seed 82
+	$(KPG192) --out data/synth_kpg/makehuman_192 --sequences 300 --hand makehuman --forearm --fov 36 --seed 82
 	$(KPG192) --out data/synth_kpg/test_192 --sequences 30 --hand open --forearm --fov 36 --seed 83 --frames 6
 	$(PY) -m training.frame_pack --out data/packs_close/close.npz --quality 80 --crop 1.8:144 \
 	  --data data/synth_kpg/open_192 data/synth_kpg/makehuman_192
-	$(PY) -m training.frame_pack --out data/packs_close/blurred.npz --quality 80 --sharp-share 0.5 --data \
-	  data/synth_kpg/open_bare data/synth_kpg/open_forearm_occ data/synth_kpg/makehuman_occ_wide
-	$(PY) -m training.frame_pack --out data/packs_close/val_192.npz --quality 80 --crop 1.8:144 --data data/synth_kpg/test_192
-	cp data/packs/val.npz data/packs_close/val.npz
+	$(PY) -m training.frame_pack --out data/packs_close/earlier.npz --quality 80 --sharp-share 0.5 --data \
+	  data/synth_kpg/open_bare data/synth_kpg/open_forearm_occ data/synth_kpg/open_more data/synth_kpg/makehuman \
+	  data/synth_kpg/makehuman_more
+	$(PY) -m training.frame_pack --out data/packs_close/val.npz --quality 80 --crop 1.8:144 --data data/synth_kpg/test_192

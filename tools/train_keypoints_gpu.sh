@@ -7,9 +7,9 @@
 #
 # First run: PACKS holds train.npz, val.npz and backbone_w32.pt (`make keypoint-packs`); OUT gets w32/ (ResNet-18
 # at width 32 from the shipped BlurHandNet's backbone) and w48/ (width 48, no trained backbone of its width to
-# start from). Fine-tuning run: PACKS holds close.npz, blurred.npz and val.npz (`make keypoint-packs-close`);
+# start from). Fine-tuning run: PACKS holds close.npz, earlier.npz and val.npz (`make keypoint-packs-close`);
 # both runs start from every weight of START.pt, one on close.npz alone (close/), one on close.npz and
-# blurred.npz (mixed/). Each run folder gets model.pt, best.pt and log.csv.
+# earlier.npz (mixed/). Each run folder gets model.pt, best.pt and log.csv.
 set -euo pipefail
 packs=$1 out=$2 minutes=$3 start=${4:-}
 python=${PYTHON:-python3}
@@ -26,7 +26,7 @@ if [ -z "$start" ]; then
   second=(w48 --pack "$packs/train.npz" --width 48 --decoder 96)
 else
   first=(close --pack "$packs/close.npz" --start "$start" --lr 1e-3)
-  second=(mixed --pack "$packs/close.npz" "$packs/blurred.npz" --start "$start" --lr 1e-3)
+  second=(mixed --pack "$packs/close.npz" "$packs/earlier.npz" --start "$start" --lr 1e-3)
 fi
 run "${first[@]}" &
 pid=$!
