@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 BLENDER_EXT = $(shell find $(VENV)/lib -path '*addons_core/bl_pkg/cli/blender_ext.py' 2>/dev/null | head -n 1)
 
-.PHONY: setup test demo extension bench assets checkpoint checkpoint-mixed video-data checkpoint-deformer checkpoint-seqhand mixed-data checkpoint-s2hand checkpoint-amvur keypoint-data checkpoint-keypoints keypoint-packs keypoint-packs-close lifter-footage clean
+.PHONY: setup test demo extension bench assets checkpoint checkpoint-mixed video-data checkpoint-deformer checkpoint-seqhand mixed-data checkpoint-s2hand checkpoint-amvur keypoint-data checkpoint-keypoints keypoint-packs keypoint-packs-close checkpoint-keypoints-gpu lifter-footage clean
 
 setup: $(STAMP)
 
@@ -141,18 +141,18 @@ lifter-footage: setup
 	test -f runs/lifter.pt || $(PY) -m training.lifter --out runs/lifter.pt
 	$(PY) -m training.lifter --footage data/lifter_footage/pairs.npz --init runs/lifter.pt --steps 2000 --lr 3e-4 --out runs/lifter_footage.pt
 
-# Train the keypoint network on that data (its backbone starts from the shipped BlurHandNet's), score it on the
-# held-out set and copy it to inference/checkpoints/. About 50 minutes of training on a 2-core CPU.
+# The keypoint network trained on a CPU (its backbone starts from the shipped BlurHandNet's), scored on the
+# held-out set: about 50 minutes on 2 cores, and far worse than the GPU run below (README), so it stays in
+# runs/keypoints_tiny/ and the shipped checkpoint is not replaced.
 checkpoint-keypoints: keypoint-data
 	OMP_NUM_THREADS=2 $(PY) -m training train --config training/configs/keypoints_tiny.toml --fresh
 	$(PY) -m training eval --ckpt runs/keypoints_tiny/model.pt --data data/synth_kp/test
-	mkdir -p inference/checkpoints && cp runs/keypoints_tiny/model.pt inference/checkpoints/keypoints_tiny.pt
 
 # The keypoint network's GPU run (README: Keypoints for the fit). Renders 12,600 frames of both hands, most of
 # them sharp (the GPU run streaks some itself), a quarter with one-pass blur, without the evaluation clips'
 # photos, and a held-out set; packs them into data/packs (training/frame_pack.py: one JPEG per frame, small
 # enough to carry to a GPU machine) with the backbone start. Then, on a machine with a GPU:
-#   tools/train_keypoints_gpu.sh data/packs runs/keypoints_gpu 7
+#   make checkpoint-keypoints-gpu (both GPU runs; the second needs keypoint-packs-close too)
 KPG = $(PY) scenes/generate.py --frames 4 --size 128 --quiet --exclude-photos $(EVAL_PHOTOS)
 keypoint-packs: setup
 	$(KPG) --out data/synth_kpg/test --sequences 40 --hand open --forearm --blur --seed 80 --frames 6
@@ -171,8 +171,8 @@ keypoint-packs: setup
 
 # The second GPU run's data: the hand rendered larger (192 px renders; the sets above show it 30-52 px across,
 # so a 128 px crop enlarges it two to three times), packed as squares of 1.8 times the hand at 144 px, and the
-# sets above without the two that show the hand smallest (what fits beside them in one carry). Then, on a machine with a GPU:
-#   tools/train_keypoints_gpu.sh data/packs_close runs/keypoints_gpu_close 3.5 runs/keypoints_gpu/w32/model.pt
+# sets above without the two that show the hand smallest (what fits beside them in one carry). Then, on a
+# machine with a GPU: make checkpoint-keypoints-gpu.
 KPG192 = $(PY) scenes/generate.py --frames 4 --size 192 --quiet --workers 2 --exclude-photos $(EVAL_PHOTOS)
 keypoint-packs-close: keypoint-packs
 	$(KPG192) --out data/synth_kpg/open_192 --sequences 600 --hand open --forearm --fov 36 --seed 81
@@ -184,3 +184,14 @@ keypoint-packs-close: keypoint-packs
 	  data/synth_kpg/open_bare data/synth_kpg/open_forearm_occ data/synth_kpg/open_more data/synth_kpg/makehuman \
 	  data/synth_kpg/makehuman_more
 	$(PY) -m training.frame_pack --out data/packs_close/val.npz --quality 80 --crop 1.8:144 --data data/synth_kpg/test_192
+
+# The shipped keypoint network (inference/checkpoints/keypoints_tiny.pt), on a machine with a CUDA GPU and the
+# packs of the two recipes above: 8 minutes from the BlurHandNet backbone (w32/, with w48/ beside it), then 3.5
+# minutes of fine-tuning from w32 (close/ and mixed/); mixed/ is the one shipped. GPU_PYTHON is a Python with a
+# CUDA build of torch, numpy and opencv-python (what the trainer imports).
+GPU_PYTHON ?= python3
+checkpoint-keypoints-gpu:
+	$(GPU_PYTHON) -c "import torch, sys; torch.cuda.is_available() or sys.exit('checkpoint-keypoints-gpu: no CUDA GPU here')"
+	PYTHON=$(GPU_PYTHON) tools/train_keypoints_gpu.sh data/packs runs/keypoints_gpu 8
+	PYTHON=$(GPU_PYTHON) tools/train_keypoints_gpu.sh data/packs_close runs/keypoints_gpu_close 3.5 runs/keypoints_gpu/w32/model.pt
+	cp runs/keypoints_gpu_close/mixed/model.pt inference/checkpoints/keypoints_tiny.pt
