@@ -9,7 +9,8 @@ default BlurHandNet checkpoint, batch 8), keypoints (the keypoint network on the
 (end-hand ordering, translation solve, filters, chunk files), fit (the fitting stage) and keyframing (the Blender rig built and keyed in bulk from the result). Two
 baselines in the same run: the same job without the fitting stage (``refine off``, which reads no keypoints
 either), and keyframing the same
-samples with one ``keyframe_insert`` per channel and sample. Last, detection alone
+samples with one ``keyframe_insert`` per channel and sample; and the job with the keypoint network's
+keypoints (``--keypoints network``) against the default's. Last, detection alone
 with the crop search off and on, on the clip and on footage where the palm detector misses the hand.
 """
 from __future__ import annotations
@@ -70,7 +71,8 @@ def main(argv=None) -> int:
     common = dict(video=args.video, checkpoint=args.checkpoint, **({"fov_deg": args.fov} if args.fov else {}))
     with tempfile.TemporaryDirectory() as work:
         run_job(JobSettings(frame_end=9, **common), Path(work) / "warm-up")  # libraries loaded for both runs
-        for name, options in (("baseline", dict(refine="off")), ("default", {})):
+        for name, options in (("baseline", dict(refine="off")), ("default", {}),
+                              ("network", dict(keypoint_source="network"))):
             runs = []
             for k in range(args.repeat):  # the run of median length (machines' timings wander)
                 start = time.perf_counter()
@@ -102,6 +104,10 @@ def main(argv=None) -> int:
           f"{off_total:.2f} s; fitting adds {100 * (total / off_total - 1):.0f}% ({stages['fit']:.2f} s fitting, "
           f"{stages.get('keypoints', 0.0):.2f} s reading keypoints); the side "
           f"decision takes {stages.get('side', 0.0):.2f} s ({100 * stages.get('side', 0.0) / total:.0f}% of the total)")
+    network, network_seconds = timed["network"]
+    print(f"--keypoints network in the same run: total {network_seconds + keying:.2f} s "
+          f"({(network_seconds + keying) / total:.2f}x the default's; "
+          f"{network.seconds.get('keypoints', 0.0):.2f} s reading keypoints, {network.seconds.get('fit', 0.0):.2f} s fitting)")
     print(f"keys alone: bulk {bulk:.3f} s vs keyframe_insert per key {baseline:.2f} s (baseline): "
           f"{baseline / bulk:.0f}x")
     detection_costs([args.video] + [str(p) for p in SEARCH_CLIPS if p.is_file()])

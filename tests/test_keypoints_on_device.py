@@ -1,5 +1,5 @@
 """Training the keypoint network with its frames in device memory: frame packs carry a rendered set's frames
-and joints; the device crops are the worker's crops (same map, same sampling); a short run on the CPU lowers
+and joints (or a rendered clip's, from its motion truth); the device crops are the worker's crops (same map, same sampling); a short run on the CPU lowers
 the loss and writes a checkpoint the job can load."""
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from inference.crop import crop_affine, crop_box, crop_image
 from inference.models.keypoints import KeypointNetConfig
 from inference.models.output import load_model
 from scenes.dataset import SyntheticDataset
-from training.frame_pack import PackError, load_pack, pack_frames, save_pack
+from training.frame_pack import PackError, load_pack, pack_clips, pack_frames, save_pack
 from training.keypoints_on_device import (DeviceAugment, DeviceFrames, RunSettings, apply_affines, crop_affines,
                                           crop_boxes, sample_crops, train_on_device)
 
@@ -194,3 +194,25 @@ def test_a_short_run_lowers_the_loss_and_writes_a_checkpoint_the_job_loads(packe
     assert model.config == SMALL
     best = load_model(tmp_path / "run" / "best.pt", expect="keypoints").checkpoint_metadata
     assert best["val_crop_px"] <= meta["val_crop_px"]
+
+
+def test_a_clip_pack_holds_the_videos_frames_cropped_around_the_truths_projected_joints(tmp_path):
+    from addon.common.motion_sequence import load_motion_sequence
+    from inference.video import Footage
+    from training.video_scores import project, truth_pixels
+
+    truth = ROOT / "samples" / "sample_clip_truth.npz"
+    pack = load_pack(save_pack(pack_clips([str(truth)], quality=95, every=8, crop=(1.8, 144)), tmp_path / "c.npz"))
+    true_px = truth_pixels(load_motion_sequence(truth))
+    assert len(pack) == 15 and pack.sharp.all() and pack.visible.all()  # frames 0, 8, ..., 112 of 120
+    frames = dict(Footage(str(ROOT / "samples" / "sample_clip.mp4")).frames())
+    for k, index in enumerate((0, 40, 112)):
+        i = index // 8
+        box = crop_box(np.repeat(true_px[index][None], 3, 0), 1.8)
+        affine = crop_affine(box, 144)
+        assert_close(pack.joints2d[i, 1], true_px[index] @ affine[:, :2].T + affine[:, 2], 1e-3, "crop pixels")
+        assert np.abs(pack.image(i).astype(float) - crop_image(frames[index], box, 144)).mean() < 3.0  # JPEG
+    seq = load_motion_sequence(truth)  # the 3D joints are the truth's, in its camera's space
+    assert_close(project(pack.joints3d[5], seq.camera_matrix), true_px[40], 1e-3, "image pixels")
+    with pytest.raises(PackError, match="no clip"):
+        pack_clips([str(tmp_path / "lost_truth.npz")])

@@ -115,6 +115,55 @@ def pack_frames(roots: Sequence[str], sharp_share: float = 0.6, quality: int = 9
                      np.asarray(source, np.int16), [str(r) for r in roots])
 
 
+def pack_clips(truths: Sequence[str], quality: int = 90, every: int = 2, min_inside: int = 18,
+               crop: Optional[Tuple[float, int]] = None) -> FramePack:
+    """Every ``every``-th frame of rendered clips with a motion truth (``NAME_truth.npz`` beside ``NAME.mp4``, as
+    ``tools/lifter_footage.py make`` writes them): the frame as the video holds it (its own exposure blur and
+    compression), packed as sharp with the truth's joints at the frame's time (the truth has no sub-frame
+    times), every joint marked visible (the clips carry no visibility)."""
+    from addon.common.hand_model import find_hand_model
+    from addon.common.motion_sequence import load_motion_sequence
+    from inference.video import Footage
+    from training.video_scores import project, sequence_joints
+
+    chunks, offsets, j2d, j3d, source = [], [0], [], [], []
+    for s, truth_path in enumerate(truths):
+        truth_path = Path(truth_path)
+        video = truth_path.with_name(truth_path.name.replace("_truth.npz", ".mp4"))
+        if not video.is_file():
+            raise PackError(f"{truth_path}: no clip {video.name} beside it")
+        seq = load_motion_sequence(truth_path)
+        joints = sequence_joints(seq, find_hand_model(seq.handedness, hand="open"))
+        pixels = project(joints, seq.camera_matrix)
+        for i, rgb in Footage(str(video)).frames():
+            if i % every or i >= len(pixels):
+                continue
+            height, width = rgb.shape[:2]
+            inside = ((pixels[i] >= 0) & (pixels[i] < [width, height])).all(-1)
+            if inside.sum() < min_inside:
+                continue
+            times = np.repeat(pixels[i][None], 3, 0)
+            if crop is not None:
+                box = crop_box(times, crop[0])
+                rgb = crop_image(rgb, box, crop[1])
+                affine = crop_affine(box, crop[1])
+                times = times @ affine[:, :2].T + affine[:, 2]
+            ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+            if not ok:
+                raise PackError(f"{video} frame {i}: JPEG encoding failed")
+            chunks.append(data.ravel())
+            offsets.append(offsets[-1] + len(data))
+            j2d.append(times)
+            j3d.append(joints[i])
+            source.append(s)
+    if not j2d:
+        raise PackError("no frames to pack")
+    n = len(j2d)
+    return FramePack(np.concatenate(chunks).astype(np.uint8), np.asarray(offsets, np.int64), np.ones(n, bool),
+                     np.asarray(j2d, np.float32), np.asarray(j3d, np.float32), np.ones((n, 21), bool),
+                     np.asarray(source, np.int16), [str(t) for t in truths])
+
+
 def save_pack(pack: FramePack, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -149,7 +198,9 @@ def load_pack(path: str | Path) -> FramePack:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.frame_pack", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", nargs="+", required=True, help="synthetic set folders")
+    source = ap.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", nargs="+", help="synthetic set folders")
+    source.add_argument("--clips", nargs="+", help="rendered clips' truth files (NAME_truth.npz beside NAME.mp4)")
     ap.add_argument("--out", required=True, help="the pack (.npz)")
     ap.add_argument("--sharp-share", type=float, default=0.6, help="share of blurred sets' frames packed sharp")
     ap.add_argument("--quality", type=int, default=90, help="JPEG quality")
@@ -161,12 +212,15 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         crop = (float(args.crop.split(":")[0]), int(args.crop.split(":")[1])) if args.crop else None
-        pack = pack_frames(args.data, args.sharp_share, args.quality, args.seed, args.every, args.min_inside, crop)
+        if args.clips:
+            pack = pack_clips(args.clips, args.quality, args.every, args.min_inside, crop)
+        else:
+            pack = pack_frames(args.data, args.sharp_share, args.quality, args.seed, args.every, args.min_inside, crop)
     except Exception as exc:  # noqa: BLE001 - a missing or broken set: one line, not a traceback
         print(f"frame_pack: error: {exc}", file=sys.stderr)
         return 1
     path = save_pack(pack, args.out)
-    print(f"{len(pack)} frames ({pack.sharp.mean():.0%} sharp) from {len(args.data)} set(s): {path}, "
+    print(f"{len(pack)} frames ({pack.sharp.mean():.0%} sharp) from {len(args.clips or args.data)} set(s): {path}, "
           f"{path.stat().st_size / 1e6:.1f} MB")
     return 0
 
