@@ -19,7 +19,7 @@ from inference.models.output import load_model
 from scenes.dataset import SyntheticDataset
 from training.frame_pack import PackError, load_pack, pack_clips, pack_frames, save_pack
 from training.keypoints_on_device import (DeviceAugment, DeviceFrames, RunSettings, apply_affines, crop_affines,
-                                          crop_boxes, sample_crops, train_on_device)
+                                          crop_boxes, sample_crops, score_checkpoint, train_on_device)
 
 SMALL = KeypointNetConfig(backbone_depth=10, backbone_width=8, image_size=64, decoder_channels=16)
 
@@ -194,6 +194,9 @@ def test_a_short_run_lowers_the_loss_and_writes_a_checkpoint_the_job_loads(packe
     assert model.config == SMALL
     best = load_model(tmp_path / "run" / "best.pt", expect="keypoints").checkpoint_metadata
     assert best["val_crop_px"] <= meta["val_crop_px"]
+    # --score reads the saved checkpoint back as the run scored it (its weights stored in half precision)
+    rescored = score_checkpoint(tmp_path / "run" / "model.pt", packed, "cpu")
+    assert rescored["val_crop_px"] == pytest.approx(result["val_crop_px"], rel=0.05, abs=0.2)
 
 
 def test_a_clip_pack_holds_the_videos_frames_cropped_around_the_truths_projected_joints(tmp_path):
@@ -206,7 +209,7 @@ def test_a_clip_pack_holds_the_videos_frames_cropped_around_the_truths_projected
     true_px = truth_pixels(load_motion_sequence(truth))
     assert len(pack) == 15 and pack.sharp.all() and pack.visible.all()  # frames 0, 8, ..., 112 of 120
     frames = dict(Footage(str(ROOT / "samples" / "sample_clip.mp4")).frames())
-    for k, index in enumerate((0, 40, 112)):
+    for index in (0, 40, 112):
         i = index // 8
         box = crop_box(np.repeat(true_px[index][None], 3, 0), 1.8)
         affine = crop_affine(box, 144)

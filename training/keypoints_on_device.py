@@ -207,6 +207,17 @@ def score(model: KeypointNet, frames: DeviceFrames, batch_size: int = 256) -> Di
                                                       ("val_depth_mm", depth))}
 
 
+def score_checkpoint(checkpoint: str | Path, pack: str | Path, device: Optional[str] = None) -> Dict[str, float]:
+    """:func:`score` of a saved keypoint checkpoint on a frame pack (a baseline for a run's own scores)."""
+    from inference.models.output import load_model
+
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = load_model(checkpoint, expect="keypoints").float().to(dev)
+    frames = DeviceFrames([load_pack(pack)], model.config.image_size, dev)
+    with torch.no_grad():
+        return score(model, frames)
+
+
 def lr_at(progress: float, settings: RunSettings) -> float:
     """Linear warm-up, then cosine decay to zero over the run (``progress`` in [0, 1])."""
     if progress < settings.warmup:
@@ -337,8 +348,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--start", default="", help="a keypoint checkpoint of the same config whose weights start this run")
     ap.add_argument("--save-init", default="", metavar="FILE",
                     help="only write a keypoint checkpoint holding --init's backbone (a small file to carry)")
+    ap.add_argument("--score", default="", metavar="CKPT",
+                    help="only score the keypoint checkpoint CKPT on --val (as a run scores its checkpoints)")
     ap.add_argument("--device", default=None)
     args = ap.parse_args(argv)
+    if args.score:
+        if not args.val:
+            ap.error("--score needs --val")
+        print(json.dumps(score_checkpoint(args.score, args.val, args.device)))
+        return 0
     cfg = KeypointNetConfig(backbone_depth=args.depth, backbone_width=args.width, decoder_channels=args.decoder)
     if args.save_init:
         from .trainer import backbone_from
