@@ -4,11 +4,13 @@ keypoints, the fitting stage with default settings, scored against the truth.
 
     .venv/bin/python tools/fit_with_true_keypoints.py [--video samples/sample_clip.mp4]
                                                       [--truth samples/sample_clip_truth.npz] [--noise 0,5,8]
-                                                      [--detector] [--truth-start] [--truth-fingers]
+                                                      [--detector] [--network [CKPT]] [--truth-start]
+                                                      [--truth-fingers]
                                                       [--lifter runs/lifter.pt]
 
 The difference between these rows and the clip's default run is what the detector's keypoints cost.
-``--detector`` adds a row fitted to the detector's own keypoints (as a job reads them). ``--truth-start``
+``--detector`` adds a row fitted to the detector's own keypoints (as a job reads them); ``--network`` one
+fitted to the keypoint network's points on the detector's boxes (without the depths a job also fits). ``--truth-start``
 fits every row a second time with the truth's pose of each frame as its starting candidate in place of the
 network's (the network's output stays the prior): how much of the error is the search for a starting point
 rather than the energy itself. ``--truth-fingers`` does the same with the truth's finger pose under the
@@ -108,6 +110,23 @@ def detector_keypoints(video: str | Path, truth: MotionSequence) -> Dict[int, np
     return {int(round(truth.frames[i])): hand.keypoints for i, _, hand in matched_hands(str(video), true_px)}
 
 
+def network_keypoints(video: str | Path, truth: MotionSequence, checkpoint: str = "") -> Dict[int, np.ndarray]:
+    """{footage frame: (21, 2)} the keypoint network's reading of the detector's box around the hand nearest
+    the truth (the crop a job reads; the box unsmoothed), per frame found."""
+    import torch
+
+    from detector_keypoints import matched_hands
+    from inference.keypoint_reader import KeypointReader, load_keypoint_network
+    from training.video_scores import truth_pixels
+
+    reader = KeypointReader(load_keypoint_network(checkpoint), torch.device("cpu"), batch_size=1)
+    out = {}
+    for i, rgb, hand in matched_hands(str(video), truth_pixels(truth)):
+        reader.push(i, rgb, hand.box, mirror=truth.handedness == "left")
+        out[int(round(truth.frames[i]))] = reader.take(i).keypoints
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--video", default=str(ROOT / "samples" / "sample_clip.mp4"))
@@ -115,6 +134,8 @@ def main(argv=None) -> int:
     ap.add_argument("--noise", default="0,5,8",
                     help="keypoint noise, pixels (standard deviation per axis); empty: no true-keypoint rows")
     ap.add_argument("--detector", action="store_true", help="also fit the detector's own keypoints")
+    ap.add_argument("--network", nargs="?", const="", default=None, metavar="CKPT",
+                    help="also fit the keypoint network's keypoints (default: the shipped checkpoint); 2D only")
     ap.add_argument("--truth-start", action="store_true",
                     help="also fit each row from the truth's pose as the starting candidate")
     ap.add_argument("--truth-fingers", action="store_true",
@@ -130,6 +151,8 @@ def main(argv=None) -> int:
             for noise in (float(v) for v in args.noise.split(",") if v)]
     if args.detector:
         rows.append(("the detector's keypoints", detector_keypoints(args.video, truth), 1.0))
+    if args.network is not None:
+        rows.append(("the keypoint network's keypoints", network_keypoints(args.video, truth, args.network), 0.0))
     lifter = None
     if args.lifter:
         from inference.lifting import load_lifter
