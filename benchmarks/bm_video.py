@@ -107,7 +107,8 @@ def main(argv=None) -> int:
     network, network_seconds = timed["network"]
     print(f"--keypoints network in the same run: total {network_seconds + keying:.2f} s "
           f"({(network_seconds + keying) / total:.2f}x the default's; "
-          f"{network.seconds.get('keypoints', 0.0):.2f} s reading keypoints, {network.seconds.get('fit', 0.0):.2f} s fitting)")
+          f"{network.seconds.get('keypoints', 0.0):.2f} s reading keypoints, "
+          f"{network.seconds.get('fit', 0.0):.2f} s fitting)")
     print(f"keys alone: bulk {bulk:.3f} s vs keyframe_insert per key {baseline:.2f} s (baseline): "
           f"{baseline / bulk:.0f}x")
     detection_costs([args.video] + [str(p) for p in SEARCH_CLIPS if p.is_file()])

@@ -1,6 +1,6 @@
 """Training the keypoint network with its frames in device memory: frame packs carry a rendered set's frames
-and joints (or a rendered clip's, from its motion truth); the device crops are the worker's crops (same map, same sampling); a short run on the CPU lowers
-the loss and writes a checkpoint the job can load."""
+and joints (or a rendered clip's, from its motion truth); the device crops are the worker's crops (same map,
+same sampling); a short run on the CPU lowers the loss and writes a checkpoint the job can load."""
 from __future__ import annotations
 
 import math

@@ -103,7 +103,8 @@ def sample_crops(images: torch.Tensor, index: torch.Tensor, affines: torch.Tenso
     for t in offsets:
         moved = src if streaks is None else src + t * streaks[:, None]
         unit = (moved * to_unit + to_unit / 2 - 1).reshape(b, size, size, 2)
-        out = out + F.grid_sample(frames, unit.to(frames.dtype), mode="bilinear", padding_mode="zeros", align_corners=False)
+        out = out + F.grid_sample(frames, unit.to(frames.dtype), mode="bilinear", padding_mode="zeros",
+                                  align_corners=False)
     return out / len(offsets)
 
 
