@@ -90,8 +90,8 @@ class JobSettings:
     refine: str = "keypoints"  # "keypoints": the fitting stage on the detector's keypoints; "off": the network's output
     refine_strength: float = 1.0  # the keypoints' pull against the priors (1 = default)
     keypoint_offsets: str = "joints"  # "measured": the keypoints lie short of MANO's joints (keypoint_convention)
-    # the fit's keypoints: MediaPipe's; "network": the keypoint network's 2D points and depths; "depth": MediaPipe's
-    # 2D points with the network's depths
+    # the fit's keypoints: MediaPipe's; "network": the keypoint network's 2D points (the hand placed on MediaPipe's);
+    # "depth": MediaPipe's 2D points with the network's depths
     keypoint_source: str = "mediapipe"
     search: bool = True  # look for hands the palm detector missed (track by crop, tiled search)
     search_scales: List[float] = field(default_factory=lambda: list(SEARCH_SCALES))  # tiles / the frame's shorter side
@@ -474,14 +474,21 @@ def run_job(settings: JobSettings, job_dir: str | Path, emit: Emit = lambda kind
         for o in outputs:
             det = seen_by[side][o.frame]
             kp_weight, depth = np.full(21, 1.0 if det.has_keypoints else 0.0), {}
-            if side in readers:  # the keypoint network's points place and fit the hand; the detector's world cue stays
+            placed_by = det  # the detector's keypoints place the hand (the network's where the detector has none)
+            if side in readers:
                 reading = time.perf_counter()
                 read = readers[side].take(o.frame)
                 seconds["keypoints"] = seconds.get("keypoints", 0.0) + time.perf_counter() - reading
-                if settings.keypoint_source == "network":  # "depth": MediaPipe's 2D points, the network's depths
-                    det, kp_weight = dataclasses.replace(det, keypoints=read.keypoints), read.weight
-                depth = {"depth": read.depth, "depth_weight": read.depth_weight}
-            times = place_hands(o.pose, o.betas, o.joints2d, affines[side].pop(o.frame), side == "left", det,
+                if settings.keypoint_source == "network":
+                    # the network's 2D points are fitted, every one alike and without its depths: on the evaluation
+                    # clips its expected errors as weights, its depths, or placing the hand on its points each cost
+                    # finger curl (README: A keypoint network of our own)
+                    fitted = dataclasses.replace(det, keypoints=read.keypoints)
+                    placed_by = det if det.has_keypoints else fitted
+                    det, kp_weight = fitted, np.ones(21)
+                else:  # "depth": MediaPipe's 2D points, the network's depths
+                    depth = {"depth": read.depth, "depth_weight": read.depth_weight}
+            times = place_hands(o.pose, o.betas, o.joints2d, affines[side].pop(o.frame), side == "left", placed_by,
                                 models[side], k, o.joint_variance)
             if colours[side] is not None and o.colours is not None:
                 mid = len(o.colours) // 2

@@ -74,8 +74,8 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
          "finger, by offsets measured on renders: a closer 2D fit (see the README)")])
     keypoint_source: EnumProperty(name="Keypoints from", default="mediapipe", items=[
         ("mediapipe", "MediaPipe", "MediaPipe's landmarks, as the detector found them"),
-        ("network", "Keypoint network", "The project's keypoint network reads each crop (trained on MANO's joints), "
-         "with the joints' depths"),
+        ("network", "Keypoint network", "The project's keypoint network reads each crop (trained on MANO's joints); "
+         "the fit follows its points"),
         ("depth", "MediaPipe + depths", "MediaPipe's landmarks, with the keypoint network's depths of the joints")])
     skin: EnumProperty(name="Skin", default="procedural", items=[
         ("procedural", "Procedural", "The hand model's own skin texture"),

@@ -18,7 +18,7 @@ REFINE = ("keypoints", "off")
 # offsets measured on the project's renders (inference/keypoint_convention.py)
 KEYPOINT_OFFSETS = ("joints", "measured")
 # What the fit is fitted to: MediaPipe's landmarks as the detector found them; the project's keypoint network on
-# the hand's crop (trained on MANO's joints): its points and depths; or MediaPipe's points with the network's depths
+# the hand's crop (trained on MANO's joints): its points; or MediaPipe's points with the network's depths
 KEYPOINT_SOURCES = ("mediapipe", "network", "depth")
 # the rig's skin: the built-in texture, colours taken from the footage, or the colours the network predicts
 SKINS = ("procedural", "footage", "network")
@@ -68,8 +68,8 @@ def add_job_arguments(ap: argparse.ArgumentParser) -> None:
                          "lie short of the joints, by offsets measured on renders (better 2D fit, see the README)")
     ap.add_argument("--keypoints", default=KEYPOINT_SOURCES[0], choices=KEYPOINT_SOURCES,
                     help="the keypoints the fit uses: mediapipe (default): MediaPipe's landmarks; network: the "
-                         "project's keypoint network's points and depths on each crop; depth: MediaPipe's points "
-                         "with the network's depths (see the README's fitting section)")
+                         "project's keypoint network's points on each crop (the hand placed on MediaPipe's); depth: "
+                         "MediaPipe's points with the network's depths (see the README's fitting section)")
     ap.add_argument("--skin", default=SKINS[0], choices=SKINS,
                     help="procedural (default): the hand model's own skin; footage: the hand's colours taken from "
                          "the footage (per vertex, the median over the frames that see it); network: the colours "
