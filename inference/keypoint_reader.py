@@ -21,7 +21,7 @@ from .crop import crop_affine, crop_image, crop_to_image, normalise
 class FrameKeypoints:
     keypoints: np.ndarray  # (21, 2) image pixels, MANO-21
     error_px: np.ndarray  # (21,) the network's expected error per axis, image pixels
-    weight: np.ndarray  # (21,) the fit's per-keypoint weight in (0, 1]
+    weight: np.ndarray  # (21,) a per-keypoint weight in (0, 1] from the expected errors (the job fits all alike)
     depth: np.ndarray  # (21,) metres, each joint's camera depth minus the wrist's
     depth_error: np.ndarray  # (21,) the network's expected depth error, metres
     depth_weight: np.ndarray  # (21,) the fit's per-joint depth weight in [0, 1] (0 for the wrist itself)
