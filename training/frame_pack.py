@@ -67,6 +67,21 @@ class FramePack:
         return (self.image(i) for i in range(len(self)))
 
 
+def encode_frame(image: np.ndarray, times: np.ndarray, crop: Optional[Tuple[float, int]], quality: int,
+                 name: str) -> Tuple[np.ndarray, np.ndarray]:
+    """One frame as a pack keeps it: (its JPEG bytes, its (3, 21, 2) joints in the kept image's pixels), the
+    image cropped to a square of ``crop[0]`` times the joints' extent at ``crop[1]`` pixels when ``crop``."""
+    if crop is not None:
+        box = crop_box(times, crop[0])
+        image = crop_image(image, box, crop[1])
+        affine = crop_affine(box, crop[1])
+        times = times @ affine[:, :2].T + affine[:, 2]
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise PackError(f"{name}: JPEG encoding failed")
+    return data.ravel(), times
+
+
 def pack_frames(roots: Sequence[str], sharp_share: float = 0.6, quality: int = 90, seed: int = 0,
                 every: int = 1, min_inside: int = 18, crop: Optional[Tuple[float, int]] = None) -> FramePack:
     """Every ``every``-th frame of the sets ``roots`` that shows at least ``min_inside`` of the 21 joints inside
@@ -93,15 +108,8 @@ def pack_frames(roots: Sequence[str], sharp_share: float = 0.6, quality: int = 9
             image = frame["sharp"] if "sharp" in frame and use_sharp else frame["image"]
             times = frame["joints2d"]
             times = np.repeat(times[mid:mid + 1], 3, 0) if use_sharp or len(times) == 1 else times
-            if crop is not None:
-                box = crop_box(times, crop[0])
-                image = crop_image(image, box, crop[1])
-                affine = crop_affine(box, crop[1])
-                times = times @ affine[:, :2].T + affine[:, 2]
-            ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-            if not ok:
-                raise PackError(f"{root} frame {i}: JPEG encoding failed")
-            chunks.append(data.ravel())
+            data, times = encode_frame(image, times, crop, quality, f"{root} frame {i}")
+            chunks.append(data)
             offsets.append(offsets[-1] + len(data))
             sharp.append(use_sharp)
             j2d.append(times)
@@ -143,15 +151,8 @@ def pack_clips(truths: Sequence[str], quality: int = 90, every: int = 2, min_ins
             if inside.sum() < min_inside:
                 continue
             times = np.repeat(pixels[i][None], 3, 0)
-            if crop is not None:
-                box = crop_box(times, crop[0])
-                rgb = crop_image(rgb, box, crop[1])
-                affine = crop_affine(box, crop[1])
-                times = times @ affine[:, :2].T + affine[:, 2]
-            ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-            if not ok:
-                raise PackError(f"{video} frame {i}: JPEG encoding failed")
-            chunks.append(data.ravel())
+            data, times = encode_frame(rgb, times, crop, quality, f"{video} frame {i}")
+            chunks.append(data)
             offsets.append(offsets[-1] + len(data))
             j2d.append(times)
             j3d.append(joints[i])
