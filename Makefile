@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 BLENDER_EXT = $(shell find $(VENV)/lib -path '*addons_core/bl_pkg/cli/blender_ext.py' 2>/dev/null | head -n 1)
 
-.PHONY: setup test demo extension bench assets checkpoint checkpoint-mixed video-data checkpoint-deformer checkpoint-seqhand mixed-data checkpoint-s2hand checkpoint-amvur keypoint-data checkpoint-keypoints keypoint-packs keypoint-packs-close checkpoint-keypoints-gpu lifter-footage clean
+.PHONY: setup test demo extension bench assets checkpoint checkpoint-mixed video-data checkpoint-deformer checkpoint-seqhand mixed-data checkpoint-s2hand checkpoint-amvur keypoint-data checkpoint-keypoints keypoint-packs keypoint-packs-close keypoint-packs-footage checkpoint-keypoints-gpu lifter-footage clean
 
 setup: $(STAMP)
 
@@ -184,6 +184,20 @@ keypoint-packs-close: keypoint-packs
 	  data/synth_kpg/open_bare data/synth_kpg/open_forearm_occ data/synth_kpg/open_more data/synth_kpg/makehuman \
 	  data/synth_kpg/makehuman_more
 	$(PY) -m training.frame_pack --out data/packs_close/val.npz --quality 80 --crop 1.8:144 --data data/synth_kpg/test_192
+
+# A third GPU run's data (README: the network reads grey, blurred Workbench footage worst): 50 random clips
+# rendered the way the sample clip is (tools/lifter_footage.py; about 75 minutes in two processes, resumable),
+# every clip whose number ends in 9 held out, packed as squares of 1.8 times the hand at 144 px. Then, on a
+# machine with a GPU and the close packs too:
+#   PYTHON=$(GPU_PYTHON) tools/train_keypoints_gpu.sh data/packs_footage runs/keypoints_gpu_footage 3.5 \
+#     inference/checkpoints/keypoints_tiny.pt data/packs_close
+FOOTAGE = $(PY) tools/lifter_footage.py make --clips 50 --seed 300 --out data/kp_footage
+keypoint-packs-footage: setup
+	$(FOOTAGE) --part 0/2 & first=$$!; $(FOOTAGE) --part 1/2 && wait $$first
+	$(PY) -m training.frame_pack --out data/packs_footage/footage.npz --quality 80 --crop 1.8:144 --every 2 \
+	  --clips data/kp_footage/clip0[0-4][0-8]_truth.npz
+	$(PY) -m training.frame_pack --out data/packs_footage/val.npz --quality 80 --crop 1.8:144 --every 2 \
+	  --clips data/kp_footage/clip0[0-4]9_truth.npz
 
 # The shipped keypoint network (inference/checkpoints/keypoints_tiny.pt), on a machine with a CUDA GPU and the
 # packs of the two recipes above: 8 minutes from the BlurHandNet backbone (w32/, with w48/ beside it), then 3.5

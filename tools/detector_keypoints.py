@@ -9,6 +9,11 @@ against the truth's projected joints.
 
 ``--left``: the clip shows a left hand (the network reads it mirrored, as a job does). The fitting stage is
 as good as these keypoints: compare with tools/fit_with_true_keypoints.py.
+
+It also scores the network's depths (each joint's camera depth minus the wrist's, what ``--keypoints depth``
+fits) against the truth's, beside what a flat hand (every depth zero) would score: depths no better than the
+flat hand's tell the fit nothing about how the fingers curl. ``--hand-model`` names the hand the clip shows
+(its truth's joints come from that model).
 """
 from __future__ import annotations
 
@@ -22,10 +27,11 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from addon.common.hand_model import find_hand_model  # noqa: E402
 from addon.common.motion_sequence import load_motion_sequence  # noqa: E402
 from inference.detect import Detection, make_detector  # noqa: E402
 from inference.video import Footage  # noqa: E402
-from training.video_scores import truth_pixels  # noqa: E402
+from training.video_scores import sequence_joints, truth_pixels  # noqa: E402
 
 
 def closest(found: list, true_px: np.ndarray):
@@ -71,16 +77,25 @@ def main(argv=None) -> int:
     ap = clip_arguments(__doc__.splitlines()[0])
     ap.add_argument("--left", action="store_true", help="the clip shows a left hand")
     ap.add_argument("--keypoint-checkpoint", default="", help="the keypoint network (default: the shipped one)")
+    ap.add_argument("--hand-model", default="open", choices=("open", "makehuman"), help="the hand the clip shows")
     args = ap.parse_args(argv)
-    true_px = truth_pixels(load_motion_sequence(args.truth))
+    truth = load_motion_sequence(args.truth)
+    true_px = truth_pixels(truth)
+    joints = sequence_joints(truth, find_hand_model(truth.handedness, hand=args.hand_model))
+    true_depth = joints[..., 2] - joints[..., :1, 2]  # (F, 21) metres, relative to the wrist
     reader = KeypointReader(load_keypoint_network(args.keypoint_checkpoint), torch.device("cpu"), batch_size=1)
-    detector, network = [], []
+    detector, network, depth, flat = [], [], [], []
     for index, rgb, hand in matched_hands(args.video, true_px):
         reader.push(index, rgb, hand.box, mirror=args.left)
+        read = reader.take(index)
         detector.append(np.linalg.norm(hand.keypoints - true_px[index], axis=-1))
-        network.append(np.linalg.norm(reader.take(index).keypoints - true_px[index], axis=-1))
+        network.append(np.linalg.norm(read.keypoints - true_px[index], axis=-1))
+        depth.append(np.abs(read.depth - true_depth[index])[1:])  # the wrist's is zero by definition
+        flat.append(np.abs(true_depth[index])[1:])
     print(summary("MediaPipe", np.array(detector)))
     print(summary("keypoint network", np.array(network)))
+    print(f"keypoint network's depths relative to the wrist: {1000 * np.mean(depth):.1f} mm off on average "
+          f"(a flat hand, every depth zero: {1000 * np.mean(flat):.1f} mm)")
     return 0
 
 
