@@ -186,9 +186,9 @@ keypoint-packs-close: keypoint-packs
 	$(PY) -m training.frame_pack --out data/packs_close/val.npz --quality 80 --crop 1.8:144 --data data/synth_kpg/test_192
 
 # A third GPU run's data (README: the network reads grey, blurred Workbench footage worst): 50 random clips
-# rendered the way the sample clip is (tools/lifter_footage.py, resumable; 30 of them took 49 minutes in two
-# processes here), every clip whose number ends in 9 held out, packed as squares of 1.8 times the hand at
-# 144 px. Then, on a machine with a GPU and the close packs too:
+# rendered the way the sample clip is (tools/lifter_footage.py, in two processes; an interrupted run resumes),
+# every clip whose number ends in 9 held out, packed as squares of 1.8 times the hand at 144 px. Then, on a
+# machine with a GPU and the close packs too:
 #   PYTHON=$(GPU_PYTHON) tools/train_keypoints_gpu.sh data/packs_footage runs/keypoints_gpu_footage 3.5 \
 #     inference/checkpoints/keypoints_tiny.pt data/packs_close
 FOOTAGE = $(PY) tools/lifter_footage.py make --clips 50 --seed 300 --out data/kp_footage

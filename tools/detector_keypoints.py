@@ -4,23 +4,23 @@ on the frame's own box where a job smooths the boxes over time), the 21 keypoint
 against the truth's projected joints.
 
     .venv/bin/python tools/detector_keypoints.py [--video samples/sample_clip.mp4]
-                                                 [--truth samples/sample_clip_truth.npz] [--left]
-                                                 [--keypoint-checkpoint FILE]
+                                                 [--truth samples/sample_clip_truth.npz]
+                                                 [--keypoint-checkpoint FILE] [--hand-model makehuman]
 
-``--left``: the clip shows a left hand (the network reads it mirrored, as a job does). The fitting stage is
+A clip whose truth is a left hand is read mirrored by the network, as a job reads it. The fitting stage is
 as good as these keypoints: compare with tools/fit_with_true_keypoints.py.
 
 It also scores the network's depths (each joint's camera depth minus the wrist's, what ``--keypoints depth``
 fits) against the truth's, beside what a flat hand (every depth zero) would score: depths no better than the
 flat hand's tell the fit nothing about how the fingers curl. ``--hand-model`` names the hand the clip shows
-(its truth's joints come from that model).
+(its truth's joints, in 2D and in depth, come from that model).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-from typing import Iterator, Tuple
+from typing import TYPE_CHECKING, Iterator, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -28,10 +28,13 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from addon.common.hand_model import find_hand_model  # noqa: E402
-from addon.common.motion_sequence import load_motion_sequence  # noqa: E402
+from addon.common.motion_sequence import MotionSequence, load_motion_sequence  # noqa: E402
 from inference.detect import Detection, make_detector  # noqa: E402
 from inference.video import Footage  # noqa: E402
-from training.video_scores import sequence_joints, truth_pixels  # noqa: E402
+from training.video_scores import project, sequence_joints  # noqa: E402
+
+if TYPE_CHECKING:
+    from inference.keypoint_reader import FrameKeypoints
 
 
 def closest(found: list, true_px: np.ndarray):
@@ -69,25 +72,31 @@ def summary(name: str, errors: np.ndarray) -> str:
             f"{frame_means.max():.1f} px")
 
 
-def main(argv=None) -> int:
+def network_readings(video: str, truth: MotionSequence, true_px: np.ndarray, checkpoint: str = "") -> Iterator[
+        Tuple[int, Detection, "FrameKeypoints"]]:
+    """:func:`matched_hands` with the keypoint network's reading of each detection's box (the crop a job reads,
+    the box unsmoothed; a left hand's crop mirrored): (index, detection, reading)."""
     import torch
 
     from inference.keypoint_reader import KeypointReader, load_keypoint_network
 
+    reader = KeypointReader(load_keypoint_network(checkpoint), torch.device("cpu"), batch_size=1)
+    for index, rgb, hand in matched_hands(video, true_px):
+        reader.push(index, rgb, hand.box, mirror=truth.handedness == "left")
+        yield index, hand, reader.take(index)
+
+
+def main(argv=None) -> int:
     ap = clip_arguments(__doc__.splitlines()[0])
-    ap.add_argument("--left", action="store_true", help="the clip shows a left hand")
     ap.add_argument("--keypoint-checkpoint", default="", help="the keypoint network (default: the shipped one)")
     ap.add_argument("--hand-model", default="open", choices=("open", "makehuman"), help="the hand the clip shows")
     args = ap.parse_args(argv)
     truth = load_motion_sequence(args.truth)
-    true_px = truth_pixels(truth)
     joints = sequence_joints(truth, find_hand_model(truth.handedness, hand=args.hand_model))
+    true_px = project(joints, truth.camera_matrix)
     true_depth = joints[..., 2] - joints[..., :1, 2]  # (F, 21) metres, relative to the wrist
-    reader = KeypointReader(load_keypoint_network(args.keypoint_checkpoint), torch.device("cpu"), batch_size=1)
     detector, network, depth, flat = [], [], [], []
-    for index, rgb, hand in matched_hands(args.video, true_px):
-        reader.push(index, rgb, hand.box, mirror=args.left)
-        read = reader.take(index)
+    for index, hand, read in network_readings(args.video, truth, true_px, args.keypoint_checkpoint):
         detector.append(np.linalg.norm(hand.keypoints - true_px[index], axis=-1))
         network.append(np.linalg.norm(read.keypoints - true_px[index], axis=-1))
         depth.append(np.abs(read.depth - true_depth[index])[1:])  # the wrist's is zero by definition
@@ -97,7 +106,6 @@ def main(argv=None) -> int:
     print(f"keypoint network's depths relative to the wrist: {1000 * np.mean(depth):.1f} mm off on average "
           f"(a flat hand, every depth zero: {1000 * np.mean(flat):.1f} mm)")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,8 +10,8 @@ keypoints, the fitting stage with default settings, scored against the truth.
 
 The difference between these rows and the clip's default run is what the detector's keypoints cost.
 ``--detector`` adds a row fitted to the detector's own keypoints (as a job reads them); ``--network`` one
-fitted to the keypoint network's points on the detector's boxes (without the depths a job also fits). ``--truth-start``
-fits every row a second time with the truth's pose of each frame as its starting candidate in place of the
+fitted to the keypoint network's points on the detector's boxes (their 2D points alike, as a job fits them).
+``--truth-start`` fits every row a second time with the truth's pose of each frame as its starting candidate in place of the
 network's (the network's output stays the prior): how much of the error is the search for a starting point
 rather than the energy itself. ``--truth-fingers`` does the same with the truth's finger pose under the
 orientation and translation of the row's own (default) fit: whether the start lacks the palm or the fingers.
@@ -113,19 +113,11 @@ def detector_keypoints(video: str | Path, truth: MotionSequence) -> Dict[int, np
 def network_keypoints(video: str | Path, truth: MotionSequence, checkpoint: str = "") -> Dict[int, np.ndarray]:
     """{footage frame: (21, 2)} the keypoint network's reading of the detector's box around the hand nearest
     the truth (the crop a job reads; the box unsmoothed), per frame found."""
-    import torch
-
-    from detector_keypoints import matched_hands
-    from inference.keypoint_reader import KeypointReader, load_keypoint_network
+    from detector_keypoints import network_readings
     from training.video_scores import truth_pixels
 
-    reader = KeypointReader(load_keypoint_network(checkpoint), torch.device("cpu"), batch_size=1)
-    out = {}
-    for i, rgb, hand in matched_hands(str(video), truth_pixels(truth)):
-        reader.push(i, rgb, hand.box, mirror=truth.handedness == "left")
-        out[int(round(truth.frames[i]))] = reader.take(i).keypoints
-    return out
-
+    readings = network_readings(str(video), truth, truth_pixels(truth), checkpoint)
+    return {int(round(truth.frames[i])): read.keypoints for i, _, read in readings}
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -5,14 +5,17 @@ finger curl (``training/video_scores.py`` defines each).
     .venv/bin/python tools/score_motion.py seq.npz                                  # the sample clip's truth
     .venv/bin/python tools/score_motion.py run.npz --truth clip_truth.npz [--mirrored] [--json]
     .venv/bin/python tools/score_motion.py run.npz --truth labels.npz               # keypoint truth (2D only)
+    .venv/bin/python tools/score_motion.py run.npz --truth clip_truth.npz --frames 65-97   # a stretch of it
 
 A keypoint truth file holds ``frames`` (T,) Blender frames and ``keypoints`` (T, 21, 2) pixels in MANO-21
 order (optionally ``handedness``). ``--mirrored`` scores a run of the left-right mirrored footage against
-the mirrored truth (a left hand for a right one).
+the mirrored truth (a left hand for a right one). ``--frames FIRST-LAST`` scores only the truth's frames in
+that range (its own frame numbers, inclusive): where in a clip a run goes wrong.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -23,10 +26,37 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from addon.common.hand_model import find_hand_model  # noqa: E402
-from addon.common.motion_sequence import load_motion_sequence  # noqa: E402
+from addon.common.motion_sequence import MotionSequence, load_motion_sequence  # noqa: E402
 from training.video_scores import mirror_truth, score_against_keypoints, score_against_motion  # noqa: E402
 
 SAMPLE_TRUTH = ROOT / "samples" / "sample_clip_truth.npz"
+PER_SAMPLE = ("frames", "global_orient", "hand_pose", "betas", "transl", "confidence", "joint_confidence")
+
+
+def between(frames: np.ndarray, first: float, last: float) -> np.ndarray:
+    """The mask of ``frames`` in [first, last]; none there is an error that names the truth's own range."""
+    keep = (frames >= first) & (frames <= last)
+    if not keep.any():
+        raise SystemExit(f"score_motion: the truth has no frame in {first:g}-{last:g} "
+                         f"(it has {frames.min():g}-{frames.max():g})")
+    return keep
+
+
+def truth_between(truth: MotionSequence, first: float, last: float) -> MotionSequence:
+    """The motion truth's samples whose frame lies in [first, last]."""
+    keep = between(truth.frames, first, last)
+    return dataclasses.replace(truth, **{name: getattr(truth, name)[keep] for name in PER_SAMPLE
+                                         if getattr(truth, name) is not None
+                                         and len(getattr(truth, name)) == len(truth.frames)})
+
+
+def frame_range(text: str) -> tuple:
+    """``"65-97"`` -> (65.0, 97.0)."""
+    try:
+        first, last = (float(v) for v in text.split("-"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected FIRST-LAST, such as 65-97, not {text!r}") from None
+    return first, last
 
 
 def main(argv=None) -> int:
@@ -36,15 +66,21 @@ def main(argv=None) -> int:
     ap.add_argument("--mirrored", action="store_true", help="the runs are of the mirrored footage")
     ap.add_argument("--mano", default="", help="official MANO folder the runs were made with")
     ap.add_argument("--json", action="store_true", help="print one JSON object per run")
+    ap.add_argument("--frames", type=frame_range, metavar="FIRST-LAST",
+                    help="score only the truth's frames in this range (a motion truth's own frame numbers)")
     args = ap.parse_args(argv)
     with np.load(args.truth, allow_pickle=False) as data:
         keypoint_truth = "keypoints" in data.files
         if keypoint_truth:
             frames, keypoints = data["frames"], data["keypoints"]
             side = str(data["handedness"]) if "handedness" in data.files else None
+            if args.frames:
+                keep = between(frames, *args.frames)
+                frames, keypoints = frames[keep], keypoints[keep]
     if not keypoint_truth:
         truth = load_motion_sequence(args.truth)
         truth = mirror_truth(truth) if args.mirrored else truth
+        truth = truth_between(truth, *args.frames) if args.frames else truth
         truth_model = find_hand_model(truth.handedness, args.mano or None)
     for path in args.runs:
         run = load_motion_sequence(path)
