@@ -23,6 +23,10 @@ Energy (each term weighted by :class:`FitWeights`):
   confidence of its bone relative to the frame's mean (the prior holds where the network is sure, and the
   keypoints decide where it is not; the frame's total pull stays that of a model without confidences);
 - ``coupling``: a finger's DIP flexes two thirds of its PIP (the tendons couple them);
+- ``straight``: a finger stays straight unless its keypoints show it bent (a saturating cost on each PIP
+  flexion): a bend towards the camera shortens the finger's image only to second order, and keypoint noise
+  can only be explained as a bend, so without it noise bends straight fingers (on for the keypoint network's
+  points, ``inference/pipeline.py``);
 - ``velocity`` / ``acceleration``: finite differences of the 21 camera-space joints between frames,
   skipped across gaps of more than ``max_gap`` frames;
 - ``shape``: squared betas (a standard-normal prior on the shape);
@@ -89,6 +93,12 @@ class FitWeights:
     accel_scale_m: float = 0.004  # an acceleration this large (metres / frame^2) costs 1 per joint
     shape: float = 0.01
     world: float = 0.0
+    # A finger stays straight unless its keypoints show it bent: each PIP flexion costs straight * a^2 / (a^2 + c^2)
+    # (c = straight_scale, radians), nothing when straight and at most ``straight`` however far bent. A bend towards
+    # the camera shortens a finger's image only to second order, so keypoint noise that lands short of the tip is
+    # otherwise read as a bend (README: A finger is straight until shown bent). 0: off.
+    straight: float = 0.0
+    straight_scale: float = 0.25
     depth: float = 1.0  # the keypoint network's relative depths (where a job reads them)
     depth_scale_m: float = 0.01  # a depth off by this much costs half the term's weight per joint
     switch_cost: float = 0.5  # starting points: price per cm^2 of root-relative joint motion between frames
@@ -298,6 +308,9 @@ def fit_window(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side: s
         per_frame["orient_prior"] = w.orient_prior * (3 - (root_net * root).sum((-1, -2))) * free[:, 0]
         flex = a[:, :12, 0].reshape(-1, 4, 3)  # index, middle, pinky, ring: (MCP, PIP, DIP) flexion
         per_frame["coupling"] = w.coupling * ((flex[:, :, 2] - DIP_PIP_RATIO * flex[:, :, 1]) ** 2).sum(-1)
+        if w.straight:
+            pip = flex[:, :, 1] ** 2
+            per_frame["straight"] = w.straight * (pip / (pip + w.straight_scale ** 2)).sum(-1) * free[:, 0]
         if w.synergy:
             per_frame["synergy"] = w.synergy * frame.synergy(right_fingers) * free[:, 0]
         if has_world:

@@ -52,6 +52,9 @@ SIDE_SAMPLE_FRAMES = 24  # frames whose crops pass 1 keeps for the side decision
 SIDE_FIT_FRAMES = 10  # of those, per track, fitted as each side
 SIDE_FIT = FitSettings(FitWeights(pose_prior=0.0, orient_prior=0.0), iterations=30, start_iterations=15, lr=0.03,
                        lr_end=0.03)
+# The fit's price of a bent finger with the keypoint network's points (FitWeights.straight). With MediaPipe's it
+# stays off: at 1 the sample clip's fist was fitted as a flat hand turned towards the camera.
+NETWORK_STRAIGHT = 1.0
 # A joint whose predicted variance (summed over x, y, z) is 9 cm^2, an expected error of 3 cm (about a finger
 # segment), has confidence 0.5.
 VARIANCE_AT_HALF_CM2 = 9.0
@@ -335,6 +338,8 @@ def make_fitter(settings: JobSettings, model: HandModel, right_model: HandModel,
     # The keypoint network was trained on MANO's joints: the detector's offsets are not its convention.
     seen_along = ON_JOINTS if settings.keypoint_source == "network" else offsets(settings)
     fit = dataclasses.replace(FitSettings().scaled(settings.refine_strength), keypoint_offsets=seen_along)
+    if settings.keypoint_source == "network":  # README: A finger is straight until shown bent
+        fit = dataclasses.replace(fit, weights=dataclasses.replace(fit.weights, straight=NETWORK_STRAIGHT))
     if settings.fit_window:  # shorter windows: the first keys arrive sooner; each window shares a sixth
         fit = dataclasses.replace(fit, window=settings.fit_window, overlap=max(2, settings.fit_window // 6))
     return TrackFitter(model, right_model, k, fit, device)

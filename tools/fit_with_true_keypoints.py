@@ -33,9 +33,9 @@ import numpy as np  # noqa: E402
 
 from addon.common.hand_model import find_hand_model  # noqa: E402
 from addon.common.motion_sequence import MotionSequence, load_motion_sequence  # noqa: E402
-from inference.fitting import FitSettings, TrackFitter  # noqa: E402
+from inference.fitting import FitSettings, FitWeights, TrackFitter  # noqa: E402
 from inference.keypoint_convention import ON_JOINTS  # noqa: E402
-from inference.pipeline import JobSettings, run_job  # noqa: E402
+from inference.pipeline import NETWORK_STRAIGHT, JobSettings, run_job  # noqa: E402
 from training.video_scores import project, score_against_motion, sequence_joints  # noqa: E402
 
 
@@ -133,34 +133,43 @@ def main(argv=None) -> int:
     ap.add_argument("--truth-fingers", action="store_true",
                     help="also fit each row from its own fit's orientation with the truth's finger pose")
     ap.add_argument("--lifter", help="also fit each row with this lifting network's proposals as candidates")
+    ap.add_argument("--straight", type=float, default=None, metavar="W",
+                    help="the price of a bent finger (FitWeights.straight) in every row; default: as a job fits "
+                         "each kind of keypoints (the network's: inference.pipeline.NETWORK_STRAIGHT, others: 0)")
     args = ap.parse_args(argv)
     truth = load_motion_sequence(args.truth)
     model = find_hand_model(truth.handedness)
     raw = network_alone(args.video, truth.handedness)
     print(f"network alone: {score_against_motion(raw, model, truth, model).line()}")
-    # (name, keypoints, whether they have MediaPipe's habit of lying short of the joints: the lifter's input)
-    rows = [(f"true keypoints + {noise:g} px noise", true_keypoints(truth, noise), 0.0)
+    # (name, keypoints, whether they have MediaPipe's habit of lying short of the joints: the lifter's input,
+    #  the price of a bent finger)
+    rows = [(f"true keypoints + {noise:g} px noise", true_keypoints(truth, noise), 0.0, 0.0)
             for noise in (float(v) for v in args.noise.split(",") if v)]
     if args.detector:
-        rows.append(("the detector's keypoints", detector_keypoints(args.video, truth), 1.0))
+        rows.append(("the detector's keypoints", detector_keypoints(args.video, truth), 1.0, 0.0))
     if args.network is not None:
-        rows.append(("the keypoint network's keypoints", network_keypoints(args.video, truth, args.network), 0.0))
+        rows.append(("the keypoint network's keypoints", network_keypoints(args.video, truth, args.network), 0.0,
+                     NETWORK_STRAIGHT))
     lifter = None
     if args.lifter:
         from inference.lifting import load_lifter
 
         lifter = load_lifter(args.lifter)
-    for name, keypoints, habit in rows:
-        fitted = fit_to_keypoints(raw, keypoints)
+    for name, keypoints, habit, straight in rows:
+        straight = straight if args.straight is None else args.straight
+        settings = FitSettings(FitWeights(straight=straight))
+        if straight:
+            name += f" (a bent finger costs {straight:g})"
+        fitted = fit_to_keypoints(raw, keypoints, settings)
         print(f"{name}: {score_against_motion(fitted, model, truth, model).line()}")
         if lifter is not None:
-            lifted = fit_to_keypoints(raw, keypoints, lifter=lifter, lifter_habit=habit)
+            lifted = fit_to_keypoints(raw, keypoints, settings, lifter=lifter, lifter_habit=habit)
             print(f"{name}, with the lifter's proposals: {score_against_motion(lifted, model, truth, model).line()}")
         if args.truth_start:
-            from_truth = fit_to_keypoints(raw, keypoints, starts=truth_starts(truth))
+            from_truth = fit_to_keypoints(raw, keypoints, settings, starts=truth_starts(truth))
             print(f"{name}, the truth as the start: {score_against_motion(from_truth, model, truth, model).line()}")
         if args.truth_fingers:
-            again = fit_to_keypoints(raw, keypoints, starts=truth_fingers(truth, fitted))
+            again = fit_to_keypoints(raw, keypoints, settings, starts=truth_fingers(truth, fitted))
             print(f"{name}, the truth's fingers as the start: "
                   f"{score_against_motion(again, model, truth, model).line()}")
     return 0
