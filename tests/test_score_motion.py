@@ -42,3 +42,23 @@ def test_frames_outside_the_truth_are_refused_with_its_own_range(tmp_path):
         score_motion.main([str(TRUTH), "--truth", str(TRUTH), "--frames", "500-600"])
     with pytest.raises(SystemExit):
         score_motion.main([str(TRUTH), "--frames", "sixty"])
+
+
+def test_curl_misses_are_counted_by_the_side_they_miss_on(tmp_path, capsys):
+    """The truth with the index finger's middle joint turned 1.2 rad (about 70 degrees) on the open frames 1-20,
+    and straightened in the fist of frames 45-55: the first count as fitted too curled, the second as too
+    straight (the curl is the angle between the finger's first and last bone, whichever way it turns)."""
+    truth = load_motion_sequence(TRUTH)
+    run = truth.to_dict()
+    pose = truth.hand_pose.reshape(-1, 15, 3).copy()
+    bend = np.zeros(3)
+    bend[2] = 1.2  # radians, about the joint's z axis
+    pose[:20, 1] += bend  # the index's middle joint: 2nd of MANO's 15 (index1, index2, ...)
+    pose[44:55, 1] = 0.0
+    run["hand_pose"] = pose.reshape(-1, 45)
+    path = tmp_path / "run.npz"
+    np.savez(path, **run)
+    score = scored(capsys, path, "--truth", TRUTH)
+    assert score["curl_too_bent"] == 20, score
+    assert score["curl_too_straight"] == 11, score
+    assert score["curl_ok_share"] == pytest.approx(1 - 31 / 600)

@@ -1,5 +1,6 @@
 """Score video runs against the truth of their footage: side, 2D joint error, MPJPE / PA-MPJPE, depth and
-finger curl (``training/video_scores.py`` defines each).
+finger curl, and of the finger-frames whose curl is missed, how many are fitted too curled and how many too
+straight (``training/video_scores.py`` defines each).
 
     .venv/bin/python -m inference run samples/sample_clip.mp4 -o seq.npz
     .venv/bin/python tools/score_motion.py seq.npz                                  # the sample clip's truth

@@ -11,7 +11,7 @@ file (``frames`` (T,) and ``keypoints`` (T, 21, 2) pixels in MANO-21 order, e.g.
 - 3D: wrist-aligned MPJPE and PA-MPJPE (mm), and the wrist's depth error (mm);
 - finger curl: per finger and frame, the angle between the proximal bone (MCP -> PIP; thumb MCP -> IP) and
   the distal one (DIP -> tip; thumb IP -> tip); the share of finger-frames within ``curl_tolerance_deg``
-  of the truth.
+  of the truth, and of those beyond it, how many are fitted more curled than the truth and how many less.
 """
 from __future__ import annotations
 
@@ -50,6 +50,9 @@ class VideoScore:
     depth_mm: Optional[float] = None  # wrist depth, mean absolute
     curl_ok_share: Optional[float] = None  # share of finger-frames within the tolerance
     curl_err_deg: Optional[float] = None  # mean absolute curl error
+    # finger-frames beyond the tolerance, the fit's finger more curled than the truth's / less curled
+    curl_too_bent: Optional[int] = None
+    curl_too_straight: Optional[int] = None
 
     def as_dict(self) -> Dict[str, object]:
         return asdict(self)
@@ -60,7 +63,9 @@ class VideoScore:
         if self.pa_mpjpe_mm is not None:
             parts += [f"MPJPE {self.mpjpe_mm:.1f} mm", f"PA-MPJPE {self.pa_mpjpe_mm:.1f} mm",
                       f"depth {self.depth_mm:.0f} mm",
-                      f"curl within tolerance {100 * self.curl_ok_share:.0f}% (mean error {self.curl_err_deg:.0f} deg)"]
+                      f"curl within tolerance {100 * self.curl_ok_share:.0f}% (mean error {self.curl_err_deg:.0f} deg; "
+                      f"beyond it, {self.curl_too_bent} finger-frames fitted too bent, {self.curl_too_straight} "
+                      "too straight)"]
         return ", ".join(parts)
 
 
@@ -107,13 +112,15 @@ def score_against_motion(run: MotionSequence, run_model: HandModel, truth: Motio
     pred = sequence_joints(run, run_model)[keep][at_run]
     gt = sequence_joints(truth, truth_model)[at_truth]
     px = np.linalg.norm(project(pred, run.camera_matrix) - project(gt, truth.camera_matrix), axis=-1)
-    curl = np.abs(finger_curls(pred) - finger_curls(gt))
+    signed = finger_curls(pred) - finger_curls(gt)
+    curl = np.abs(signed)
     return VideoScore(
         side_ok=run.handedness == truth.handedness, frames=len(common), joint_px_mean=float(px.mean()),
         wrist_px_median=float(np.median(px[:, 0])), mpjpe_mm=float(point_errors(pred, gt, "root").mean()),
         pa_mpjpe_mm=float(point_errors(pred, gt, "procrustes").mean()),
         depth_mm=float(1000 * np.abs(pred[:, 0, 2] - gt[:, 0, 2]).mean()),
-        curl_ok_share=float((curl <= curl_tolerance_deg).mean()), curl_err_deg=float(curl.mean()))
+        curl_ok_share=float((curl <= curl_tolerance_deg).mean()), curl_err_deg=float(curl.mean()),
+        curl_too_bent=int((signed > curl_tolerance_deg).sum()), curl_too_straight=int((signed < -curl_tolerance_deg).sum()))
 
 
 def score_against_keypoints(run: MotionSequence, run_model: HandModel, frames: np.ndarray, keypoints: np.ndarray,
