@@ -18,6 +18,12 @@ def crop_box(points2d: np.ndarray, scale: float) -> np.ndarray:
     return np.array([centre[0] - side / 2, centre[1] - side / 2, side])
 
 
+def scale_box(box: np.ndarray, factor: float) -> np.ndarray:
+    """The square (x0, y0, side) ``factor`` times as large about the same centre."""
+    x0, y0, side = box
+    return np.array([x0 + side * (1 - factor) / 2, y0 + side * (1 - factor) / 2, side * factor])
+
+
 def crop_affine(box: np.ndarray, size: int, angle: float = 0.0, mirror: bool = False) -> np.ndarray:
     """2x3 map from image pixels to crop pixels: the box to ``size``, then a rotation by ``angle`` radians
     about the crop centre (the same matrix as a rotation about the camera's z axis, so 2D and 3D labels

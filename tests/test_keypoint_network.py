@@ -8,8 +8,8 @@ import torch
 
 from helpers import assert_close
 from inference.catalog import ModelUnavailable
-from inference.crop import crop_affine, crop_to_image
-from inference.keypoint_reader import KeypointReader, keypoint_weights, load_keypoint_network
+from inference.crop import crop_affine, crop_to_image, scale_box
+from inference.keypoint_reader import READ_CROP, KeypointReader, keypoint_weights, load_keypoint_network
 from inference.models.keypoints import STRIDE, KeypointNet, KeypointNetConfig, heatmap_to_crop, soft_argmax_2d
 from training.keypoint_losses import KeypointWeights, keypoint_losses
 
@@ -100,14 +100,17 @@ def test_the_reader_batches_in_frame_order_and_reads_a_left_hand_through_the_mir
     assert len(reader.pending) == 1  # two batches ran, one crop waits
     reads = [reader.take(i) for i in (4, 0, 1, 2, 3)]  # any order: a pending frame runs when it is wanted
     assert all(r is not None for r in reads) and reader.take(0) is None
+    read_box = scale_box(box, READ_CROP)  # the reader's own crop of the pushed box
+    assert_close(read_box[:2] + read_box[2] / 2, box[:2] + box[2] / 2, 1e-12, "the same centre")
     with torch.no_grad():
         from inference.crop import crop_image, normalise
 
-        crop = normalise(crop_image(frames[4], box, 64, mirror=True))
+        crop = normalise(crop_image(frames[4], read_box, 64, mirror=True))
         direct = net(torch.from_numpy(crop[None]))
-    affine = crop_affine(box, 64, mirror=True)
+    affine = crop_affine(read_box, 64, mirror=True)
     assert_close(reads[0].keypoints, crop_to_image(direct.keypoints[0].numpy(), affine), 1e-4, "image pixels")
-    assert_close(reads[0].error_px, direct.scale[0].numpy() * 70.0 / 64, 1e-5, "expected error in image pixels")
+    assert_close(reads[0].error_px, direct.scale[0].numpy() * 70.0 * READ_CROP / 64, 1e-5,
+                 "expected error in image pixels")
 
 
 def test_a_missing_keypoint_checkpoint_is_named_and_never_replaced_by_untrained_weights(tmp_path):
