@@ -118,11 +118,36 @@ def test_a_missing_keypoint_checkpoint_is_named_and_never_replaced_by_untrained_
         load_keypoint_network(str(tmp_path / "none.pt"))
 
 
+def test_auto_keypoints_are_the_networks_where_it_is_installed_and_mediapipes_with_a_warning_where_not(
+        tmp_path, monkeypatch):
+    import shutil
+
+    from inference.catalog import CHECKPOINT_DIR, KEYPOINT_CHECKPOINT
+    from inference.pipeline import JobSettings, resolve_keypoint_source
+
+    assert JobSettings(video="clip.mp4").keypoint_source == "auto"  # the default
+    logs = []
+    emit = lambda kind, fields: logs.append((kind, fields))  # noqa: E731
+    installed, bare = tmp_path / "installed", tmp_path / "bare"
+    installed.mkdir()
+    bare.mkdir()
+    shutil.copy(CHECKPOINT_DIR / KEYPOINT_CHECKPOINT, installed)
+    monkeypatch.setenv("HAND_MOCAP_CHECKPOINTS", str(installed))
+    assert resolve_keypoint_source(JobSettings(video="clip.mp4"), emit).keypoint_source == "network"
+    assert logs == []
+    monkeypatch.setenv("HAND_MOCAP_CHECKPOINTS", str(bare))
+    assert resolve_keypoint_source(JobSettings(video="clip.mp4"), emit).keypoint_source == "mediapipe"
+    assert len(logs) == 1 and logs[0][1]["level"] == "warning" and "MediaPipe's keypoints" in logs[0][1]["message"]
+    for asked in ("mediapipe", "network", "depth"):  # a source asked for is kept, installed or not
+        assert resolve_keypoint_source(JobSettings(video="clip.mp4", keypoint_source=asked), emit).keypoint_source == asked
+    assert len(logs) == 1
+
+
 def test_the_keypoint_source_is_checked_and_a_job_without_the_network_stops_before_decoding(tmp_path, monkeypatch):
     from addon.common.job_options import JobOptionError
     from inference.pipeline import JobSettings, run_job
 
-    with pytest.raises(JobOptionError, match="--keypoints must be mediapipe, network, depth, not 'guess'"):
+    with pytest.raises(JobOptionError, match="--keypoints must be auto, network, mediapipe, depth, not 'guess'"):
         JobSettings(video="clip.mp4", keypoint_source="guess").validate()
     monkeypatch.setenv("HAND_MOCAP_CHECKPOINTS", str(tmp_path))  # a folder with the hand model but no keypoint network
     import shutil

@@ -72,7 +72,8 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
         ("joints", "On the joints", "Fit MANO's joints onto the detector's keypoints"),
         ("measured", "Short of the joints", "The detector's keypoints lie short of MANO's joints along each "
          "finger, by offsets measured on renders: a closer 2D fit (see the README)")])
-    keypoint_source: EnumProperty(name="Keypoints from", default="mediapipe", items=[
+    keypoint_source: EnumProperty(name="Keypoints from", default="auto", items=[
+        ("auto", "Automatic", "The keypoint network's points where its checkpoint is installed, else MediaPipe's"),
         ("mediapipe", "MediaPipe", "MediaPipe's landmarks, as the detector found them"),
         ("network", "Keypoint network", "The project's keypoint network reads each crop (trained on MANO's joints); "
          "the fit follows its points"),

@@ -19,7 +19,8 @@ REFINE = ("keypoints", "off")
 KEYPOINT_OFFSETS = ("joints", "measured")
 # What the fit is fitted to: MediaPipe's landmarks as the detector found them; the project's keypoint network on
 # the hand's crop (trained on MANO's joints): its points; or MediaPipe's points with the network's depths
-KEYPOINT_SOURCES = ("mediapipe", "network", "depth")
+# auto (the default): the keypoint network's points where its checkpoint is installed, else MediaPipe's
+KEYPOINT_SOURCES = ("auto", "network", "mediapipe", "depth")
 # the rig's skin: the built-in texture, colours taken from the footage, or the colours the network predicts
 SKINS = ("procedural", "footage", "network")
 SEARCH_SCALES = (0.2, 0.3, 0.5)  # crop search tiles, as fractions of the frame's shorter side
@@ -67,9 +68,10 @@ def add_job_arguments(ap: argparse.ArgumentParser) -> None:
                     help="joints (default): fit MANO's joints onto the keypoints; measured: the detector's keypoints "
                          "lie short of the joints, by offsets measured on renders (better 2D fit, see the README)")
     ap.add_argument("--keypoints", default=KEYPOINT_SOURCES[0], choices=KEYPOINT_SOURCES,
-                    help="the keypoints the fit uses: mediapipe (default): MediaPipe's landmarks; network: the "
-                         "project's keypoint network's points on each crop (the hand placed on MediaPipe's); depth: "
-                         "MediaPipe's points with the network's depths (see the README's fitting section)")
+                    help="the keypoints the fit uses: auto (default): the network's where its checkpoint is "
+                         "installed, else MediaPipe's; network: the project's keypoint network's points on each "
+                         "crop (the hand placed on MediaPipe's); mediapipe: MediaPipe's landmarks; depth: MediaPipe's "
+                         "points with the network's depths (see the README's fitting section)")
     ap.add_argument("--skin", default=SKINS[0], choices=SKINS,
                     help="procedural (default): the hand model's own skin; footage: the hand's colours taken from "
                          "the footage (per vertex, the median over the frames that see it); network: the colours "

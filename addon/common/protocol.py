@@ -55,7 +55,7 @@ class Start:
     refine: str = "keypoints"  # "keypoints": fit MANO to the detector's keypoints over time; "off": the raw network
     refine_strength: float = 1.0  # the keypoints' pull against the priors (1 = default)
     keypoint_offsets: str = "joints"  # "measured": the keypoints lie short of MANO's joints (job_options)
-    keypoint_source: str = "mediapipe"  # the fit's keypoints: MediaPipe's, the keypoint network's, or "depth" (job_options)
+    keypoint_source: str = "auto"  # the fit's keypoints: auto, the keypoint network's, MediaPipe's, or "depth" (job_options)
     search: bool = True  # look for hands the palm detector missed (track by crop, tiled search)
     search_scales: List[float] = field(default_factory=lambda: list(SEARCH_SCALES))
     window: int = 0  # Deformer: frames per window (0: the checkpoint's own)
