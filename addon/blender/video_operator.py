@@ -70,8 +70,9 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
                                    "priors (1 = default)")
     keypoint_offsets: EnumProperty(name="Keypoints", default="joints", items=[
         ("joints", "On the joints", "Fit MANO's joints onto the detector's keypoints"),
-        ("measured", "Short of the joints", "The detector's keypoints lie short of MANO's joints along each "
-         "finger, by offsets measured on renders: a closer 2D fit (see the README)")])
+        ("measured", "Short of the joints", "MediaPipe's keypoints lie short of MANO's joints along each "
+         "finger, by offsets measured on renders: a closer 2D fit (see the README; no effect on the keypoint "
+         "network's points)")])
     keypoint_source: EnumProperty(name="Keypoints from", default="auto", items=[
         ("auto", "Automatic", "The keypoint network's points where its checkpoint is installed, else MediaPipe's"),
         ("mediapipe", "MediaPipe", "MediaPipe's landmarks, as the detector found them"),

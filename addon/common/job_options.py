@@ -65,8 +65,9 @@ def add_job_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--refine-strength", type=float, default=1.0,
                     help="how strongly the keypoints pull against the network and the hand priors (0..4, 1 = default)")
     ap.add_argument("--keypoint-offsets", default=KEYPOINT_OFFSETS[0], choices=KEYPOINT_OFFSETS,
-                    help="joints (default): fit MANO's joints onto the keypoints; measured: the detector's keypoints "
-                         "lie short of the joints, by offsets measured on renders (better 2D fit, see the README)")
+                    help="joints (default): fit MANO's joints onto the keypoints; measured: MediaPipe's keypoints "
+                         "lie short of the joints, by offsets measured on renders (better 2D fit, see the README); "
+                         "with the keypoint network's points (the default where it is installed) it has no effect")
     ap.add_argument("--keypoints", default=KEYPOINT_SOURCES[0], choices=KEYPOINT_SOURCES,
                     help="the keypoints the fit uses: auto (default): the network's where its checkpoint is "
                          "installed, else MediaPipe's; network: the project's keypoint network's points on each "
