@@ -52,7 +52,8 @@ def load_keypoint_network(checkpoint: str = "", device: torch.device = torch.dev
 
 
 # The box side the network reads, relative to the job's box (1.3 times the detector's keypoints' extent): on the
-# sample clip a crop of 0.9 times the box brought its keypoints from 13.3 to 11.1 px off (0.8: 11.0, 1.1: 16.4).
+# sample clip a crop of 0.9 times the box brought its keypoints from 13.3 to 11.1 px off (0.8: 11.0, 1.1: 16.4;
+# tools/detector_keypoints.py --read-crop F).
 READ_CROP = 0.9
 
 

@@ -6,6 +6,7 @@ against the truth's projected joints.
     .venv/bin/python tools/detector_keypoints.py [--video samples/sample_clip.mp4]
                                                  [--truth samples/sample_clip_truth.npz]
                                                  [--keypoint-checkpoint FILE] [--hand-model makehuman]
+                                                 [--read-crop 0.9]
 
 A clip whose truth is a left hand is read mirrored by the network, as a job reads it. The fitting stage is
 as good as these keypoints: compare with tools/fit_with_true_keypoints.py.
@@ -13,14 +14,16 @@ as good as these keypoints: compare with tools/fit_with_true_keypoints.py.
 It also scores the network's depths (each joint's camera depth minus the wrist's, what ``--keypoints depth``
 fits) against the truth's, beside what a flat hand (every depth zero) would score: depths no better than the
 flat hand's tell the fit nothing about how the fingers curl. ``--hand-model`` names the hand the clip shows
-(its truth's joints, in 2D and in depth, come from that model).
+(its truth's joints, in 2D and in depth, come from that model). ``--read-crop`` is the side of the crop the
+network reads, relative to the detector's box (default: the job's, ``keypoint_reader.READ_CROP``); the tool
+also prints how large the detector's keypoints span against the true joints, which sets that box.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Tuple
+from typing import TYPE_CHECKING, Iterator, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -72,15 +75,17 @@ def summary(name: str, errors: np.ndarray) -> str:
             f"{frame_means.max():.1f} px")
 
 
-def network_readings(video: str, truth: MotionSequence, true_px: np.ndarray, checkpoint: str = "") -> Iterator[
-        Tuple[int, Detection, "FrameKeypoints"]]:
+def network_readings(video: str, truth: MotionSequence, true_px: np.ndarray, checkpoint: str = "",
+                     crop: Optional[float] = None) -> Iterator[Tuple[int, Detection, "FrameKeypoints"]]:
     """:func:`matched_hands` with the keypoint network's reading of each detection's box (the crop a job reads,
-    the box unsmoothed; a left hand's crop mirrored): (index, detection, reading)."""
+    the box unsmoothed; a left hand's crop mirrored): (index, detection, reading). ``crop``: the reader's crop
+    relative to the box (default: the job's)."""
     import torch
 
-    from inference.keypoint_reader import KeypointReader, load_keypoint_network
+    from inference.keypoint_reader import READ_CROP, KeypointReader, load_keypoint_network
 
-    reader = KeypointReader(load_keypoint_network(checkpoint), torch.device("cpu"), batch_size=1)
+    reader = KeypointReader(load_keypoint_network(checkpoint), torch.device("cpu"), batch_size=1,
+                            crop=READ_CROP if crop is None else crop)
     for index, rgb, hand in matched_hands(video, true_px):
         reader.push(index, rgb, hand.box, mirror=truth.handedness == "left")
         yield index, hand, reader.take(index)
@@ -90,13 +95,16 @@ def main(argv=None) -> int:
     ap = clip_arguments(__doc__.splitlines()[0])
     ap.add_argument("--keypoint-checkpoint", default="", help="the keypoint network (default: the shipped one)")
     ap.add_argument("--hand-model", default="open", choices=("open", "makehuman"), help="the hand the clip shows")
+    ap.add_argument("--read-crop", type=float, default=None, metavar="F",
+                    help="the network's crop, times the detector's box (default: the job's)")
     args = ap.parse_args(argv)
     truth = load_motion_sequence(args.truth)
     joints = sequence_joints(truth, find_hand_model(truth.handedness, hand=args.hand_model))
     true_px = project(joints, truth.camera_matrix)
     true_depth = joints[..., 2] - joints[..., :1, 2]  # (F, 21) metres, relative to the wrist
-    detector, network, depth, flat = [], [], [], []
-    for index, hand, read in network_readings(args.video, truth, true_px, args.keypoint_checkpoint):
+    detector, network, depth, flat, span = [], [], [], [], []
+    for index, hand, read in network_readings(args.video, truth, true_px, args.keypoint_checkpoint, args.read_crop):
+        span.append(np.ptp(hand.keypoints, axis=0).max() / np.ptp(true_px[index], axis=0).max())
         detector.append(np.linalg.norm(hand.keypoints - true_px[index], axis=-1))
         network.append(np.linalg.norm(read.keypoints - true_px[index], axis=-1))
         depth.append(np.abs(read.depth - true_depth[index])[1:])  # the wrist's is zero by definition
@@ -105,7 +113,10 @@ def main(argv=None) -> int:
     print(summary("keypoint network", np.array(network)))
     print(f"keypoint network's depths relative to the wrist: {1000 * np.mean(depth):.1f} mm off on average "
           f"(a flat hand, every depth zero: {1000 * np.mean(flat):.1f} mm)")
+    print(f"MediaPipe's keypoints span {np.median(span):.2f} of the true joints' extent (median over frames; the "
+          "job's box is 1.3 times their span)")
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

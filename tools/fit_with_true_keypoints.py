@@ -119,6 +119,7 @@ def network_keypoints(video: str | Path, truth: MotionSequence, checkpoint: str 
     readings = network_readings(str(video), truth, truth_pixels(truth), checkpoint)
     return {int(round(truth.frames[i])): read.keypoints for i, _, read in readings}
 
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--video", default=str(ROOT / "samples" / "sample_clip.mp4"))
