@@ -44,6 +44,7 @@ basin: a fist the network saw as an open hand is fitted as straight fingers poin
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
@@ -113,7 +114,7 @@ class FitSettings:
     start_closures: tuple = (0.1, 0.8)  # finger closures of the starting candidates (0 open, 1 fist)
     lr: float = 0.05
     lr_end: float = 0.05  # cosine decay from lr to this
-    window: int = 96  # footage frames per window
+    window: int = 128  # footage frames per window (each costs a fixed few ms an iteration: fewer, longer ones are faster)
     overlap: int = 16  # frames shared by consecutive windows (re-fitted, not yet final)
     context: int = 3  # final frames before a window that enter its smoothness terms, held fixed
     # Where the detector's keypoints lie relative to MANO's joints (``keypoint_convention``); zeros: on them.
@@ -265,6 +266,8 @@ def fit_window(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side: s
     transl = start_transl.clone().requires_grad_(True)
     shape = betas.clone().reshape(1, 10).requires_grad_(fit_shape)
     free = (~win.fixed).to(ref.dtype)[:, None]
+    any_fixed = bool(win.fixed.any())  # else the masks below are skipped: each op costs its backward too
+    reach = hi - lo
 
     # Every sample's rotations relative to its frame's anchor, from the network (kept through the fit).
     rot_net = axis_angle_to_matrix(win.net_pose.reshape(n_samples, 16, 3))
@@ -275,44 +278,56 @@ def fit_window(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side: s
     frame_times = win.times[win.anchor]
     dt = frame_times[1:] - frame_times[:-1]
     linked = (dt <= w.max_gap) & (dt > 0)
+    smooth = n_frames > 1 and bool(linked.any())  # the starting candidates' frames are never linked
+    linked_f = linked.to(ref.dtype)
+    linked_twice = (linked[1:] & linked[:-1]).to(ref.dtype)
     has_world = win.world is not None and w.world > 0
     has_depth = win.depth is not None and w.depth > 0
     flipped = win.keypoints[:, FLIPPED_LABELS]
     seen_along = torch.as_tensor(settings.keypoint_offsets, dtype=ref.dtype, device=ref.device)
+    on_joints = not bool(seen_along.any())
     opt = Adam([(angles, settings.lr), (turn, settings.lr), (transl, settings.lr * 0.1)] +
                ([(shape, settings.lr * 2)] if fit_shape else []))
 
+    def held(per_frame_cost: torch.Tensor) -> torch.Tensor:  # nothing for frames held fixed
+        return per_frame_cost * free[:, 0] if any_fixed else per_frame_cost
+
     def evaluate(sigma: float):
-        a = torch.where(win.fixed[:, None, None], first_angles, lo + (hi - lo) * torch.sigmoid(angles))
-        root = rotmul(axis_angle_to_matrix(turn * free), root_start)
-        t = torch.where(win.fixed[:, None], start_transl, transl)
+        a = lo + reach * torch.sigmoid(angles)
+        if any_fixed:
+            a = torch.where(win.fixed[:, None, None], first_angles, a)
+        root = rotmul(axis_angle_to_matrix(turn * free if any_fixed else turn), root_start)
+        t = torch.where(win.fixed[:, None], start_transl, transl) if any_fixed else transl
         right_fingers = frame.to_pose(a)
-        fingers = (right_fingers.reshape(-1, 15, 3) * mirror).reshape(-1, 15, 3)
+        fingers = right_fingers.reshape(-1, 15, 3)
+        if side == "left":
+            fingers = fingers * mirror
         anchor_rot = torch.cat([root[:, None], axis_angle_to_matrix(fingers)], 1)  # (F, 16, 3, 3)
         anchor_joints = kin.from_rotations(anchor_rot, shape) + t[:, None]  # (F, 21, 3)
-        uvw = (detector_points(anchor_joints, seen_along)[..., None, :] * win.camera).sum(-1)
+        uvw = (anchor_joints if on_joints else detector_points(anchor_joints, seen_along)) @ win.camera.T
         uv = uvw[..., :2] / uvw[..., 2:].clamp_min(1e-3)
         per_frame = {}
         # Geman-McClure, scaled so that a small residual costs r^2 / sigma_final^2 at every sigma.
         readings = []
-        for labels, price in ((win.keypoints, 0.0), (flipped, w.flip_cost * 21)):
+        for labels, price in ((win.keypoints, 0.0), (flipped, w.flip_cost * 21))[:1 if w.flip_cost < 0 else 2]:
             r2 = ((uv - labels) ** 2).sum(-1) / win.hand_size[:, None] ** 2
             rho = (sigma / w.sigma) ** 2 * r2 / (r2 + sigma ** 2)
-            readings.append((win.kp_weight * rho).sum(-1) + price)
-        per_frame["keypoints"] = w.keypoints * (torch.minimum(*readings) if w.flip_cost >= 0 else readings[0])
+            cost = (win.kp_weight * rho).sum(-1)
+            readings.append(cost + price if price else cost)
+        per_frame["keypoints"] = w.keypoints * (torch.minimum(*readings) if len(readings) > 1 else readings[0])
         gap = ((a - prior_angles) ** 2).sum(2)  # (F, 15)
         if win.prior_weight is not None:
             gap = gap * win.prior_weight
-        per_frame["pose_prior"] = w.pose_prior * gap.sum(1) * free[:, 0]
+        per_frame["pose_prior"] = held(w.pose_prior * gap.sum(1))
         # 3 - trace(R_net^T R) = 2 (1 - cos angle), the squared angle for small angles, and cheap
-        per_frame["orient_prior"] = w.orient_prior * (3 - (root_net * root).sum((-1, -2))) * free[:, 0]
+        per_frame["orient_prior"] = held(w.orient_prior * (3 - (root_net * root).sum((-1, -2))))
         flex = a[:, :12, 0].reshape(-1, 4, 3)  # index, middle, pinky, ring: (MCP, PIP, DIP) flexion
         per_frame["coupling"] = w.coupling * ((flex[:, :, 2] - DIP_PIP_RATIO * flex[:, :, 1]) ** 2).sum(-1)
         if w.straight:
             pip = flex[:, :, 1] ** 2
-            per_frame["straight"] = w.straight * (pip / (pip + w.straight_scale ** 2)).sum(-1) * free[:, 0]
+            per_frame["straight"] = held(w.straight * (pip / (pip + w.straight_scale ** 2)).sum(-1))
         if w.synergy:
-            per_frame["synergy"] = w.synergy * frame.synergy(right_fingers) * free[:, 0]
+            per_frame["synergy"] = held(w.synergy * frame.synergy(right_fingers))
         if has_world:
             mine = anchor_joints - anchor_joints[:, :1]
             theirs = win.world - win.world[:, :1]
@@ -323,14 +338,14 @@ def fit_window(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side: s
             d2 = ((anchor_joints[..., 2] - anchor_joints[:, :1, 2] - win.depth) / w.depth_scale_m) ** 2
             per_frame["depth"] = w.depth * (win.depth_weight * d2 / (d2 + 1.0)).sum(-1)
         terms = {k: v.sum() for k, v in per_frame.items()}
-        if n_frames > 1:
+        if smooth:
             vel = (anchor_joints[1:] - anchor_joints[:-1]) / dt.clamp_min(1e-3)[:, None, None]
             if w.velocity:
-                terms["velocity"] = w.velocity * ((vel ** 2).sum((-1, -2)) * linked).sum() / w.accel_scale_m ** 2
+                terms["velocity"] = w.velocity * ((vel ** 2).sum((-1, -2)) * linked_f).sum() / w.accel_scale_m ** 2
             if w.acceleration and n_frames > 2:
                 span = ((frame_times[2:] - frame_times[:-2]) / 2).clamp_min(1e-3)[:, None, None]
                 acc = (vel[1:] - vel[:-1]) / span
-                terms["acceleration"] = w.acceleration * ((acc ** 2).sum((-1, -2)) * (linked[1:] & linked[:-1])).sum() \
+                terms["acceleration"] = w.acceleration * ((acc ** 2).sum((-1, -2)) * linked_twice).sum() \
                     / w.accel_scale_m ** 2
         terms["shape"] = w.shape * (shape ** 2).sum()
         return terms, sum(per_frame.values()), anchor_rot, t, uv
@@ -338,7 +353,7 @@ def fit_window(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side: s
     for it in range(settings.iterations):
         opt.zero_grad()
         opt.scale = settings.lr_end / settings.lr + (1 - settings.lr_end / settings.lr) * \
-            0.5 * (1 + np.cos(np.pi * it / settings.iterations))  # cosine decay to lr_end
+            0.5 * (1 + math.cos(math.pi * it / settings.iterations))  # cosine decay to lr_end
         progress = min(1.0, it / max(1, 0.7 * settings.iterations))
         terms, *_ = evaluate(w.sigma_start * (w.sigma / w.sigma_start) ** progress)
         sum(terms.values()).backward()
@@ -414,7 +429,7 @@ def choose_starts(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side
                 transls.append(t)
                 owner.append(f)
         kp = _numpy(win.keypoints[f])
-        for labels in (kp, kp[FLIPPED_LABELS]):
+        for labels in (kp, kp[FLIPPED_LABELS])[:1 if settings.weights.flip_cost < 0 else 2]:
             for orient, t in palm_poses(labels, rest, camera):
                 for hand in fingers:
                     poses.append(torch.cat([ref.new_tensor(orient), hand]))

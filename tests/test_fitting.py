@@ -16,7 +16,7 @@ from inference.fitting import FLIPPED_LABELS, SHAPE_START_LIMIT, FitSettings, Fi
 from inference.handmodel.kinematics import HandKinematics
 from inference.keypoint_convention import ON_JOINTS, detector_offsets, detector_points
 from inference.models.blocks import rotmul
-from inference.pipeline import mano_joints
+from inference.pipeline import TIPS, mano_joints
 from inference.side import orientation_gap_deg, weigh_evidence
 from training.metrics import point_errors
 from training.video_scores import finger_curls
@@ -29,6 +29,12 @@ def test_joints_only_kinematics_equal_full_mano(open_right):
     pose, betas = rng.normal(0, 0.6, (32, 48)), rng.normal(0, 1, (32, 10))
     kin = HandKinematics(open_right, torch.float64)
     assert_close(kin(torch.tensor(pose), torch.tensor(betas)).numpy(), mano_joints(open_right, pose, betas), 1e-12, "joints")
+    # official MANO spreads its fingertips' skinning weights over several joints; the open hand gives each one
+    weights = open_right.weights.copy()
+    weights[TIPS] = rng.dirichlet(np.ones(16), len(TIPS))
+    spread = dataclasses.replace(open_right, weights=weights)
+    assert_close(HandKinematics(spread, torch.float64)(torch.tensor(pose), torch.tensor(betas)).numpy(),
+                 mano_joints(spread, pose, betas), 1e-12, "joints with blended tip weights")
     a, b = torch.randn(4, 5, 3, 3, dtype=torch.float64), torch.randn(5, 3, 3, dtype=torch.float64)
     assert_close(rotmul(a, b).numpy(), (a @ b).numpy(), 1e-12, "rotmul")
 

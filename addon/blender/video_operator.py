@@ -95,7 +95,7 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
                                "checkpoint's own)")
 
     fit_window: IntProperty(name="Fit window (frames)", default=0, min=0, max=1024,
-                            description="Footage frames per window of the fitting stage (0: 96); shorter windows "
+                            description="Footage frames per window of the fitting stage (0: 128); shorter windows "
                             "key their first frames sooner")
 
     _timer = None

@@ -83,7 +83,7 @@ def add_job_arguments(ap: argparse.ArgumentParser) -> None:
                     help="deformer: frames between window starts; overlaps are blended (0: the checkpoint's own)")
     ap.add_argument("--fit-window", type=int, default=0,
                     help=f"footage frames per window of the fitting stage ({MIN_FIT_WINDOW}-{MAX_FIT_WINDOW}; 0: "
-                         "96): shorter windows send their first keys sooner, longer ones smooth over more frames")
+                         "128): shorter windows send their first keys sooner, longer ones smooth over more frames")
 
 
 def parse_region(text: str) -> List[float]:

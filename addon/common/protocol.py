@@ -60,7 +60,7 @@ class Start:
     search_scales: List[float] = field(default_factory=lambda: list(SEARCH_SCALES))
     window: int = 0  # Deformer: frames per window (0: the checkpoint's own)
     window_stride: int = 0  # Deformer: frames between window starts (0: the checkpoint's own)
-    fit_window: int = 0  # footage frames per fitting window (0: the fitting stage's default, 96)
+    fit_window: int = 0  # footage frames per fitting window (0: the fitting stage's default, 128)
     skin: str = "procedural"  # "footage": the final sequences carry per-vertex colours taken from the footage
 
 

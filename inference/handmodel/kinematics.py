@@ -3,6 +3,7 @@ five fingertip vertices alone. The same maths as smplx's ``lbs`` restricted to t
 so fitting a clip costs a small fraction of full MANO (21 points instead of 778 vertices)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import List, Optional
 
 import numpy as np
@@ -23,27 +24,50 @@ def tree_levels(parents: List[int]) -> List[List[int]]:
     return [[j for j in range(len(parents)) if depth[j] == d] for d in range(max(depth) + 1)]
 
 
+@dataclass
+class LevelPlan:
+    """The joints reordered by depth, for :func:`forward_kinematics`: ``order`` (J,) the joints level by level,
+    ``sizes`` each level's count, ``parent_at`` per level below the root each joint's parent as a position in
+    the level above (None: the level above in order), ``back`` (J,) the inverse permutation of ``order``."""
+
+    order: torch.Tensor
+    sizes: List[int]
+    parent_at: List[Optional[torch.Tensor]]
+    back: torch.Tensor
+
+    @staticmethod
+    def of(parents: List[int]) -> "LevelPlan":
+        levels = tree_levels(parents)
+        order = [j for level in levels for j in level]
+        parent_at = []
+        for above, level in zip(levels, levels[1:]):
+            at = [above.index(parents[k]) for k in level]
+            parent_at.append(None if at == list(range(len(above))) else torch.tensor(at))
+        return LevelPlan(torch.tensor(order), [len(level) for level in levels], parent_at,
+                         torch.tensor(np.argsort(order)))
+
+
 def forward_kinematics(rot: torch.Tensor, rest_joints: torch.Tensor, parents: List[int],
-                       levels: Optional[List[List[int]]] = None):
+                       plan: Optional[LevelPlan] = None):
     """(N, J, 3, 3) local rotations about (N, J, 3) rest joints -> posed joints (N, J, 3) and the world
     rotations (N, J, 3, 3); a joint's skinning transform is x -> R (x - rest) + posed. Joints of one depth
-    are computed together (MANO: 4 steps, not 16)."""
-    levels = levels or tree_levels(parents)
-    n, j = rot.shape[:2]
-    world_r = [None] * j
-    posed = [None] * j
-    root = levels[0][0]
-    world_r[root], posed[root] = rot[:, root], rest_joints[:, root]
-    for level in levels[1:]:
-        par = [parents[k] for k in level]
-        pr = torch.stack([world_r[p] for p in par], 1)  # (N, L, 3, 3)
-        pp = torch.stack([posed[p] for p in par], 1)
-        bone = rest_joints[:, level] - rest_joints[:, par]
-        r = rotmul(pr, rot[:, level])
-        x = pp + rotmul(pr, bone[..., None])[..., 0]
-        for i, k in enumerate(level):
-            world_r[k], posed[k] = r[:, i], x[:, i]
-    return torch.stack(posed, 1), torch.stack(world_r, 1)
+    are computed together (MANO: 4 steps, not 16), each level one slice of the joints reordered by depth:
+    per-joint indexing cost more than the products themselves in the fitting stage's backward pass."""
+    plan = plan or LevelPlan.of(parents)
+    device = rot.device
+    rot_by_level = rot.index_select(1, plan.order.to(device)).split(plan.sizes, 1)
+    rest_by_level = rest_joints.index_select(1, plan.order.to(device)).split(plan.sizes, 1)
+    world_r, posed = [rot_by_level[0]], [rest_by_level[0]]
+    for d, at in enumerate(plan.parent_at, start=1):
+        pr, pp, prest = world_r[-1], posed[-1], rest_by_level[d - 1]
+        if at is not None:
+            at = at.to(device)
+            pr, pp, prest = pr.index_select(1, at), pp.index_select(1, at), prest.index_select(1, at)
+        bone = rest_by_level[d] - prest
+        world_r.append(rotmul(pr, rot_by_level[d]))
+        posed.append(pp + rotmul(pr, bone[..., None])[..., 0])
+    back = plan.back.to(device)
+    return torch.cat(posed, 1).index_select(1, back), torch.cat(world_r, 1).index_select(1, back)
 
 
 class HandKinematics(nn.Module):
@@ -54,7 +78,7 @@ class HandKinematics(nn.Module):
         t = lambda a: torch.as_tensor(a, dtype=dtype)  # noqa: E731
         tips = [TIP_VERTEX_IDS[n] for n in TIP_NAMES]
         self.parents = [int(p) for p in model.parents]
-        self.levels = tree_levels(self.parents)
+        self.plan = LevelPlan.of(self.parents)
         self.register_buffer("joint_template", t(model.J_regressor @ model.v_template))  # (16, 3)
         self.register_buffer("joint_dirs", t(np.einsum("jv,vcl->jcl", model.J_regressor, model.shapedirs)))
         self.register_buffer("tip_template", t(model.v_template[tips]))  # (5, 3)
@@ -75,13 +99,15 @@ class HandKinematics(nn.Module):
         n = rot.shape[0]
         betas = betas.expand(n, -1)
         rest = self.rest_joints(betas)
-        posed, world = forward_kinematics(rot, rest, self.parents, self.levels)
+        posed, world = forward_kinematics(rot, rest, self.parents, self.plan)
         eye = torch.eye(3, dtype=rot.dtype, device=rot.device)
         features = (rot[:, 1:] - eye).reshape(n, 135)
         tips = self.tip_template + torch.einsum("vcl,nl->nvc", self.tip_dirs, betas) + \
             torch.einsum("vck,nk->nvc", self.tip_posedirs, features)
-        # LBS of each tip: the sum over joints of w_j (R_j (x - rest_j) + posed_j)
-        local = tips[:, :, None, :] - rest[:, None, :, :]  # (N, 5, 16, 3)
-        moved = rotmul(world[:, None], local[..., None])[..., 0] + posed[:, None]  # (N, 5, 16, 3)
-        tip_pos = (self.tip_weights[None, :, :, None] * moved).sum(2)
+        # LBS of each tip: the sum over joints of w_j (R_j (x - rest_j) + posed_j), as one blended transform per
+        # tip, (sum_j w_j R_j) x + sum_j w_j (posed_j - R_j rest_j): 5 products a sample, not 5 x 16
+        blend_r = torch.einsum("vj,njab->nvab", self.tip_weights, world)  # (N, 5, 3, 3)
+        moved_rest = posed - rotmul(world, rest[..., None])[..., 0]  # (N, 16, 3)
+        blend_t = torch.einsum("vj,njc->nvc", self.tip_weights, moved_rest)
+        tip_pos = rotmul(blend_r, tips[..., None])[..., 0] + blend_t
         return torch.cat([posed, tip_pos], 1)

@@ -16,6 +16,27 @@ from torch import nn
 # ------------------------------------------------------------------------------------------------ ResNet
 
 
+def fold_batchnorm(net: nn.Module) -> nn.Module:
+    """An eval-mode network with each BatchNorm2d that directly follows a convolution folded into that
+    convolution's weights and bias (the same function, one pass over the activations fewer; in place). The
+    pairs are this module's: ``Sequential(Conv2d, BatchNorm2d, ...)`` and ``convK`` / ``bnK`` attributes."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    assert not net.training, "fold a network in eval mode: training-mode BatchNorm uses the batch's statistics"
+    for mod in list(net.modules()):
+        if isinstance(mod, nn.Sequential):
+            for i in range(len(mod) - 1):
+                if isinstance(mod[i], nn.Conv2d) and isinstance(mod[i + 1], nn.BatchNorm2d):
+                    mod[i], mod[i + 1] = fuse_conv_bn_eval(mod[i], mod[i + 1]), nn.Identity()
+        for k in range(1, 4):
+            conv, bn = getattr(mod, f"conv{k}", None), getattr(mod, f"bn{k}", None)
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                setattr(mod, f"conv{k}", fuse_conv_bn_eval(conv, bn))
+                setattr(mod, f"bn{k}", nn.Identity())
+    return net
+
+
+
 def _shortcut(cin: int, cout: int, stride: int):
     """The residual path's projection when a block changes resolution or width (else the identity: None)."""
     if stride == 1 and cin == cout:
