@@ -66,21 +66,24 @@ def main(argv=None) -> int:
     ap.add_argument("--video", default=str(ROOT / "samples" / "sample_clip.mp4"))
     ap.add_argument("--checkpoint", default="")
     ap.add_argument("--fov", type=float, default=0.0, help="horizontal field of view (default: the job's default)")
-    ap.add_argument("--repeat", type=int, default=3, help="runs of each job; the median one is reported")
+    ap.add_argument("--repeat", type=int, default=5, help="runs of each job; the median one is reported")
     args = ap.parse_args(argv)
     timed = {}
     common = dict(video=args.video, checkpoint=args.checkpoint, **({"fov_deg": args.fov} if args.fov else {}))
     with tempfile.TemporaryDirectory() as work:
         run_job(JobSettings(frame_end=9, **common), Path(work) / "warm-up")  # libraries loaded for both runs
-        for name, options in (("baseline", dict(refine="off")), ("default", {}),
-                              ("mediapipe", dict(keypoint_source="mediapipe"))):
-            runs = []
-            for k in range(args.repeat):  # the run of median length (machines' timings wander)
+        configs = (("baseline", dict(refine="off")), ("default", {}), ("mediapipe", dict(keypoint_source="mediapipe")))
+        runs = {name: [] for name, _ in configs}
+        for k in range(args.repeat):  # the jobs take turns, so a slow spell of the machine slows each alike
+            for name, options in configs:
                 start = time.perf_counter()
                 result = run_job(JobSettings(**common, **options), Path(work) / f"{name}{k}")
-                runs.append((time.perf_counter() - start, k, result))
-            seconds, _, result = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
+                runs[name].append((time.perf_counter() - start, k, result))
+        for name, _ in configs:  # the run of median length (machines' timings wander)
+            seconds, _, result = sorted(runs[name], key=lambda r: r[0])[len(runs[name]) // 2]
             timed[name] = (result, seconds)
+        # each turn's default job over its baseline job: the median of these pairs
+        paired = float(np.median([d[0] / b[0] for d, b in zip(runs["default"], runs["baseline"])]))
         result, job_seconds = timed["default"]
         seq = load_motion_sequence(next(iter(result.paths.values())))
         frames = int(np.round(seq.frames).max() - np.round(seq.frames).min() + 1)
@@ -105,6 +108,8 @@ def main(argv=None) -> int:
           f"{off_total:.2f} s; fitting adds {100 * (total / off_total - 1):.0f}% ({stages['fit']:.2f} s fitting, "
           f"{stages.get('keypoints', 0.0):.2f} s reading keypoints); the side "
           f"decision takes {stages.get('side', 0.0):.2f} s ({100 * stages.get('side', 0.0) / total:.0f}% of the total)")
+    print(f"the same, turn by turn: the default job took {paired:.2f}x the job without the fitting stage (the median "
+          f"of {args.repeat} pairs run back to back; keying left out), fitting adds {100 * (paired - 1):.0f}%")
     mediapipe, mediapipe_seconds = timed["mediapipe"]
     print(f"--keypoints mediapipe in the same run (MediaPipe's keypoints, no keypoint network): total "
           f"{mediapipe_seconds + keying:.2f} s ({(mediapipe_seconds + keying) / total:.2f}x the default's; "
