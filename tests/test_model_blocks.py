@@ -5,8 +5,8 @@ import torch
 
 from addon.common.rotations import axis_angle_to_matrix
 from helpers import assert_close
-from inference.models.blocks import (ResNet, TransformerBlock, matrix_to_axis_angle, matrix_to_rotation_6d,
-                                     rotation_6d_to_matrix, sample_features, soft_argmax_3d)
+from inference.models.blocks import (ResNet, TransformerBlock, fold_batchnorm, matrix_to_axis_angle,
+                                     matrix_to_rotation_6d, rotation_6d_to_matrix, sample_features, soft_argmax_3d)
 
 
 @pytest.mark.parametrize("depth, params_m", [(18, 11.18), (34, 21.28), (50, 23.51)])
@@ -19,6 +19,26 @@ def test_resnets_have_the_published_sizes_and_strides(depth, params_m):
     assert feats.stride8.shape == (1, 128 * expansion, 32, 32)
     assert feats.stride16.shape == (1, 256 * expansion, 16, 16)
     assert feats.stride32.shape == (1, 512 * expansion, 8, 8)
+
+
+@pytest.mark.parametrize("depth", [18, 50])
+def test_folding_batchnorm_into_the_convolutions_keeps_the_function(depth):
+    torch.manual_seed(0)
+    net = ResNet(depth, width=16)
+    for m in net.modules():  # statistics far from the identity, as a trained network's are
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.2, 3), m.weight.data.uniform_(0.5, 2)
+            m.bias.data.uniform_(-1, 1)
+    net.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        before = net(x).stride32
+        fold_batchnorm(net)
+        after = net(x).stride32
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    assert_close(after.numpy(), before.numpy(), 1e-3 * float(before.abs().max()), "folded")
+    with pytest.raises(ValueError, match="eval mode"):
+        fold_batchnorm(ResNet(18, width=16).train())
 
 
 def test_soft_argmax_finds_a_sharp_peak_and_averages_a_split_one():

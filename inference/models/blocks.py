@@ -22,7 +22,8 @@ def fold_batchnorm(net: nn.Module) -> nn.Module:
     pairs are this module's: ``Sequential(Conv2d, BatchNorm2d, ...)`` and ``convK`` / ``bnK`` attributes."""
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-    assert not net.training, "fold a network in eval mode: training-mode BatchNorm uses the batch's statistics"
+    if net.training:
+        raise ValueError("fold a network in eval mode: training-mode BatchNorm uses the batch's statistics")
     for mod in list(net.modules()):
         if isinstance(mod, nn.Sequential):
             for i in range(len(mod) - 1):
