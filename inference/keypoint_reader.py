@@ -65,7 +65,7 @@ class KeypointReader:
 
     def __init__(self, net, device: torch.device, batch_size: int = 8, crop: float = READ_CROP):
         # a copy with BatchNorm folded into the convolutions, in channels-last, the convolutions' fast layout on the
-        # CPU: together 0.69 -> 0.41 s a crop batch of 8 here (benchmarks/bm_video.py times the stage)
+        # CPU (benchmarks/bm_video.py times the stage; README: Speed)
         self.net = fold_batchnorm(copy.deepcopy(net).eval()).to(memory_format=torch.channels_last)
         self.device, self.batch_size, self.crop = device, batch_size, crop
         self.size = net.config.image_size
@@ -93,8 +93,8 @@ class KeypointReader:
         out = self.net(x.contiguous(memory_format=torch.channels_last))
         p, b, z, bz = [t.float().cpu().numpy().astype(np.float64) for t in (out.keypoints, out.scale, out.depth,
                                                                              out.depth_scale)]
-        # the whole batch at once: per-frame numpy calls cost a fifth of the network's time
-        # (np.linalg's batched 3x3 inverse took milliseconds a call here, next to torch's threads; a 2x2 is closed-form)
+        # the whole batch at once, the 2x2 inverse closed-form: np.linalg's inverse took milliseconds a call here,
+        # right after torch's convolutions (their idle threads still spin)
         affine = np.stack([a for _, _, a in self.pending])  # (B, 2, 3): image -> crop pixels
         (m00, m01), (m10, m11) = affine[:, 0, :2].T, affine[:, 1, :2].T
         det = m00 * m11 - m01 * m10

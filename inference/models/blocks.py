@@ -37,7 +37,6 @@ def fold_batchnorm(net: nn.Module) -> nn.Module:
     return net
 
 
-
 def _shortcut(cin: int, cout: int, stride: int):
     """The residual path's projection when a block changes resolution or width (else the identity: None)."""
     if stride == 1 and cin == cout:
