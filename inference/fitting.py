@@ -114,7 +114,7 @@ class FitSettings:
     start_closures: tuple = (0.1, 0.8)  # finger closures of the starting candidates (0 open, 1 fist)
     lr: float = 0.05
     lr_end: float = 0.05  # cosine decay from lr to this
-    window: int = 128  # footage frames per window (each costs a fixed few ms an iteration: fewer, longer ones are faster)
+    window: int = 128  # footage frames per window (each step costs a few ms whatever its size: fewer are faster)
     overlap: int = 16  # frames shared by consecutive windows (re-fitted, not yet final)
     context: int = 3  # final frames before a window that enter its smoothness terms, held fixed
     # Where the detector's keypoints lie relative to MANO's joints (``keypoint_convention``); zeros: on them.

@@ -46,6 +46,10 @@ class LevelPlan:
         return LevelPlan(torch.tensor(order), [len(level) for level in levels], parent_at,
                          torch.tensor(np.argsort(order)))
 
+    def to(self, device: torch.device) -> "LevelPlan":
+        moved = [None if at is None else at.to(device) for at in self.parent_at]
+        return LevelPlan(self.order.to(device), self.sizes, moved, self.back.to(device))
+
 
 def forward_kinematics(rot: torch.Tensor, rest_joints: torch.Tensor, parents: List[int],
                        plan: Optional[LevelPlan] = None):
@@ -54,20 +58,19 @@ def forward_kinematics(rot: torch.Tensor, rest_joints: torch.Tensor, parents: Li
     are computed together (MANO: 4 steps, not 16), each level one slice of the joints reordered by depth:
     per-joint indexing cost more than the products themselves in the fitting stage's backward pass."""
     plan = plan or LevelPlan.of(parents)
-    device = rot.device
-    rot_by_level = rot.index_select(1, plan.order.to(device)).split(plan.sizes, 1)
-    rest_by_level = rest_joints.index_select(1, plan.order.to(device)).split(plan.sizes, 1)
+    if plan.order.device != rot.device:
+        plan = plan.to(rot.device)
+    rot_by_level = rot.index_select(1, plan.order).split(plan.sizes, 1)
+    rest_by_level = rest_joints.index_select(1, plan.order).split(plan.sizes, 1)
     world_r, posed = [rot_by_level[0]], [rest_by_level[0]]
     for d, at in enumerate(plan.parent_at, start=1):
         pr, pp, prest = world_r[-1], posed[-1], rest_by_level[d - 1]
         if at is not None:
-            at = at.to(device)
             pr, pp, prest = pr.index_select(1, at), pp.index_select(1, at), prest.index_select(1, at)
         bone = rest_by_level[d] - prest
         world_r.append(rotmul(pr, rot_by_level[d]))
         posed.append(pp + rotmul(pr, bone[..., None])[..., 0])
-    back = plan.back.to(device)
-    return torch.cat(posed, 1).index_select(1, back), torch.cat(world_r, 1).index_select(1, back)
+    return torch.cat(posed, 1).index_select(1, plan.back), torch.cat(world_r, 1).index_select(1, plan.back)
 
 
 class HandKinematics(nn.Module):
@@ -99,6 +102,8 @@ class HandKinematics(nn.Module):
         n = rot.shape[0]
         betas = betas.expand(n, -1)
         rest = self.rest_joints(betas)
+        if self.plan.order.device != rot.device:  # once per device: the module's .to() does not move it
+            self.plan = self.plan.to(rot.device)
         posed, world = forward_kinematics(rot, rest, self.parents, self.plan)
         eye = torch.eye(3, dtype=rot.dtype, device=rot.device)
         features = (rot[:, 1:] - eye).reshape(n, 135)
