@@ -21,6 +21,7 @@ starting candidates.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 from pathlib import Path
@@ -35,7 +36,7 @@ from addon.common.hand_model import find_hand_model  # noqa: E402
 from addon.common.motion_sequence import MotionSequence, load_motion_sequence  # noqa: E402
 from inference.fitting import FitSettings, FitWeights, TrackFitter  # noqa: E402
 from inference.keypoint_convention import ON_JOINTS  # noqa: E402
-from inference.pipeline import NETWORK_STRAIGHT, JobSettings, run_job  # noqa: E402
+from inference.pipeline import JobSettings, network_weights, run_job  # noqa: E402
 from training.video_scores import project, score_against_motion, sequence_joints  # noqa: E402
 
 
@@ -143,22 +144,23 @@ def main(argv=None) -> int:
     raw = network_alone(args.video, truth.handedness)
     print(f"network alone: {score_against_motion(raw, model, truth, model).line()}")
     # (name, keypoints, whether they have MediaPipe's habit of lying short of the joints: the lifter's input,
-    #  the price of a bent finger)
-    rows = [(f"true keypoints + {noise:g} px noise", true_keypoints(truth, noise), 0.0, 0.0)
+    #  the fit's weights as a job sets them for these keypoints)
+    plain = FitWeights()
+    rows = [(f"true keypoints + {noise:g} px noise", true_keypoints(truth, noise), 0.0, plain)
             for noise in (float(v) for v in args.noise.split(",") if v)]
     if args.detector:
-        rows.append(("the detector's keypoints", detector_keypoints(args.video, truth), 1.0, 0.0))
+        rows.append(("the detector's keypoints", detector_keypoints(args.video, truth), 1.0, plain))
     if args.network is not None:
         rows.append(("the keypoint network's keypoints", network_keypoints(args.video, truth, args.network), 0.0,
-                     NETWORK_STRAIGHT))
+                     network_weights(plain)))
     lifter = None
     if args.lifter:
         from inference.lifting import load_lifter
 
         lifter = load_lifter(args.lifter)
-    for name, keypoints, habit, straight in rows:
-        straight = straight if args.straight is None else args.straight
-        settings = FitSettings(FitWeights(straight=straight))
+    for name, keypoints, habit, weights in rows:
+        straight = weights.straight if args.straight is None else args.straight
+        settings = FitSettings(dataclasses.replace(weights, straight=straight))
         if straight:
             name += f" (a bent finger costs {straight:g})"
         fitted = fit_to_keypoints(raw, keypoints, settings)
