@@ -55,10 +55,6 @@ SIDE_FIT = FitSettings(FitWeights(pose_prior=0.0, orient_prior=0.0), iterations=
 # The fit's price of a bent finger with the keypoint network's points (FitWeights.straight). With MediaPipe's it
 # stays off: at 1 the sample clip's fist was fitted as a flat hand turned towards the camera.
 NETWORK_STRAIGHT = 1.0
-# The starting points' price of a jump between consecutive frames (FitWeights.switch_cost) with the keypoint
-# network's points. On the sample clip and its mirrored copy 0.75, 1 and 1.5 gave the same fit, better than 0.5 on
-# the blurred frames (README: Starts that follow their neighbours); over the held-out clips, level.
-NETWORK_SWITCH_COST = 1.0
 # A joint whose predicted variance (summed over x, y, z) is 9 cm^2, an expected error of 3 cm (about a finger
 # segment), has confidence 0.5.
 VARIANCE_AT_HALF_CM2 = 9.0
@@ -352,10 +348,9 @@ def make_fitter(settings: JobSettings, model: HandModel, right_model: HandModel,
 
 def network_weights(weights: FitWeights) -> FitWeights:
     """The fit's weights for the keypoint network's points: the straight prior (README: A finger is straight
-    until shown bent), no mirror-labelled readings (the network reads each crop as the track's side, so its labels
-    are never a mirror image's; the same scores with 5 starting candidates a frame instead of 9) and a stiffer
-    price on jumps between the frames' starts."""
-    return dataclasses.replace(weights, straight=NETWORK_STRAIGHT, flip_cost=-1.0, switch_cost=NETWORK_SWITCH_COST)
+    until shown bent) and no mirror-labelled readings (the network reads each crop as the track's side, so its
+    labels are never a mirror image's; the same scores with 5 starting candidates a frame instead of 9)."""
+    return dataclasses.replace(weights, straight=NETWORK_STRAIGHT, flip_cost=-1.0)
 
 
 def resolve_keypoint_source(settings: JobSettings, emit: Emit) -> JobSettings:
