@@ -52,7 +52,12 @@ def normalise(crop_rgb_uint8: np.ndarray, gains: Optional[np.ndarray] = None) ->
 
 
 def crop_to_image(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    """Crop pixels back to image pixels through the inverse of ``affine``."""
-    full = np.vstack([affine, [0, 0, 1]])
-    inv = np.linalg.inv(full)[:2]
-    return points @ inv[:, :2].T + inv[:, 2]
+    """Crop pixels (..., J, 2) back to image pixels through the inverse of ``affine`` (2, 3), or of one affine
+    per leading index (B, 2, 3) for points (B, J, 2). The 2x2 inverse is closed-form: ``np.linalg``'s was many
+    times slower right after torch's convolutions, whose idle threads still spin."""
+    affine = np.asarray(affine, dtype=np.float64)
+    (m00, m01), (m10, m11) = np.moveaxis(affine[..., :2], (-2, -1), (0, 1))
+    det = m00 * m11 - m01 * m10
+    inv = np.stack([np.stack([m11, -m01], -1), np.stack([-m10, m00], -1)], -2) / det[..., None, None]
+    shifted = points - affine[..., None, :, 2]
+    return np.einsum("...jc,...kc->...jk", shifted, inv)

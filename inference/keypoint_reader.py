@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .catalog import KEYPOINT_CHECKPOINT, ModelUnavailable, checkpoint_dir
-from .crop import crop_affine, crop_image, normalise, scale_box
+from .crop import crop_affine, crop_image, crop_to_image, normalise, scale_box
 from .models.blocks import fold_batchnorm
 
 
@@ -93,14 +93,10 @@ class KeypointReader:
         out = self.net(x.contiguous(memory_format=torch.channels_last))
         p, b, z, bz = [t.float().cpu().numpy().astype(np.float64) for t in (out.keypoints, out.scale, out.depth,
                                                                              out.depth_scale)]
-        # the whole batch at once, the 2x2 inverse closed-form: np.linalg's inverse took milliseconds a call here,
-        # right after torch's convolutions (their idle threads still spin)
-        affine = np.stack([a for _, _, a in self.pending])  # (B, 2, 3): image -> crop pixels
-        (m00, m01), (m10, m11) = affine[:, 0, :2].T, affine[:, 1, :2].T
-        det = m00 * m11 - m01 * m10
-        inv = np.stack([np.stack([m11, -m01], -1), np.stack([-m10, m00], -1)], 1) / det[:, None, None]  # (B, 2, 2)
-        points = np.einsum("bjc,bkc->bjk", p - affine[:, None, :, 2], inv)
-        error = b / np.sqrt(np.abs(det))[:, None]
+        affine = np.stack([a for _, _, a in self.pending])  # (B, 2, 3): image -> crop pixels, the batch at once
+        points = crop_to_image(p, affine)
+        scale = affine[:, 0, 0] * affine[:, 1, 1] - affine[:, 0, 1] * affine[:, 1, 0]  # crop pixels^2 per image pixel^2
+        error = b / np.sqrt(np.abs(scale))[:, None]
         weight = keypoint_weights(error)
         depth_weight = np.concatenate([np.zeros((len(bz), 1)), keypoint_weights(bz[:, 1:])], 1)
         for i, (frame, _, _) in enumerate(self.pending):

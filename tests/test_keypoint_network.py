@@ -88,6 +88,15 @@ def test_weights_keep_sure_keypoints_whole_and_shrink_unsure_ones():
     assert_close(keypoint_weights(error * 7.0), w, 1e-12, "weights are relative")
 
 
+def test_crop_pixels_map_back_to_the_image_one_affine_or_a_batch():
+    rng = np.random.default_rng(4)
+    affines = np.stack([crop_affine(np.array([30.0, 12.0, 90.0]), 64, 0.4, mirror) for mirror in (False, True)])
+    image = rng.uniform(0, 200, (2, 21, 2))
+    crop = np.einsum("bjc,bkc->bjk", image, affines[:, :, :2]) + affines[:, None, :, 2]
+    assert_close(crop_to_image(crop, affines), image, 1e-9, "a batch of affines")
+    assert_close(crop_to_image(crop[1], affines[1]), image[1], 1e-9, "one affine")
+
+
 def test_the_reader_batches_in_frame_order_and_reads_a_left_hand_through_the_mirror():
     torch.manual_seed(2)
     net = KeypointNet(SMALL).eval()

@@ -120,7 +120,8 @@ def score_against_motion(run: MotionSequence, run_model: HandModel, truth: Motio
         pa_mpjpe_mm=float(point_errors(pred, gt, "procrustes").mean()),
         depth_mm=float(1000 * np.abs(pred[:, 0, 2] - gt[:, 0, 2]).mean()),
         curl_ok_share=float((curl <= curl_tolerance_deg).mean()), curl_err_deg=float(curl.mean()),
-        curl_too_bent=int((signed > curl_tolerance_deg).sum()), curl_too_straight=int((signed < -curl_tolerance_deg).sum()))
+        curl_too_bent=int((signed > curl_tolerance_deg).sum()),
+        curl_too_straight=int((signed < -curl_tolerance_deg).sum()))
 
 
 def score_against_keypoints(run: MotionSequence, run_model: HandModel, frames: np.ndarray, keypoints: np.ndarray,
