@@ -13,7 +13,8 @@ from addon.common.lbs import lbs
 from helpers import ROOT, assert_close
 from training.data import Augment, BlurHandSamples, CropSpec, crop_affine, rotate_about_camera_z
 from training.config import ConfigError, load_config
-from training.trainer import load_trained, train
+from training import trainer
+from training.trainer import effective_precision, load_trained, train
 
 TINY_MODEL = """
 [model]
@@ -74,6 +75,18 @@ def test_a_few_steps_lower_the_loss_and_resume_continues(tmp_path, tiny_set):
     cfg.data.augment = False
     train(cfg, progress=False)  # picks up at step 25 from last.pt
     assert len(losses(tmp_path / "run")) == 30
+
+
+def test_bf16_runs_as_fp32_and_says_so_on_a_cpu_without_native_bf16(monkeypatch, capsys):
+    assert isinstance(trainer.cpu_has_native_bf16(), bool)
+    monkeypatch.setattr(trainer, "cpu_has_native_bf16", lambda: False)
+    assert effective_precision("bf16", torch.device("cpu")) == "fp32"
+    assert "no native bf16" in capsys.readouterr().out
+    assert effective_precision("fp32", torch.device("cpu")) == "fp32"
+    assert effective_precision("bf16", torch.device("cuda")) == "bf16"  # the GPU's own bf16 is unaffected
+    monkeypatch.setattr(trainer, "cpu_has_native_bf16", lambda: True)
+    assert effective_precision("bf16", torch.device("cpu")) == "bf16"
+    assert capsys.readouterr().out == ""
 
 
 def test_configs_name_unknown_keys_and_tables(tmp_path):
