@@ -41,8 +41,9 @@ assets: setup
 	$(PY) tools/make_sample_sequence.py
 	$(PY) tools/make_sample_clip.py
 
-# Rebuild the default checkpoint and its model-card numbers (README: Default checkpoint). On a 2-core CPU:
-# rendering about 8.4 + 19.5 + 6.2 minutes, training both models side by side about 42 minutes.
+# Rebuild the base checkpoint (trained from scratch; every tiny model's starting backbone) and its model-card
+# numbers (README: The base checkpoint). On a 2-core CPU: rendering about 8.4 + 19.5 + 6.2 minutes, training
+# both models side by side about 42 minutes. The default BlurHandNet is its fine-tune: make checkpoint-mixed.
 checkpoint: setup
 	$(PY) scenes/generate.py --out data/synth_blur/train --sequences 150 --frames 8 --size 128 --blur --blur-method average --subframes 5 --seed 1 --workers 2
 	$(PY) scenes/generate.py --out data/synth_blur/train2 --sequences 600 --frames 4 --size 128 --blur --blur-method average --subframes 5 --seed 3 --workers 2
@@ -63,14 +64,17 @@ mixed-data: setup
 	$(PY) scenes/generate.py --out data/synth_mix/makehuman --sequences 300 --frames 4 --size 128 --blur --hand makehuman --forearm --seed 13 --workers 2
 	$(PY) scenes/generate.py --out data/synth_mix/open --sequences 300 --frames 4 --size 128 --blur --hand open --forearm --seed 14 --workers 2
 
-# The realistic-data experiment (README model card): both built-in hands with forearms and one-pass blur,
-# the shipped checkpoint fine-tuned on them, scored on held-out sets of each hand against the shipped one.
+# The default BlurHandNet checkpoint (README: Default checkpoint): the base fine-tuned on both built-in hands
+# with forearms and one-pass blur plus the occluded video renders (tiny_mixed_long, about 60 minutes of
+# training on a 2-core AVX2 CPU), and the shorter fine-tunes of the cross-hand test, each scored on held-out
+# sets of each hand against the base.
 checkpoint-mixed: mixed-data video-data
 	for run in mixed open makehuman; do \
 	  OMP_NUM_THREADS=2 $(PY) -m training train --config training/configs/tiny_$${run}_finetune.toml --fresh; done
 	OMP_NUM_THREADS=2 $(PY) -m training train --config training/configs/tiny_mixed_long.toml --fresh
 	for run in mixed open_only makehuman_only mixed_long; do for set in synth_mix/test_makehuman synth_mix/test_open synth_blur/test100; do \
 	  $(PY) -m training eval --ckpt runs/blurhandnet_tiny_$$run/model.pt --baseline inference/checkpoints/blurhandnet_tiny.pt --data data/$$set; done; done
+	cp runs/blurhandnet_tiny_mixed_long/model.pt inference/checkpoints/blurhandnet_tiny_mixed.pt
 
 # The video models' data (README model cards): occluded, blurred 10-frame SeqHAND pose-flow clips of the open
 # hand with a forearm; training set and held-out set. On a 2-core CPU about 11 minutes (resumes if cut).

@@ -31,7 +31,8 @@ class ModelEntry:
 
 
 MODELS: Dict[str, ModelEntry] = {e.name: e for e in (
-    ModelEntry("blurhandnet", "Oh et al., CVPR 2023 (BlurHandNet)", "blurhandnet_tiny.pt"),
+    # blurhandnet_tiny.pt, the from-scratch base, stays as every tiny model's starting backbone (configs).
+    ModelEntry("blurhandnet", "Oh et al., CVPR 2023 (BlurHandNet)", "blurhandnet_tiny_mixed.pt"),
     ModelEntry("deformer", "Fu et al., ICCV 2023 (Deformer)", "deformer_tiny.pt"),
     ModelEntry("seqhand", "Yang et al., ECCV 2020 (SeqHAND)", "seqhand_tiny.pt"),
     ModelEntry("s2hand", "Chen et al., CVPR 2021 / TPAMI (S2HAND(V))", "s2hand_tiny.pt"),

@@ -161,8 +161,8 @@ def test_the_keypoint_source_is_checked_and_a_job_without_the_network_stops_befo
     monkeypatch.setenv("HAND_MOCAP_CHECKPOINTS", str(tmp_path))  # a folder with the hand model but no keypoint network
     import shutil
 
-    from inference.catalog import CHECKPOINT_DIR
-    shutil.copy(CHECKPOINT_DIR / "blurhandnet_tiny.pt", tmp_path)
+    from inference.catalog import CHECKPOINT_DIR, MODELS
+    shutil.copy(CHECKPOINT_DIR / MODELS["blurhandnet"].checkpoint, tmp_path)
     seen = []
     with pytest.raises(ModelUnavailable, match="keypoint network: no trained checkpoint"):
         run_job(JobSettings(video=str(CHECKPOINT_DIR.parent.parent / "samples" / "sample_clip.mp4"),
