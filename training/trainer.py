@@ -29,8 +29,7 @@ def _distributed() -> bool:
 
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX). Elsewhere oneDNN emulates it and a
-    bf16-autocast training step is many times slower than fp32 (measured 9 s against 0.5 s per step of the
-    tiny BlurHandNet on a 2-core AVX2 CPU)."""
+    bf16-autocast training step is many times slower than fp32 (benchmarks/bm_inference.py times one)."""
     probe = getattr(getattr(torch.ops, "mkldnn", None), "_is_mkldnn_bf16_supported", None)
     try:
         return bool(probe()) if probe is not None else True
@@ -47,7 +46,8 @@ def effective_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
-def _autocast(precision: str, device: torch.device):
+def autocast_for(precision: str, device: torch.device):
+    """The autocast context of a precision (bf16 on the CPU or CUDA, fp16 on CUDA, else none)."""
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     if precision == "fp16" and device.type == "cuda":
@@ -175,7 +175,7 @@ def train(cfg: Config, resume: bool = True, progress: bool = True, device: Optio
             for group in optim.param_groups:
                 group["lr"] = lr
             batch = {k: v.to(dev) for k, v in batch.items()}
-            with _autocast(precision, dev):
+            with autocast_for(precision, dev):
                 pred = loss_step.forward(net, batch)
             losses = loss_step(pred, batch)
             optim.zero_grad(set_to_none=True)
