@@ -14,14 +14,13 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
+from inference.models.blurhandnet import BlurHandNet
+from training.config import load_config
+from training.trainer import autocast_for, cpu_has_native_bf16
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import torch  # noqa: E402
-
-from inference.models.blurhandnet import BlurHandNet  # noqa: E402
-from training.config import load_config  # noqa: E402
-from training.trainer import autocast_for, cpu_has_native_bf16  # noqa: E402
 
 
 def fps(model, size: int, batch: int, precision: str, repeats: int) -> float:

@@ -15,16 +15,14 @@ import sys
 import time
 from pathlib import Path
 
+import bpy
 import numpy as np
 
+from addon.blender.animate import key_rig, rig_channels
+from addon.blender.rig import build_hand_rig
+from addon.common.hand_model import find_hand_model
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import bpy  # noqa: E402
-
-from addon.blender.animate import key_rig, rig_channels  # noqa: E402
-from addon.blender.rig import build_hand_rig  # noqa: E402
-from addon.common.hand_model import find_hand_model  # noqa: E402
 
 
 def fresh_rig():

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(out: Path, args, blur: str, workers: int, sequences: int, frames: int) -> float:
-    cmd = [sys.executable, str(ROOT / "scenes" / "generate.py"), "--out", str(out), "--quiet",
+    cmd = [sys.executable, "-m", "scenes.generate", "--out", str(out), "--quiet",
            "--sequences", str(sequences), "--frames", str(frames), "--size", str(args.size),
            "--engine", args.engine, "--samples", str(args.samples), "--shard-size", "1",
            "--workers", str(workers), "--seed", "1"]

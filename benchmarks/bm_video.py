@@ -22,16 +22,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import bpy
+import numpy as np
+
+from addon.common.job_options import JobOptions
+from addon.blender.animate import key_rig, rig_channels
+from addon.blender.importer import import_sequence
+from addon.common.motion_sequence import load_motion_sequence
+from inference.pipeline import run_job
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import bpy  # noqa: E402
-import numpy as np  # noqa: E402
-
-from addon.blender.animate import key_rig, rig_channels  # noqa: E402
-from addon.blender.importer import import_sequence  # noqa: E402
-from addon.common.motion_sequence import load_motion_sequence  # noqa: E402
-from inference.pipeline import JobSettings, run_job  # noqa: E402
 
 
 def keys_bulk_and_baseline(seq):
@@ -69,15 +69,15 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=5, help="runs of each job; the median one is reported")
     args = ap.parse_args(argv)
     timed = {}
-    common = dict(video=args.video, checkpoint=args.checkpoint, **({"fov_deg": args.fov} if args.fov else {}))
+    common = dict(checkpoint=args.checkpoint, **({"fov_deg": args.fov} if args.fov else {}))
     with tempfile.TemporaryDirectory() as work:
-        run_job(JobSettings(frame_end=9, **common), Path(work) / "warm-up")  # libraries loaded for both runs
+        run_job(args.video, JobOptions(frame_end=9, **common), Path(work) / "warm-up")  # libraries loaded for both runs
         configs = (("baseline", dict(refine="off")), ("default", {}), ("mediapipe", dict(keypoint_source="mediapipe")))
         runs = {name: [] for name, _ in configs}
         for k in range(args.repeat):  # the jobs take turns, so a slow spell of the machine slows each alike
             for name, options in configs:
                 start = time.perf_counter()
-                result = run_job(JobSettings(**common, **options), Path(work) / f"{name}{k}")
+                result = run_job(args.video, JobOptions(**common, **options), Path(work) / f"{name}{k}")
                 runs[name].append((time.perf_counter() - start, k, result))
         for name, _ in configs:  # the run of median length (machines' timings wander)
             seconds, _, result = sorted(runs[name], key=lambda r: r[0])[len(runs[name]) // 2]
@@ -120,7 +120,7 @@ def main(argv=None) -> int:
     return 0
 
 
-# Footage where MediaPipe's palm detector misses the hand (tools/eval_clips.py make renders it).
+# Footage where MediaPipe's palm detector misses the hand (tools/evaluation/eval_clips.py make renders it).
 SEARCH_CLIPS = [ROOT / "data" / "eval_clips" / f"{name}.mp4"
                 for name in ("sample_small", "face_grey", "face_skin", "busy_grey", "busy_skin", "mh_face_grey",
                              "mh_face_skin", "mh_busy_grey", "mh_busy_skin", "grasp_back")]

@@ -16,13 +16,12 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
+from training.config import load_config
+from training.tasks import TASKS
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import torch  # noqa: E402
-
-from training.config import load_config  # noqa: E402
-from training.tasks import TASKS  # noqa: E402
 
 CONFIGS = {"blurhandnet": "tiny.toml", "deformer": "deformer_tiny.toml", "seqhand": "seqhand_tiny.toml"}
 FRAMES = 8

@@ -18,17 +18,12 @@ from typing import Dict, List, Optional
 
 from addon.common.interrupts import Interrupted, StopSignals
 from addon.common.job_options import (JobOptionError, OneLineParser, add_job_arguments, check_output_folder,
-                                      job_fields)
+                                      options_from_args)
 from addon.common.motion_sequence import concatenate, load_motion_sequence
 
 from .catalog import MODELS
 
 PROG = "python -m inference"
-
-
-def settings_from(args: argparse.Namespace, video: str):
-    from .pipeline import JobSettings
-    return JobSettings(video=video, **job_fields(args))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -57,7 +52,7 @@ def check_run_args(args: argparse.Namespace) -> None:
         raise JobOptionError(f"--out must name a .npz file, not {out.name!r}")
     if not Path(args.video).exists():
         raise JobOptionError(f"{args.video}: no such file or folder")
-    job_fields(args)
+    options_from_args(args)
     check_output_folder(out)
 
 
@@ -75,7 +70,7 @@ def save_received(chunks: Dict[str, List[str]], out: Path) -> str:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from scenes.progress import Progress
+    from addon.common.progress import Progress
 
     from .pipeline import run_job
 
@@ -117,7 +112,7 @@ def run_command(args: argparse.Namespace) -> int:
             return status
 
         try:
-            result = run_job(settings_from(args, args.video), work, emit)
+            result = run_job(args.video, options_from_args(args), work, emit)
             end_bars()
             targets = output_paths(out, list(result.paths))
             for side, path in result.paths.items():

@@ -12,7 +12,7 @@ from typing import Optional
 
 import numpy as np
 
-from addon.common.rotations import axis_angle_to_quaternion, quaternion_to_matrix, matrix_to_axis_angle
+from addon.common.rotations import axis_angle_to_quaternion, matrix_to_axis_angle, quaternion_to_matrix
 
 
 def _alpha(cutoff: np.ndarray, dt: float) -> np.ndarray:

@@ -1,5 +1,5 @@
 """The keypoint network (``models/keypoints.py``) over one hand's crops, in frame order: the keypoints the
-fitting stage fits, in image pixels, and their depths relative to the wrist, with the weight each one gets.
+fitting stage fits, in image pixels, with the network's expected error of each.
 
 Crops are batched like the hand network's; :meth:`KeypointReader.take` runs whatever is still buffered when a
 frame's keypoints are wanted, so it works whichever order a runner hands its frames back in. Left hands are
@@ -24,19 +24,6 @@ from .models.blocks import fold_batchnorm
 class FrameKeypoints:
     keypoints: np.ndarray  # (21, 2) image pixels, MANO-21
     error_px: np.ndarray  # (21,) the network's expected error per axis, image pixels
-    weight: np.ndarray  # (21,) a per-keypoint weight in (0, 1] from the expected errors (the job fits all alike)
-    depth: np.ndarray  # (21,) metres, each joint's camera depth minus the wrist's
-    depth_error: np.ndarray  # (21,) the network's expected depth error, metres
-    depth_weight: np.ndarray  # (21,) the fit's per-joint depth weight in [0, 1] (0 for the wrist itself)
-
-
-def keypoint_weights(error_px: np.ndarray) -> np.ndarray:
-    """(..., 21) expected errors -> weights: 1 for a keypoint no less sure than the frame's median one, falling
-    as the inverse square of its expected error beyond that (relative, so a network that is over- or
-    under-confident on unfamiliar footage keeps the same ranking)."""
-    error_px = np.asarray(error_px, dtype=np.float64)
-    typical = np.median(error_px, axis=-1, keepdims=True)
-    return np.minimum(1.0, (typical / np.maximum(error_px, 1e-6)) ** 2)
 
 
 def load_keypoint_network(checkpoint: str = "", device: torch.device = torch.device("cpu")):
@@ -55,7 +42,7 @@ def load_keypoint_network(checkpoint: str = "", device: torch.device = torch.dev
 
 # The box side the network reads, relative to the job's box (1.3 times the detector's keypoints' extent): on the
 # sample clip a crop of 0.9 times the box brought its keypoints from 13.3 to 11.1 px off (0.8: 11.0, 1.1: 16.4;
-# tools/detector_keypoints.py --read-crop F).
+# tools/evaluation/detector_keypoints.py --read-crop F).
 READ_CROP = 0.9
 
 
@@ -65,7 +52,7 @@ class KeypointReader:
 
     def __init__(self, net, device: torch.device, batch_size: int = 8, crop: float = READ_CROP):
         # a copy with BatchNorm folded into the convolutions, in channels-last, the convolutions' fast layout on the
-        # CPU (benchmarks/bm_video.py times the stage; README: Speed)
+        # CPU
         self.net = fold_batchnorm(copy.deepcopy(net).eval()).to(memory_format=torch.channels_last)
         self.device, self.batch_size, self.crop = device, batch_size, crop
         self.size = net.config.image_size
@@ -91,14 +78,11 @@ class KeypointReader:
             return
         x = torch.from_numpy(np.stack([p[1] for p in self.pending])).to(self.device)
         out = self.net(x.contiguous(memory_format=torch.channels_last))
-        p, b, z, bz = [t.float().cpu().numpy().astype(np.float64) for t in (out.keypoints, out.scale, out.depth,
-                                                                             out.depth_scale)]
+        p, b = [t.float().cpu().numpy().astype(np.float64) for t in (out.keypoints, out.scale)]
         affine = np.stack([a for _, _, a in self.pending])  # (B, 2, 3): image -> crop pixels, the batch at once
         points = crop_to_image(p, affine)
         scale = affine[:, 0, 0] * affine[:, 1, 1] - affine[:, 0, 1] * affine[:, 1, 0]  # crop pixels^2 per image pixel^2
         error = b / np.sqrt(np.abs(scale))[:, None]
-        weight = keypoint_weights(error)
-        depth_weight = np.concatenate([np.zeros((len(bz), 1)), keypoint_weights(bz[:, 1:])], 1)
         for i, (frame, _, _) in enumerate(self.pending):
-            self.done[frame] = FrameKeypoints(points[i], error[i], weight[i], z[i], bz[i], depth_weight[i])
+            self.done[frame] = FrameKeypoints(points[i], error[i])
         self.pending = []

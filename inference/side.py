@@ -15,11 +15,26 @@ from dataclasses import dataclass
 from typing import Dict, List
 
 import numpy as np
+import torch
 
+from addon.common.hand_model import HandModel
 from addon.common.rotations import axis_angle_to_matrix
+
+from .crop import crop_affine, normalise
+from .find_hands import SideCrop
+from .fit import FitSettings, FitWeights, fit_frames
+from .job_context import JobContext
+from .placement import place_hands
+from .records import FrameHands
+from .runners import predict_independent
+from .tracking import Track, one_track_per_side
 
 GEOMETRY_WEIGHT, DETECTOR_WEIGHT = 1.0, 0.3
 UNCERTAIN_BELOW = 0.15  # |combined evidence| under this: the job log warns that the side is a guess
+SIDE_FIT_FRAMES = 10  # frames per track fitted as each side
+# Short fits, without the network's priors: only the keypoints decide each side's orientation.
+SIDE_FIT = FitSettings(FitWeights(pose_prior=0.0, orient_prior=0.0), iterations=30, start_iterations=15, lr=0.03,
+                       lr_end=0.03)
 
 
 def orientation_gap_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -69,3 +84,45 @@ def sample_frames(frames: List[int], count: int) -> List[int]:
     if len(frames) <= count:
         return frames
     return [frames[i] for i in np.linspace(0, len(frames) - 1, count).round().astype(int)]
+
+
+def side_gaps(crops: List[SideCrop], frames: List[int], net, models: Dict[str, HandModel], k: np.ndarray,
+              device: torch.device) -> Dict[str, np.ndarray]:
+    """Per side, the gap (degrees) between the orientation fitted to each crop's keypoints and the network's
+    orientation for the crop read as that side."""
+    size = net.config.image_size
+    outputs = predict_independent(net, np.stack([normalise(c.crop) for c in crops] +
+                                                [normalise(c.mirrored) for c in crops]), device)
+    gaps = {}
+    for h, side in enumerate(("right", "left")):
+        records = []
+        for i, (f, c) in enumerate(zip(frames, crops)):
+            o = outputs[h * len(crops) + i]
+            affine = crop_affine(c.detection.box, size, mirror=side == "left")
+            hands = place_hands(o.pose, o.betas, o.joints2d, affine, side == "left", c.detection.keypoints,
+                                models[side], k)
+            records.append(FrameHands(f, [hands[len(hands) // 2]], c.detection.keypoints, np.ones(21)))
+        fit = fit_frames(records, models[side], models["right"], k, SIDE_FIT, device)
+        gaps[side] = orientation_gap_deg(fit.pose[:, :3], np.stack([r.times[0].pose[:3] for r in records]))
+    return gaps
+
+
+def decide_sides(tracks: List[Track], side_crops: Dict[int, List[SideCrop]], net, models: Dict[str, HandModel],
+                 k: np.ndarray, device: torch.device, ctx: JobContext) -> List[Track]:
+    """Each track's side by geometry and the detector's vote; the job log gives the evidence. Two tracks that
+    come out of one side keep their sides by strength of evidence (``one_track_per_side``)."""
+    evidence: Dict[int, SideEvidence] = {}
+    for n, t in enumerate(tracks):
+        mine = {f: next((c for c in crops if c.detection is t.detections.get(f)), None)
+                for f, crops in side_crops.items()}
+        frames = sample_frames([f for f, c in mine.items() if c is not None], SIDE_FIT_FRAMES)
+        if not frames:
+            continue
+        evidence[n] = weigh_evidence(side_gaps([mine[f] for f in frames], frames, net, models, k, device), t.votes())
+        t.side = evidence[n].side
+        uncertain = evidence[n].uncertain
+        ctx.log(f"hand {n + 1} is the {evidence[n].describe()}" +
+                ("; the side is uncertain: choose it if you know it" if uncertain else ""),
+                "warning" if uncertain else "info")
+    strength = {id(tracks[n]): abs(ev.combined) for n, ev in evidence.items()}
+    return one_track_per_side(tracks, lambda t: strength.get(id(t), 0.0))

@@ -12,7 +12,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .detect import Detection
+from .detect import Detection, distinct
 
 
 @dataclass(eq=False)  # tracks are compared by identity (their detections hold arrays)
@@ -33,35 +33,6 @@ class Track:
 
 def _centre(box: np.ndarray) -> np.ndarray:
     return box[:2] + box[2] / 2
-
-
-def _overlap(a: np.ndarray, b: np.ndarray) -> tuple:
-    """Intersection of two square boxes over their union, and over the smaller box."""
-    lo, hi = np.maximum(a[:2], b[:2]), np.minimum(a[:2] + a[2], b[:2] + b[2])
-    inter = float(np.prod(np.clip(hi - lo, 0, None)))
-    return inter / (a[2] ** 2 + b[2] ** 2 - inter), inter / min(a[2], b[2]) ** 2
-
-
-def distinct(found: List[Detection], max_iou: float = 0.4, max_inside: float = 0.7) -> List[Detection]:
-    """One detection per hand: a box overlapping a better-scored one is the same hand found twice. A box
-    lying mostly inside another (``max_inside`` of its area) is part of the same hand read as a whole one
-    (MediaPipe's palm detector fires on the fingers of a side-on hand): the larger box is kept, whose
-    keypoints cover the whole hand. On the side-view evaluation clip its keypoints are the closer to the
-    truth in 38 of the 40 frames with such a pair; over eleven evaluation clips, in 110 of 149
-    (``tools/duplicate_boxes.py``)."""
-    kept: List[Detection] = []
-    for d in sorted(found, key=lambda d: -d.score):
-        clash = [(k, *_overlap(d.box, k.box)) for k in kept]
-        if any(iou > max_iou for _, iou, _ in clash):
-            continue
-        inside = [k for k, _, share in clash if share > max_inside]
-        if not inside:
-            kept.append(d)
-        elif all(d.box[2] > k.box[2] for k in inside):  # the whole hand replaces its parts, in their rank
-            at = kept.index(inside[0])
-            kept = [k for k in kept if k not in inside]
-            kept.insert(at, d)
-    return kept
 
 
 def build_tracks(frames: Sequence[List[Detection]], first_frame: int = 0, max_gap: int = 15,

@@ -23,7 +23,6 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import asdict, fields
 
 from addon.common import protocol as P
 
@@ -68,7 +67,7 @@ def _hello():
 
 
 def _run(start: P.Start, out: Channel, cancel: threading.Event) -> None:
-    from .pipeline import JobSettings, run_job
+    from .pipeline import run_job
 
     fault = os.environ.get("HAND_MOCAP_WORKER_FAULT", "")
     partials = 0
@@ -94,12 +93,9 @@ def _run(start: P.Start, out: Channel, cancel: threading.Event) -> None:
         elif kind == "log":
             out.send(P.Log(fields["message"], fields.get("level", "info")))
 
-    # The start message carries the job's settings under the same names (plus its id and folder).
-    names = {f.name for f in fields(JobSettings)}
-    settings = JobSettings(**{k: v for k, v in asdict(start).items() if k in names})
-    result = run_job(settings, start.job_dir, emit, cancelled=cancel.is_set)
+    result = run_job(start.video, start.options, start.job_dir, emit, cancelled=cancel.is_set)
     out.send(P.Done(start.job_id, [result.paths[s] for s in result.paths], result.frames_without_hand,
-                    {k: round(v, 3) for k, v in result.seconds.items()}))
+                    result.seconds))
 
 
 def main() -> int:

@@ -11,13 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from addon.common.joints import MANO_21, SKELETON_EDGES
+from addon.common.png import write_png
+from scenes.dataset import SyntheticDataset
 
-from addon.common.joints import MANO_21, SKELETON_EDGES  # noqa: E402
-from addon.common.png import write_png  # noqa: E402
-from scenes.dataset import SyntheticDataset  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 FINGER_COLOURS = {"thumb": (255, 80, 80), "index": (255, 200, 40), "middle": (80, 220, 80),
                   "ring": (60, 170, 255), "pinky": (200, 90, 255), "wrist": (255, 255, 255)}

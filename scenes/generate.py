@@ -1,9 +1,10 @@
 """Generate a synthetic hand dataset (SeqHAND pose flows, BlurHand blur) with Blender.
 
-    blender -b -P scenes/generate.py -- --out DIR --sequences N --frames F --size S [--blur] [--occluders]
+    .venv/bin/python -m scenes.generate --out DIR --sequences N --frames F --size S [--blur] [--occluders]
                                         [--blur-method motion|average] [--second-hand] [--seed K]
                                         [--workers W | --ray [ADDRESS]] [--backgrounds DIR]
-    python scenes/generate.py --out DIR ...          (the same with the bpy module)
+
+Blender runs as the ``bpy`` module of the project's environment.
 
 Deterministic for a seed (sequence i always uses the random stream (seed, i), whichever worker or Ray task
 renders it), resumable (finished shards are kept and skipped), parallel over worker processes or over a Ray
@@ -24,19 +25,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import List, Optional
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-
-from addon.common.hand_model import find_hand_model  # noqa: E402
-from scenes.backgrounds import BackgroundError, BackgroundSource  # noqa: E402
-from scenes.dataset import FORMAT_NAME, FORMAT_VERSION, MANIFEST, shard_name, write_json_atomic  # noqa: E402
-from scenes.pose_bank import PoseBank, PoseBankError  # noqa: E402
-from scenes.pose_flow import FlowParams  # noqa: E402
-from scenes.progress import Progress  # noqa: E402
-from scenes.renderer import NoGPUError  # noqa: E402
+from addon.common.progress import Progress
+from scenes.backgrounds import BackgroundError
+from scenes.dataset import FORMAT_NAME, FORMAT_VERSION, MANIFEST, shard_name, write_json_atomic
+from scenes.pose_bank import PoseBankError
+from scenes.pose_flow import FlowParams
+from scenes.renderer import NoGPUError
+from scenes.shards import GenerateError, load_inputs, render_settings, render_shard
 
 # Settings that change what is rendered; a resumed run must use the same ones.
 CONTENT_KEYS = ("sequences", "frames", "size", "blur", "subframes", "exposure", "occluders", "second_hand",
@@ -46,17 +41,13 @@ LEGACY_SETTINGS = {"blur_method": "average", "blur_samples": 0, "forearm": False
                    "exclude_photos": []}  # what manifests written before a key existed meant
 
 
-class GenerateError(ValueError):
-    """Bad arguments or inputs, reported before any rendering starts."""
-
-
 def script_args(argv: Optional[List[str]] = None) -> List[str]:
     argv = list(sys.argv[1:] if argv is None else argv)
     return argv[argv.index("--") + 1 :] if "--" in argv else argv
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="scenes/generate.py", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m scenes.generate", description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True, help="dataset folder (created; resumed if it exists)")
     ap.add_argument("--sequences", type=int, default=100)
     ap.add_argument("--frames", type=int, default=10, help="frames per sequence (SeqHAND: 10)")
@@ -140,52 +131,6 @@ def validate(args: argparse.Namespace):
     return backgrounds, models, bank
 
 
-def load_inputs(args: argparse.Namespace):
-    """Backgrounds, both hand models and the pose bank: what every rendering process loads once."""
-    from scenes.renderer import load_image_linear
-
-    backgrounds = BackgroundSource.from_folder(args.backgrounds, loader=load_image_linear, exclude=args.exclude_photos)
-    models = {side: find_hand_model(side, args.mano, args.hand) for side in ("right", "left")}
-    return backgrounds, models, PoseBank.load(args.pose_bank, models["right"])
-
-
-def _render_settings(args):
-    from scenes.renderer import RenderSettings
-
-    # worker processes share the cores instead of each spawning a thread per core
-    threads = max(1, (os.cpu_count() or 1) // args.worker_count) if args.worker_count > 1 else 0
-    return RenderSettings(size=args.size, fov_deg=args.fov, engine=args.engine, samples=args.samples,
-                          device=args.device.upper(), threads=threads)
-
-
-def _synth_settings(args):
-    from scenes.synthesize import SynthSettings
-
-    return SynthSettings(frames=args.frames, blur=args.blur, subframes=args.subframes, exposure=args.exposure,
-                         blur_method=args.blur_method, blur_samples=args.blur_samples, forearm=args.forearm,
-                         occluders=args.occluders, second_hand=args.second_hand,
-                         flow=FlowParams(alpha=args.alpha))
-
-
-def render_shard(renderer, bank, models, backgrounds, args, shard: int, out: Path) -> None:
-    """Render one shard into ``shard_XXXXXX.partial`` and rename it when complete."""
-    from scenes.synthesize import synthesize_sequence
-
-    final = out / shard_name(shard)
-    partial = out / (shard_name(shard) + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)  # an interrupted attempt starts over
-    partial.mkdir(parents=True)
-    first = shard * args.shard_size
-    labels = []
-    for index in range(first, min(first + args.shard_size, args.sequences)):
-        labels.append(synthesize_sequence(renderer, bank, models, backgrounds, _synth_settings(args), args.seed,
-                                          index, partial))
-    merged = {k: np.concatenate([lab[k] for lab in labels]) for k in labels[0]}
-    np.savez(partial / "labels.npz", **merged)
-    shutil.rmtree(final, ignore_errors=True)  # a shard folder left without its labels is redone, not kept
-    os.replace(partial, final)
-
-
 def shards_to_do(args, out: Path) -> List[int]:
     total = math.ceil(args.sequences / args.shard_size)
     return [s for s in range(total) if not (out / shard_name(s) / "labels.npz").is_file()]
@@ -201,30 +146,19 @@ def write_manifest(args, out: Path, started: float) -> dict:
         "format": FORMAT_NAME, "version": FORMAT_VERSION, "settings": content_settings(args),
         "shards": total, "complete_shards": done, "sequences": args.sequences, "frames_per_sequence": args.frames,
         "label_times": synth.label_times().tolist(), "image_size": args.size,
-        "intrinsics": _render_settings(args).intrinsics.tolist(), "joint_order": "mano21", "hand": "right",
+        "intrinsics": render_settings(args).intrinsics.tolist(), "joint_order": "mano21", "hand": "right",
         "flow": asdict(FlowParams(alpha=args.alpha)), "render_seconds": round(time.time() - started, 1),
     }
     write_json_atomic(out / MANIFEST, manifest)
     return manifest
 
 
-def _interpreter(script: Path) -> List[str]:
-    """How to start this script again: with Blender itself when we run inside it, else with this Python."""
-    import bpy
-
-    binary = bpy.app.binary_path
-    if binary and Path(binary).name.lower().startswith("blender"):
-        return [binary, "-b", "--factory-startup", "-P", str(script), "--"]
-    return [sys.executable, str(script)]
-
-
 def run_workers(args, out: Path, todo: List[int]) -> None:
     """Start ``--workers`` processes of this script, each on every W-th shard; show the joint progress."""
-    script = Path(__file__).resolve()
     base = [a for a in script_args() if a not in ("--quiet",)]
     procs = []
     for k in range(args.workers):
-        cmd = [*_interpreter(script), *base, "--quiet", "--workers", "1",
+        cmd = [sys.executable, "-m", "scenes.generate", *base, "--quiet", "--workers", "1",
                "--worker-index", str(k), "--worker-count", str(args.workers)]
         procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
     progress = Progress(len(todo) * args.shard_size, "sequences", enabled=not args.quiet)
@@ -268,7 +202,7 @@ def generate(args: argparse.Namespace) -> dict:
         from scenes.renderer import HandRenderer
 
         scratch = out / ".scratch" / f"worker{args.worker_index}"  # never shared between workers
-        renderer = HandRenderer(_render_settings(args), scratch=scratch)
+        renderer = HandRenderer(render_settings(args), scratch=scratch)
         progress = Progress(sum(min(args.shard_size, args.sequences - s * args.shard_size) for s in todo),
                             "sequences", enabled=not args.quiet)
         count = 0

@@ -47,7 +47,7 @@ class PoseFlow:
 
 def _random_rotation(rng: np.random.Generator, egocentric: bool) -> np.ndarray:
     """A hand orientation: palm toward the camera (third person) or away from it (egocentric), +-60 deg."""
-    # Fingers up in the image, palm to the camera (see tools/make_sample_sequence.py for the axes).
+    # Fingers up in the image, palm to the camera (see tools/assets/make_sample_sequence.py for the axes).
     base = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     if egocentric:
         base = axis_angle_to_matrix(np.array([0.0, np.pi, 0.0])) @ base

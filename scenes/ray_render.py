@@ -6,12 +6,12 @@ driver writes them under ``shard_X.partial`` and renames the folder when it is c
 shared storage, and the dataset is byte-identical to a local run with the same seed. A resumed run skips
 the shards that are already finished.
 
-Every node needs this checkout at the same path, with its environment (``make setup``); ``--backgrounds``
+Every node needs this checkout with its environment (``make setup``, which installs the project); ``--backgrounds``
 and ``--mano`` folders must exist on every node as well. Start a cluster with::
 
     ray start --head --port 6379                    # on the head node
     ray start --address HEAD_IP:6379                # on each other node
-    .venv/bin/python scenes/generate.py --out data/big --sequences 100000 --ray auto ...
+    .venv/bin/python -m scenes.generate --out data/big --sequences 100000 --ray auto ...
 """
 from __future__ import annotations
 
@@ -23,27 +23,29 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List
 
-ROOT = Path(__file__).resolve().parent.parent
+from scenes.dataset import shard_name
+from scenes.shards import GenerateError
+
 _LOADED: Dict[tuple, tuple] = {}  # per Ray worker process: the inputs and renderer, loaded once
 
 
 def render_shard_files(settings: dict, shard: int, cpus: int) -> Dict[str, bytes]:
     """Render one shard on this node; its files (path inside the shard -> bytes)."""
-    from scenes import generate as G
     from scenes.renderer import HandRenderer
+    from scenes.shards import load_inputs, render_settings, render_shard
 
     args = argparse.Namespace(**settings)
     key = tuple(sorted((k, str(v)) for k, v in settings.items()))
     if key not in _LOADED:
-        render_settings = G._render_settings(args)
+        render_settings = render_settings(args)
         render_settings.threads = cpus
         scratch = Path(tempfile.mkdtemp(prefix="hand-mocap-ray-"))
         atexit.register(shutil.rmtree, scratch, True)  # best effort: Ray may kill idle workers outright
-        _LOADED[key] = (*G.load_inputs(args), HandRenderer(render_settings, scratch=scratch / "scratch"))
+        _LOADED[key] = (*load_inputs(args), HandRenderer(render_settings, scratch=scratch / "scratch"))
     backgrounds, models, bank, renderer = _LOADED[key]
     with tempfile.TemporaryDirectory(prefix="hand-mocap-shard-") as tmp:
-        G.render_shard(renderer, bank, models, backgrounds, args, shard, Path(tmp))
-        folder = Path(tmp) / G.shard_name(shard)
+        render_shard(renderer, bank, models, backgrounds, args, shard, Path(tmp))
+        folder = Path(tmp) / shard_name(shard)
         return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
@@ -64,18 +66,15 @@ def run_on_ray(args: argparse.Namespace, out: Path, todo: List[int], progress) -
     the results as they arrive; ``progress`` counts finished sequences."""
     import ray
 
-    from scenes.generate import GenerateError, shard_name
 
     settings = {k: v for k, v in vars(args).items() if k not in ("ray", "quiet")}
     settings.update(workers=1, worker_index=0, worker_count=1)
     started_here = not ray.is_initialized()
     if started_here:
-        runtime = {"env_vars": {"PYTHONPATH": str(ROOT)}}
         if args.ray == "local":
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                     logging_level="ERROR", runtime_env=runtime)
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, logging_level="ERROR")
         else:
-            ray.init(address=args.ray, log_to_driver=False, logging_level="ERROR", runtime_env=runtime)
+            ray.init(address=args.ray, log_to_driver=False, logging_level="ERROR")
     try:
         task = ray.remote(num_cpus=args.ray_cpus)(render_shard_files)
         pending = {task.remote(settings, shard, args.ray_cpus): shard for shard in todo}

@@ -14,7 +14,6 @@ is rendered and written too.
 from __future__ import annotations
 
 import colorsys
-
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +25,12 @@ from addon.common.hand_model import HandModel
 from addon.common.joints import TIP_NAMES, TIP_VERTEX_IDS
 from addon.common.lbs import lbs
 from addon.common.png import write_png
-from addon.common.rotations import (axis_angle_to_quaternion, matrix_to_axis_angle, mirror_axis_angle,
-                                     quaternion_to_matrix)
+from addon.common.rotations import (
+    axis_angle_to_quaternion,
+    matrix_to_axis_angle,
+    mirror_axis_angle,
+    quaternion_to_matrix,
+)
 
 from .backgrounds import BackgroundSource, crop_resize, crop_window, linear_to_srgb
 from .pose_bank import PoseBank

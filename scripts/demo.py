@@ -16,19 +16,18 @@ import tempfile
 import time
 from pathlib import Path
 
+import bpy
+import cv2
+import numpy as np
+
+from addon.blender.batch import script_args
+from addon.blender.render import render_animation, setup_overlay_render
+from addon.blender.video_job import new_job, run_sync
+from addon.common import protocol as P
+from addon.common.job_options import OneLineParser, add_job_arguments, options_from_args
+from addon.common.worker_client import default_python
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import bpy  # noqa: E402
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-
-from addon.blender.batch import script_args  # noqa: E402
-from addon.blender.render import render_animation, setup_overlay_render  # noqa: E402
-from addon.blender.video_job import new_job, run_sync  # noqa: E402
-from addon.common import protocol as P  # noqa: E402
-from addon.common.job_options import OneLineParser, add_job_arguments, job_fields  # noqa: E402
-from addon.common.worker_client import default_python  # noqa: E402
 
 
 def render_hand_layer(scene: bpy.types.Scene, folder: Path) -> None:
@@ -85,7 +84,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     bpy.ops.wm.read_factory_settings(use_empty=True)
-    start = new_job(args.video, **job_fields(args))
+    start = new_job(args.video, options_from_args(args))
 
     def progress(job, event):
         if isinstance(event, P.Progress) and (event.done == event.total or event.done % 40 < 8):

@@ -1,4 +1,4 @@
-"""Shared test set-up: the repo on sys.path, and Blender's user/config/cache folders in a temp folder.
+"""Shared test set-up: Blender's user/config/cache folders in a temp folder.
 
 The environment variables are set before any test imports ``bpy``, and subprocesses inherit them, so no
 test writes into the home folder. Each run gets its own temp root, so two runs at once cannot delete each
@@ -8,15 +8,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 _HOME = Path(tempfile.mkdtemp(prefix="hand-mocap-test-"))
 for _var, _sub in {

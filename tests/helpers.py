@@ -5,9 +5,9 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
+from py2_pickle import chumpy_array, csc_matrix, py2_dumps
 
 from addon.common.hand_model import REQUIRED_SHAPES, HandModel
-from py2_pickle import chumpy_array, csc_matrix, py2_dumps
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,15 +10,21 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import ROOT, assert_close
+from helpers import assert_close
 from inference.mesh_render import project
 from inference.models.amvur import Amvur, AmvurConfig, nearest_upsampling
 from inference.models.output import load_model, save_checkpoint
 from inference.models.s2hand import S2Hand, S2HandConfig, crop_camera, project_crop, to_crop_space
 from training.amvur_losses import gaussian_kl, gaussian_nll, weak_perspective_fit
 from training.config import load_config
-from training.selfsup_losses import (bone_direction_loss, keypoint_loss, quaternion_motion_loss, quaternions, ssim,
-                                     texture_shape_loss)
+from training.selfsup_losses import (
+    bone_direction_loss,
+    keypoint_loss,
+    quaternion_motion_loss,
+    quaternions,
+    ssim,
+    texture_shape_loss,
+)
 from training.trainer import train
 
 TINY_S2HAND = S2HandConfig(backbone_depth=10, backbone_width=16, image_size=64, hidden=32, render_size=24,
@@ -123,7 +129,7 @@ def test_checkpoints_rebuild_the_appearance_models(tmp_path, cls, config):
 @pytest.fixture(scope="module")
 def sequence_set(tmp_path_factory):
     out = tmp_path_factory.mktemp("appearance-set")
-    subprocess.run([sys.executable, str(ROOT / "scenes" / "generate.py"), "--out", str(out), "--quiet", "--size", "64",
+    subprocess.run([sys.executable, "-m", "scenes.generate", "--out", str(out), "--quiet", "--size", "64",
                     "--frames", "4", "--sequences", "2", "--samples", "2"], check=True, capture_output=True, timeout=600)
     return out
 

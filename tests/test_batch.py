@@ -98,7 +98,7 @@ def test_batch_mano_folder_with_the_official_structure_is_used(tmp_path, blank_b
     (["--video", str(CLIP), "--out", "{tmp}/o.blend", "--device", "gpu7"], "--device must be"),
     (["--video", str(CLIP), "--out", "{tmp}/o.blend", "--window", "40"], "--window must be 0"),
     (["--video", str(CLIP), "--out", "{tmp}/o.blend", "--fit-window", "5"], "--fit-window must be 0 (the default) or 12"),
-    (["--video", str(CLIP), "--out", "{tmp}/o.blend", "--keypoint-offsets", "guess"], "--keypoint-offsets: invalid choice"),
+    (["--video", str(CLIP), "--out", "{tmp}/o.blend", "--keypoints", "guess"], "--keypoints: invalid choice"),
     (["--video", str(CLIP), "--out", "{tmp}/o.blend", "--window", "4", "--window-stride", "6"], "--window-stride must be"),
     (["--video", "{tmp}/nope.mp4", "--out", "{tmp}/o.blend"], "--video: {tmp}/nope.mp4: no such file"),
     (["--video", str(CLIP), "--out", "{tmp}/o.blend", "--python", "/no/python"], "--python: /no/python"),

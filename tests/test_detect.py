@@ -89,7 +89,7 @@ def test_no_hand_is_found_on_any_background_the_synthetic_engine_ships(landmarks
 
 
 def test_a_small_grey_hand_in_front_of_a_face_is_found_and_followed(landmarks):
-    """samples/search_clip.mp4 (tools/make_search_clip.py): a 50 px grey hand over a face, which MediaPipe's
+    """samples/search_clip.mp4 (tools/assets/make_search_clip.py): a 50 px grey hand over a face, which MediaPipe's
     palm detector never finds. The smallest tiles (0.2 of the frame) find it and the tighter track crop
     follows it; with the tiles and track crop the search had before (0.3 and 0.5; 2x the hand) it stays lost."""
     truth = np.load(ROOT / "samples" / "search_clip_truth.npz")["keypoints"]

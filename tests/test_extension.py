@@ -30,11 +30,11 @@ INSTALL_AND_RUN = textwrap.dedent("""
     assert {"deformer", "seqhand"} <= {item.identifier for item in props["model"].enum_items}
     assert "window" in props and "window_stride" in props
     # the installed extension drives the worker through one of the video models, end to end
-    assert bpy.ops.hand_mocap.import_video(filepath=clip, model="seqhand", hands="RIGHT", frame_end=5) == {"FINISHED"}
+    assert bpy.ops.hand_mocap.import_video(filepath=clip, model="seqhand", hands="right", frame_end=5) == {"FINISHED"}
     assert bpy.data.objects["Hand.R_armature"].animation_data is not None
     # ... and through both appearance models: S2HAND(V), and AMVUR with its own colours and confidence
-    assert bpy.ops.hand_mocap.import_video(filepath=clip, model="s2hand", hands="RIGHT", frame_end=5) == {"FINISHED"}
-    assert bpy.ops.hand_mocap.import_video(filepath=clip, model="amvur", hands="RIGHT", frame_end=5, skin="network",
+    assert bpy.ops.hand_mocap.import_video(filepath=clip, model="s2hand", hands="right", frame_end=5) == {"FINISHED"}
+    assert bpy.ops.hand_mocap.import_video(filepath=clip, model="amvur", hands="right", frame_end=5, skin="network",
                                            show_confidence=True) == {"FINISHED"}
     amvur = [o for o in bpy.data.objects if o.type == "MESH" and "Hand Mocap confidence" in o.modifiers]
     assert len(amvur) == 1 and "skin" in amvur[0].data.color_attributes
@@ -44,7 +44,7 @@ INSTALL_AND_RUN = textwrap.dedent("""
 
 
 def test_built_zip_validates_installs_and_runs(tmp_path):
-    build = subprocess.run([sys.executable, str(ROOT / "tools" / "build_extension.py"), "--out", str(tmp_path)],
+    build = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_extension.py"), "--out", str(tmp_path)],
                            capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stdout + build.stderr
     zips = list(tmp_path.glob("hand_mocap-*.zip"))

@@ -1,6 +1,6 @@
-"""The fitting stage: exact joints-only kinematics, a known motion recovered from its own projected keypoints
-(with noise and dropped keypoints), mirror-labelled keypoints, streaming windows that agree where they
-overlap, and the side decided by geometry on a right hand and its mirror image."""
+"""The fitting stage: exact joints-only kinematics, each energy term alone, a known motion recovered from its own
+projected keypoints (with noise and dropped keypoints), mirror-labelled keypoints, streaming windows that agree
+where they overlap, and the side decided by geometry on a right hand and its mirror image."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,14 +9,16 @@ import numpy as np
 import pytest
 import torch
 
+from addon.common.job_options import JobOptions
 from addon.common.motion_sequence import load_motion_sequence
 from addon.common.rotations import axis_angle_to_matrix
 from helpers import ROOT, assert_close
-from inference.fitting import FLIPPED_LABELS, SHAPE_START_LIMIT, FitSettings, FitWeights, TrackFitter, fit_frames
+from inference.fit import FLIPPED_LABELS, SHAPE_START_LIMIT, FitSettings, FitWeights, TrackFitter, fit_frames
+from inference.fit import terms
 from inference.handmodel.kinematics import HandKinematics
-from inference.keypoint_convention import ON_JOINTS, detector_offsets, detector_points
 from inference.models.blocks import rotmul
-from inference.pipeline import TIPS, mano_joints
+from inference.placement import TIPS, mano_joints
+from inference.records import FrameHands, Hand
 from inference.side import orientation_gap_deg, weigh_evidence
 from training.metrics import point_errors
 from training.video_scores import finger_curls
@@ -39,40 +41,65 @@ def test_joints_only_kinematics_equal_full_mano(open_right):
     assert_close(rotmul(a, b).numpy(), (a @ b).numpy(), 1e-12, "rotmul")
 
 
-def _projected(model, seq, k, rng, noise_px, drop, offsets=ON_JOINTS):
-    """Keypoints on the joints, or where a detector puts them (``offsets``: ``keypoint_convention``)."""
+def _projected(model, seq, k, rng, noise_px, drop):
+    """The joints' projections, ``noise_px`` off, a share ``drop`` of them missing."""
     joints = mano_joints(model, seq.full_pose, seq.betas) + seq.transl[:, None]
-    uvw = detector_points(joints, np.asarray(offsets)) @ k.T
+    uvw = joints @ k.T
     keypoints = uvw[..., :2] / uvw[..., 2:] + rng.normal(0, noise_px, joints.shape[:2] + (2,))
     weight = (rng.random(joints.shape[:2]) >= drop).astype(np.float64)
     return keypoints, weight
 
 
 def _records(seq, keypoints, weight, pose, transl):
-    return [{"frame": int(f) - 1, "times": [{"pose": pose[i], "betas": np.zeros(10), "transl": transl[i]}],
-             "score": 1.0, "keypoints": keypoints[i], "kp_weight": weight[i], "world": None}
+    return [FrameHands(int(f) - 1, [Hand(pose[i], np.zeros(10), transl[i])], keypoints[i], weight[i])
             for i, f in enumerate(seq.frames)]
 
 
 def _fit_track(model, right_model, records, k, settings):
     fitter = TrackFitter(model, right_model, k, settings)
-    out = fitter.push([dict(r) for r in records]) + fitter.flush()
-    pose = np.stack([r["times"][0]["pose"] for r in out])
-    transl = np.stack([r["times"][0]["transl"] for r in out])
+    out = fitter.push(records) + fitter.flush()
+    pose = np.stack([r.fitted[0].pose for r in out])
+    transl = np.stack([r.fitted[0].transl for r in out])
     return fitter, mano_joints(model, pose, np.tile(fitter.betas.numpy(), (len(pose), 1))) + transl[:, None]
 
 
-@pytest.mark.parametrize("offsets", ["joints", "measured"])
-def test_a_known_motion_is_recovered_from_its_keypoints_with_noise_and_dropped_points(open_right, offsets):
-    """Keypoints on the joints, and keypoints short of them as the detector puts them (fitted as such)."""
-    offsets = ON_JOINTS if offsets == "joints" else detector_offsets()
+def test_each_energy_term_is_least_where_it_should_be():
+    """Every term alone: zero (or its least) at what it prefers, more away from it."""
+    kp = torch.zeros(1, 21, 2)
+    size, near, far = torch.ones(1), torch.full((1, 21, 2), 0.01), torch.full((1, 21, 2), 10.0)
+    assert terms.keypoint_term(kp, kp, torch.ones(1, 21), size, 0.4, 0.05).item() == 0
+    near_cost = terms.keypoint_term(near, kp, torch.ones(1, 21), size, 0.05, 0.05).item()
+    far_cost = terms.keypoint_term(far, kp, torch.ones(1, 21), size, 0.05, 0.05).item()
+    assert 0 < near_cost < far_cost <= 21.0 + 1e-6  # robust: a far keypoint costs at most 1
+    assert terms.keypoint_term(far, kp, torch.zeros(1, 21), size, 0.05, 0.05).item() == 0  # weight 0: no keypoint
+    angles = torch.zeros(2, 15, 3)
+    bent = angles.clone()
+    bent[:, :12, 0] = 1.0  # every non-thumb joint flexed 1 rad
+    assert terms.pose_prior_term(angles, angles).abs().max() == 0 and (terms.pose_prior_term(bent, angles) > 0).all()
+    eye = torch.eye(3).expand(2, 3, 3)
+    assert_close(terms.orient_prior_term(eye, eye).numpy(), [0.0, 0.0], atol=1e-6)
+    coupled = bent.clone()
+    coupled[:, 2:12:3, 0] = terms.DIP_PIP_RATIO * 1.0  # each DIP two thirds of its PIP
+    assert terms.coupling_term(coupled).abs().max() < 1e-6 < terms.coupling_term(bent).min()
+    assert terms.straight_term(angles, 0.25).abs().max() == 0
+    assert (terms.straight_term(bent, 0.25) > 3.0).all() and (terms.straight_term(bent, 0.25) <= 4.0).all()
+    times = torch.arange(5.0)
+    steady = torch.arange(5.0)[:, None, None] * torch.ones(5, 21, 3) * 0.01  # constant velocity
+    shaken = steady + torch.tensor([0, 0.01, 0, 0.01, 0])[:, None, None]
+    assert terms.acceleration_term(steady, times, 2.0, 0.004).item() < 1e-6
+    assert terms.acceleration_term(shaken, times, 2.0, 0.004).item() > 1.0
+    assert terms.acceleration_term(shaken, times * 10, 2.0, 0.004).item() == 0  # frames too far apart: not linked
+    assert terms.shape_term(torch.zeros(1, 10)).item() == 0 < terms.shape_term(torch.ones(1, 10)).item()
+
+
+def test_a_known_motion_is_recovered_from_its_keypoints_with_noise_and_dropped_points(open_right):
     truth = load_motion_sequence(TRUTH)
     sl = slice(40, 80)  # a fist closing and the counting: the hard part of the clip
     seq = dataclasses.replace(truth, frames=truth.frames[sl], global_orient=truth.global_orient[sl],
                               hand_pose=truth.hand_pose[sl], betas=truth.betas[sl], transl=truth.transl[sl])
     k = truth.camera_matrix
     rng = np.random.default_rng(7)
-    keypoints, weight = _projected(open_right, seq, k, rng, noise_px=2.0, drop=0.15, offsets=offsets)
+    keypoints, weight = _projected(open_right, seq, k, rng, noise_px=2.0, drop=0.15)
     # the "network": the truth with its orientation turned by 25 degrees and every finger joint off by 0.35 rad
     turn = axis_angle_to_matrix(np.array([0.0, 0.0, np.radians(25.0)]))
     bad_pose = seq.full_pose.copy()
@@ -80,8 +107,7 @@ def test_a_known_motion_is_recovered_from_its_keypoints_with_noise_and_dropped_p
     from addon.common.rotations import matrix_to_axis_angle
     bad_pose[:, :3] = matrix_to_axis_angle(turn @ axis_angle_to_matrix(bad_pose[:, :3]))
     records = _records(seq, keypoints, weight, bad_pose, seq.transl + 0.02)
-    _, fitted = _fit_track(open_right, open_right, records, k, FitSettings(window=24, overlap=6,
-                                                                           keypoint_offsets=offsets))
+    _, fitted = _fit_track(open_right, open_right, records, k, FitSettings(window=24, overlap=6))
     gt = mano_joints(open_right, seq.full_pose, seq.betas) + seq.transl[:, None]
     start = mano_joints(open_right, bad_pose, seq.betas) + seq.transl[:, None] + 0.02
     uv = fitted @ k.T
@@ -108,24 +134,6 @@ def _hard_stretch(model, seed, noise_px):
     bad_pose[:, 3:] += rng.normal(0, 0.35, bad_pose[:, 3:].shape)
     gt = mano_joints(model, seq.full_pose, seq.betas) + seq.transl[:, None]
     return seq, k, keypoints, weight, bad_pose, gt, rng
-
-
-def test_relative_depths_tell_the_fit_how_the_fingers_curl(open_right):
-    """The keypoint network's depths (here the truth's, 5 mm off) on top of noisy 2D keypoints: the same fit
-    gets the fingers' curl and the 3D shape closer than from the 2D keypoints alone."""
-    seq, k, keypoints, weight, bad_pose, gt, rng = _hard_stretch(open_right, 11, 5.0)
-    depth = gt[..., 2] - gt[:, :1, 2] + rng.normal(0, 0.005, gt.shape[:2]) * (np.arange(21) > 0)
-    scores = {}
-    for name in ("2D only", "with depth"):
-        records = _records(seq, keypoints, weight, bad_pose, seq.transl + 0.02)
-        if name == "with depth":
-            for r, d in zip(records, depth):
-                r["depth"], r["depth_weight"] = d, (np.arange(21) > 0).astype(float)
-        _, fitted = _fit_track(open_right, open_right, records, k, FitSettings(window=24, overlap=6))
-        curl = np.abs(finger_curls(fitted) - finger_curls(gt))
-        scores[name] = (point_errors(fitted, gt, "procrustes").mean(), (curl <= 25).mean(), curl.mean())
-    (pa_2d, ok_2d, deg_2d), (pa_3d, ok_3d, deg_3d) = scores["2D only"], scores["with depth"]
-    assert pa_3d < pa_2d - 1.0 and deg_3d < deg_2d - 2.0 and ok_3d >= ok_2d, scores
 
 
 def test_noise_does_not_bend_straight_fingers_under_the_straight_prior_and_a_fist_stays_a_fist(open_right):
@@ -168,7 +176,7 @@ def test_a_records_own_start_replaces_the_networks_as_a_starting_candidate(open_
         records = _records(seq, keypoints, weight, bad_pose, seq.transl + 0.02)
         if name == "truth":
             for r, pose, transl in zip(records, seq.full_pose, seq.transl):
-                r["start"] = {"pose": pose, "transl": transl}
+                r.start = Hand(pose, np.zeros(10), transl)
         _, fitted = _fit_track(open_right, open_right, records, k, FitSettings(window=24, overlap=6))
         pa[name] = point_errors(fitted, gt, "procrustes").mean()
     # measured on this machine: PA-MPJPE 7.4 mm from the network's start, 3.3 mm from the truth; margins
@@ -204,11 +212,11 @@ def test_windows_agree_where_they_overlap(open_right):
     records = _records(truth, keypoints, weight, truth.full_pose, truth.transl)[:60]
     settings = FitSettings(window=24, overlap=8)
     fitter = TrackFitter(open_right, open_right, k, settings)
-    first = fitter.push([dict(r) for r in records[:24]])  # one window: 16 final, 8 fitted but pending
-    pending = {r["frame"]: r["fit"][0] for r in fitter.pending}
-    rest = fitter.push([dict(r) for r in records[24:]]) + fitter.flush()
-    final = {r["frame"]: (r["times"][0]["pose"], r["times"][0]["transl"]) for r in first + rest}
-    assert sorted(final) == [r["frame"] for r in records] and len(pending) == 8
+    first = fitter.push(records[:24])  # one window: 16 final, 8 fitted but pending
+    pending = {r.frame: (r.fitted[0].pose, r.fitted[0].transl) for r in fitter.pending}
+    rest = fitter.push(records[24:]) + fitter.flush()
+    final = {r.frame: (r.fitted[0].pose, r.fitted[0].transl) for r in first + rest}
+    assert sorted(final) == [r.frame for r in records] and len(pending) == 8
     betas = np.tile(fitter.betas.numpy(), (1, 1))
     for frame, (pose, transl) in pending.items():  # the overlap, before and after the second window
         a = mano_joints(open_right, pose[None], betas) + transl
@@ -236,7 +244,7 @@ def test_a_right_hand_and_its_mirror_image_get_the_right_sides(tmp_path):
     mirrored are a left hand, whatever MediaPipe's labels say."""
     import cv2
 
-    from inference.pipeline import JobSettings, run_job
+    from inference.pipeline import run_job
     from inference.video import Footage
 
     folder = tmp_path / "mirrored"
@@ -250,7 +258,7 @@ def test_a_right_hand_and_its_mirror_image_get_the_right_sides(tmp_path):
             logs.append(fields["message"])
 
     for video, side in ((ROOT / "samples" / "sample_clip.mp4", "right"), (folder, "left")):
-        result = run_job(JobSettings(video=str(video), frame_end=59, refine="off"), tmp_path / f"job_{side}", emit)
+        result = run_job(str(video), JobOptions(frame_end=59, refine="off"), tmp_path / f"job_{side}", emit)
         assert list(result.paths) == [side], logs
         assert any(m.startswith(f"hand 1 is the {side} (geometry") for m in logs)
 
@@ -259,14 +267,14 @@ def test_two_hands_get_one_side_each(tmp_path):
     """The sample clip beside its mirror image: a right hand and a left hand in one footage, default options."""
     import cv2
 
-    from inference.pipeline import JobSettings, run_job
+    from inference.pipeline import run_job
     from inference.video import Footage
 
     folder = tmp_path / "two"
     folder.mkdir()
     for i, rgb in Footage(ROOT / "samples" / "sample_clip.mp4").frames(0, 29):
         cv2.imwrite(str(folder / f"f{i:03d}.png"), np.concatenate([rgb, rgb[:, ::-1]], axis=1)[..., ::-1])
-    result = run_job(JobSettings(video=str(folder), refine="off"), tmp_path / "job")
+    result = run_job(str(folder), JobOptions(refine="off"), tmp_path / "job")
     assert sorted(result.paths) == ["left", "right"]
     right, left = (load_motion_sequence(result.paths[s]) for s in ("right", "left"))
     assert np.median(right.transl[:, 0]) < 0 < np.median(left.transl[:, 0])  # the right hand on the left half
@@ -281,6 +289,6 @@ def test_a_shape_far_outside_manos_range_only_starts_the_fit_at_its_edge(open_ri
     keypoints, weight = _projected(open_right, seq, seq.camera_matrix, np.random.default_rng(1), 1.0, 0.0)
     records = _records(seq, keypoints, weight, seq.full_pose, seq.transl)
     for r in records:
-        r["times"][0]["betas"] = np.full(10, 30.0)  # as a drifting network once gave
+        r.times[0].betas = np.full(10, 30.0)  # a drifting network's shape
     fitter, _ = _fit_track(open_right, open_right, records, seq.camera_matrix, FitSettings(window=24, overlap=6))
     assert np.abs(fitter.betas.numpy()).max() <= SHAPE_START_LIMIT + 0.5

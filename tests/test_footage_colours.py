@@ -3,12 +3,13 @@ does not stain the skin; on the sample clip the job hands the rig the clip's ski
 import numpy as np
 import torch
 
+from addon.common.job_options import JobOptions
 from addon.common.hand_model import find_hand_model
 from addon.common.lbs import lbs
 from helpers import ROOT, assert_close
 from inference.footage_colours import aggregate, footage_colours, srgb_to_linear, visible_colours
 from inference.mesh_render import render
-from inference.pipeline import JobSettings, run_job
+from inference.pipeline import run_job
 from inference.video import Footage
 
 SIZE = 160
@@ -52,10 +53,10 @@ def test_an_occluder_in_one_frame_does_not_stain_the_skin():
 
 
 def test_the_job_gives_the_rig_the_footage_skin_tone(tmp_path):
-    settings = JobSettings(video=str(ROOT / "samples" / "sample_clip.mp4"), hands=["right"], frame_end=23,
-                           skin="footage")
+    options = JobOptions(hands=["right"], frame_end=23, skin="footage")
     logs = []
-    result = run_job(settings, tmp_path, lambda kind, fields: logs.append(fields.get("message", "")))
+    result = run_job(str(ROOT / "samples" / "sample_clip.mp4"), options, tmp_path,
+                     lambda kind, fields: logs.append(fields.get("message", "")))
     from addon.common.motion_sequence import load_motion_sequence
 
     seq = load_motion_sequence(result.paths["right"])

@@ -5,8 +5,7 @@ import pickletools
 import numpy as np
 import pytest
 
-from addon.common.hand_model import (OPEN_HAND_FILES, HandModelError, find_hand_model, load_hand_model,
-                                     read_mano_pickle)
+from addon.common.hand_model import OPEN_HAND_FILES, HandModelError, find_hand_model, load_hand_model, read_mano_pickle
 from helpers import assert_close, write_official_format
 
 

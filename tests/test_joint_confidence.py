@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from addon.common.joints import BONE_ENDS_21, MANO_16, MANO_21, bone_confidence
-from addon.common.motion_sequence import (FORMAT_VERSION, MotionSequence, MotionSequenceError,
-                                          load_motion_sequence)
+from addon.common.motion_sequence import FORMAT_VERSION, MotionSequence, MotionSequenceError, load_motion_sequence
 from helpers import ROOT, assert_close
 
 SAMPLE = ROOT / "samples" / "open_hand_motion.npz"
@@ -114,7 +113,7 @@ def test_an_import_with_confidences_is_undone_whole_on_error(blank_blend, monkey
 
 
 def test_the_fit_weighs_the_network_prior_by_its_confidence():
-    from inference.fitting import prior_weights
+    from inference.fit import prior_weights
 
     conf = np.full((2, 21), 0.5)
     assert_close(prior_weights(conf), np.ones((2, 15)), 1e-12, "equal confidences: the plain prior")

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from addon.common.job_options import JobOptions
 from helpers import assert_close
 from inference.catalog import ModelUnavailable
 from inference.crop import crop_affine, crop_to_image, scale_box
-from inference.keypoint_reader import READ_CROP, KeypointReader, keypoint_weights, load_keypoint_network
+from inference.keypoint_reader import READ_CROP, KeypointReader, load_keypoint_network
 from inference.models.keypoints import STRIDE, KeypointNet, KeypointNetConfig, heatmap_to_crop, soft_argmax_2d
 from training.keypoint_losses import KeypointWeights, keypoint_losses
 
@@ -80,14 +81,6 @@ def test_the_heatmap_term_is_least_for_a_map_peaked_at_the_truth():
     assert term(2, 7) < term(2, 9) < term(6, 12)
 
 
-def test_weights_keep_sure_keypoints_whole_and_shrink_unsure_ones():
-    error = np.array([2.0] * 10 + [4.0] * 10 + [40.0])
-    w = keypoint_weights(error)
-    assert (w[:11] == 1.0).all()  # at or better than the median (4 px)
-    assert w[-1] == pytest.approx((4.0 / 40.0) ** 2)
-    assert_close(keypoint_weights(error * 7.0), w, 1e-12, "weights are relative")
-
-
 def test_crop_pixels_map_back_to_the_image_one_affine_or_a_batch():
     rng = np.random.default_rng(4)
     affines = np.stack([crop_affine(np.array([30.0, 12.0, 90.0]), 64, 0.4, mirror) for mirror in (False, True)])
@@ -132,32 +125,33 @@ def test_auto_keypoints_are_the_networks_where_it_is_installed_and_mediapipes_wi
     import shutil
 
     from inference.catalog import CHECKPOINT_DIR, KEYPOINT_CHECKPOINT
-    from inference.pipeline import JobSettings, resolve_keypoint_source
+    from inference.job_context import JobContext
+    from inference.pipeline import resolve_keypoint_source
 
-    assert JobSettings(video="clip.mp4").keypoint_source == "auto"  # the default
+    assert JobOptions().keypoint_source == "auto"  # the default
     logs = []
-    emit = lambda kind, fields: logs.append((kind, fields))  # noqa: E731
+    ctx = JobContext(lambda kind, fields: logs.append((kind, fields)))
     installed, bare = tmp_path / "installed", tmp_path / "bare"
     installed.mkdir()
     bare.mkdir()
     shutil.copy(CHECKPOINT_DIR / KEYPOINT_CHECKPOINT, installed)
     monkeypatch.setenv("HAND_MOCAP_CHECKPOINTS", str(installed))
-    assert resolve_keypoint_source(JobSettings(video="clip.mp4"), emit).keypoint_source == "network"
+    assert resolve_keypoint_source(JobOptions(), ctx).keypoint_source == "network"
     assert logs == []
     monkeypatch.setenv("HAND_MOCAP_CHECKPOINTS", str(bare))
-    assert resolve_keypoint_source(JobSettings(video="clip.mp4"), emit).keypoint_source == "mediapipe"
+    assert resolve_keypoint_source(JobOptions(), ctx).keypoint_source == "mediapipe"
     assert len(logs) == 1 and logs[0][1]["level"] == "warning" and "MediaPipe's keypoints" in logs[0][1]["message"]
-    for asked in ("mediapipe", "network", "depth"):  # a source asked for is kept, installed or not
-        assert resolve_keypoint_source(JobSettings(video="clip.mp4", keypoint_source=asked), emit).keypoint_source == asked
+    for asked in ("mediapipe", "network"):  # a source asked for is kept, installed or not
+        assert resolve_keypoint_source(JobOptions(keypoint_source=asked), ctx).keypoint_source == asked
     assert len(logs) == 1
 
 
 def test_the_keypoint_source_is_checked_and_a_job_without_the_network_stops_before_decoding(tmp_path, monkeypatch):
     from addon.common.job_options import JobOptionError
-    from inference.pipeline import JobSettings, run_job
+    from inference.pipeline import run_job
 
-    with pytest.raises(JobOptionError, match="--keypoints must be auto, network, mediapipe, depth, not 'guess'"):
-        JobSettings(video="clip.mp4", keypoint_source="guess").validate()
+    with pytest.raises(JobOptionError, match="--keypoints must be auto, network, mediapipe, not 'guess'"):
+        JobOptions(keypoint_source="guess").check()
     monkeypatch.setenv("HAND_MOCAP_CHECKPOINTS", str(tmp_path))  # a folder with the hand model but no keypoint network
     import shutil
 
@@ -165,9 +159,8 @@ def test_the_keypoint_source_is_checked_and_a_job_without_the_network_stops_befo
     shutil.copy(CHECKPOINT_DIR / MODELS["blurhandnet"].checkpoint, tmp_path)
     seen = []
     with pytest.raises(ModelUnavailable, match="keypoint network: no trained checkpoint"):
-        run_job(JobSettings(video=str(CHECKPOINT_DIR.parent.parent / "samples" / "sample_clip.mp4"),
-                            keypoint_source="network"), tmp_path / "job",
-                emit=lambda kind, fields: seen.append(kind))
+        run_job(str(CHECKPOINT_DIR.parent.parent / "samples" / "sample_clip.mp4"), JobOptions(keypoint_source="network"),
+                tmp_path / "job", emit=lambda kind, fields: seen.append(kind))
     assert "progress" not in seen
 
 
@@ -209,7 +202,7 @@ def test_a_job_with_the_network_keypoints_fits_the_sample_clips_hand_closer_than
 
     from addon.common.hand_model import find_hand_model
     from addon.common.motion_sequence import load_motion_sequence
-    from inference.pipeline import JobSettings, run_job
+    from inference.pipeline import run_job
     from training.video_scores import score_against_motion
 
     samples = Path(__file__).resolve().parents[1] / "samples"
@@ -217,7 +210,7 @@ def test_a_job_with_the_network_keypoints_fits_the_sample_clips_hand_closer_than
     model = find_hand_model("right")
     scores = {}
     for source in ("mediapipe", "network"):
-        result = run_job(JobSettings(video=str(samples / "sample_clip.mp4"), frame_end=29, keypoint_source=source),
+        result = run_job(str(samples / "sample_clip.mp4"), JobOptions(frame_end=29, keypoint_source=source),
                          tmp_path / source)
         assert list(result.paths) == ["right"], source
         scores[source] = score_against_motion(load_motion_sequence(result.paths["right"]), model, truth, model)

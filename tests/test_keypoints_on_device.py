@@ -18,8 +18,17 @@ from inference.models.keypoints import KeypointNetConfig
 from inference.models.output import load_model
 from scenes.dataset import SyntheticDataset
 from training.frame_pack import PackError, load_pack, pack_clips, pack_frames, save_pack
-from training.keypoints_on_device import (DeviceAugment, DeviceFrames, RunSettings, apply_affines, crop_affines,
-                                          crop_boxes, sample_crops, score_checkpoint, train_on_device)
+from training.keypoints_on_device import (
+    DeviceAugment,
+    DeviceFrames,
+    RunSettings,
+    apply_affines,
+    crop_affines,
+    crop_boxes,
+    sample_crops,
+    score_checkpoint,
+    train_on_device,
+)
 
 SMALL = KeypointNetConfig(backbone_depth=10, backbone_width=8, image_size=64, decoder_channels=16)
 
@@ -27,7 +36,7 @@ SMALL = KeypointNetConfig(backbone_depth=10, backbone_width=8, image_size=64, de
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     out = tmp_path_factory.mktemp("kp-set")
-    subprocess.run([sys.executable, str(ROOT / "scenes" / "generate.py"), "--out", str(out), "--quiet", "--size", "96",
+    subprocess.run([sys.executable, "-m", "scenes.generate", "--out", str(out), "--quiet", "--size", "96",
                     "--frames", "3", "--sequences", "3", "--samples", "4", "--blur", "--seed", "5"],
                    check=True, capture_output=True, timeout=600)
     return out
@@ -86,7 +95,7 @@ def test_a_cropped_pack_keeps_the_square_around_the_hand_with_its_joints_in_that
 
 def test_a_set_without_blur_packs_its_one_image_as_sharp(tmp_path):
     out = tmp_path / "sharp-set"
-    subprocess.run([sys.executable, str(ROOT / "scenes" / "generate.py"), "--out", str(out), "--quiet", "--size", "64",
+    subprocess.run([sys.executable, "-m", "scenes.generate", "--out", str(out), "--quiet", "--size", "64",
                     "--frames", "2", "--sequences", "2", "--samples", "2", "--seed", "9"],
                    check=True, capture_output=True, timeout=600)
     ds, pack = SyntheticDataset(out), pack_frames([str(out)], sharp_share=0.0, quality=95, min_inside=0)

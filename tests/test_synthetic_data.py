@@ -10,17 +10,16 @@ import pytest
 import torch
 
 from addon.common.hand_model import find_hand_model
-from helpers import ROOT, assert_close
+from helpers import assert_close
 from scenes.dataset import DatasetError, SyntheticDataset
 from scenes.pose_bank import PoseBank, PoseBankError
 from scenes.pose_flow import FlowParams, sample_flow
 
-GENERATE = ROOT / "scenes" / "generate.py"
 TINY = ["--size", "48", "--frames", "2", "--samples", "2", "--shard-size", "2"]
 
 
 def generate(out, *extra, check=True):
-    result = subprocess.run([sys.executable, str(GENERATE), "--out", str(out), "--quiet", *TINY, *map(str, extra)],
+    result = subprocess.run([sys.executable, "-m", "scenes.generate", "--out", str(out), "--quiet", *TINY, *map(str, extra)],
                             capture_output=True, text=True, timeout=600)
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
@@ -115,9 +114,9 @@ def test_a_forearm_and_sleeve_are_drawn_but_stay_out_of_the_hand_labels(tmp_path
 
 
 def test_the_blurred_frames_middle_truth_is_the_sharp_frame_rendered_then(blurred):
+    from scenes.backgrounds import BackgroundSource
     from scenes.renderer import HandRenderer, RenderSettings, load_image_linear
     from scenes.synthesize import SynthSettings, synthesize_sequence
-    from scenes.backgrounds import BackgroundSource
 
     ds = SyntheticDataset(blurred)
     first = ds[0]

@@ -11,9 +11,9 @@ from addon.common.hand_model import find_hand_model
 from addon.common.joints import TIP_VERTEX_IDS
 from addon.common.lbs import lbs
 from helpers import ROOT, assert_close
-from training.data import Augment, BlurHandSamples, CropSpec, crop_affine, rotate_about_camera_z
-from training.config import ConfigError, load_config
 from training import trainer
+from training.config import ConfigError, load_config
+from training.data import Augment, BlurHandSamples, CropSpec, crop_affine, rotate_about_camera_z
 from training.trainer import effective_precision, load_trained, train
 
 TINY_MODEL = """
@@ -31,7 +31,7 @@ ktformer_heads = 2
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory):
     out = tmp_path_factory.mktemp("train-set")
-    subprocess.run([sys.executable, str(ROOT / "scenes" / "generate.py"), "--out", str(out), "--quiet", "--size", "64",
+    subprocess.run([sys.executable, "-m", "scenes.generate", "--out", str(out), "--quiet", "--size", "64",
                     "--frames", "2", "--sequences", "2", "--samples", "2", "--blur", "--subframes", "3"],
                    check=True, capture_output=True, timeout=600)
     return out

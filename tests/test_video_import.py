@@ -20,10 +20,11 @@ WRIST_MEDIAN_PX = 25.0  # stated bound: median over the clip's frames, 640 x 360
 
 def _import(bpy, **options):
     from addon.blender.video_job import new_job, run_sync
+    from addon.common.job_options import JobOptions
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     env = options.pop("env", None)
-    start = new_job(str(CLIP), fov_deg=70.8, **options)
+    start = new_job(str(CLIP), JobOptions(fov_deg=70.8, **options))
     return run_sync(start, sys.executable, str(ROOT), env=env)
 
 
@@ -124,15 +125,15 @@ def test_the_operator_runs_to_the_end_without_a_window_and_reports_errors(addon_
     monkeypatch.delenv("HAND_MOCAP_CHECKPOINTS")
     assert len(bpy.data.objects) == 0  # nothing half-built
     assert "no trained checkpoint" in bpy.data.texts["Hand Mocap worker log"].as_string()
-    assert bpy.ops.hand_mocap.import_video(filepath=str(CLIP), hands="RIGHT", frame_end=11, fov=70.8) == {"FINISHED"}
+    assert bpy.ops.hand_mocap.import_video(filepath=str(CLIP), hands="right", frame_end=11, fov_deg=70.8) == {"FINISHED"}
     assert len(_key_frames(bpy.data.objects["Hand.R_armature"])) >= 3 * 9
 
 
 @pytest.mark.parametrize("model", ["deformer", "seqhand", "s2hand", "amvur"])
 def test_the_other_models_import_through_the_operator(addon_registered, model):
     bpy = addon_registered
-    assert bpy.ops.hand_mocap.import_video(filepath=str(CLIP), model=model, hands="RIGHT", frame_end=11,
-                                           fov=70.8) == {"FINISHED"}
+    assert bpy.ops.hand_mocap.import_video(filepath=str(CLIP), model=model, hands="right", frame_end=11,
+                                           fov_deg=70.8) == {"FINISHED"}
     frames = _key_frames(bpy.data.objects["Hand.R_armature"])
     assert 9 <= len(frames) <= 12 and all(float(f).is_integer() for f in frames)  # one key a frame, no sub-frames
     from addon.blender.confidence import MODIFIER, PROPERTY
@@ -149,7 +150,7 @@ def test_the_other_models_import_through_the_operator(addon_registered, model):
 
 def test_network_skin_gives_the_rig_the_models_own_colours(addon_registered):
     bpy = addon_registered
-    assert bpy.ops.hand_mocap.import_video(filepath=str(CLIP), model="amvur", hands="RIGHT", frame_end=11,
+    assert bpy.ops.hand_mocap.import_video(filepath=str(CLIP), model="amvur", hands="right", frame_end=11,
                                            skin="network") == {"FINISHED"}
     attr = bpy.data.objects["Hand.R_mesh"].data.color_attributes["skin"]
     colours = np.empty(len(attr.data) * 4, dtype=np.float32)
@@ -157,12 +158,12 @@ def test_network_skin_gives_the_rig_the_models_own_colours(addon_registered):
     r, g, b, _ = np.median(colours.reshape(-1, 4), axis=0)
     assert r > g > b > 0.0  # a skin tone, as the footage's (tests/test_footage_colours.py)
     with pytest.raises(RuntimeError, match="needs a model that predicts colours"):  # said before any work
-        bpy.ops.hand_mocap.import_video(filepath=str(CLIP), model="blurhandnet", hands="RIGHT", skin="network")
+        bpy.ops.hand_mocap.import_video(filepath=str(CLIP), model="blurhandnet", hands="right", skin="network")
 
 
 def test_footage_skin_colours_the_rig_from_the_clip(addon_registered):
     bpy = addon_registered
-    assert bpy.ops.hand_mocap.import_video(filepath=str(CLIP), hands="RIGHT", frame_end=11, skin="footage") == {"FINISHED"}
+    assert bpy.ops.hand_mocap.import_video(filepath=str(CLIP), hands="right", frame_end=11, skin="footage") == {"FINISHED"}
     mesh = bpy.data.objects["Hand.R_mesh"]
     attr = mesh.data.color_attributes["skin"]
     colours = np.empty(len(attr.data) * 4, dtype=np.float32)

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from addon.common.job_options import JobOptions
 from helpers import ROOT, assert_close
 from inference.models.deformer import Deformer, DeformerConfig, fuse_poses, warp_poses
 from inference.models.output import HandPrediction, load_model, save_checkpoint
@@ -160,7 +161,7 @@ def test_checkpoints_rebuild_the_video_models(tmp_path, config):
 @pytest.fixture(scope="module")
 def clip_set(tmp_path_factory):
     out = tmp_path_factory.mktemp("clip-set")
-    subprocess.run([sys.executable, str(ROOT / "scenes" / "generate.py"), "--out", str(out), "--quiet", "--size", "64",
+    subprocess.run([sys.executable, "-m", "scenes.generate", "--out", str(out), "--quiet", "--size", "64",
                     "--frames", "4", "--sequences", "2", "--samples", "2", "--occluders"],
                    check=True, capture_output=True, timeout=600)
     return out
@@ -251,8 +252,8 @@ def test_the_shipped_video_configs_load_and_build(name):
 
 
 def test_the_motion_discriminator_trains_alternately_with_the_generator(clip_set):
-    from training.tasks import TASKS, LossStep
     from training.data import ClipSamples, CropSpec
+    from training.tasks import TASKS, LossStep
     from training.video_losses import DeformerSwitches, DeformerWeights
 
     torch.manual_seed(0)
@@ -269,10 +270,10 @@ def test_the_motion_discriminator_trains_alternately_with_the_generator(clip_set
 
 
 def test_a_video_model_job_weighs_the_side_with_the_default_network(tmp_path):
-    from inference.pipeline import JobSettings, run_job
+    from inference.pipeline import run_job
 
     logs = []
-    result = run_job(JobSettings(video=str(ROOT / "samples" / "sample_clip.mp4"), model="seqhand", frame_end=29),
+    result = run_job(str(ROOT / "samples" / "sample_clip.mp4"), JobOptions(model="seqhand", frame_end=29),
                      tmp_path, lambda kind, fields: logs.append(fields.get("message", "")))
     assert any("weighed with blurhandnet's orientation" in m for m in logs)
     assert list(result.paths) == ["right"]  # the clip shows a right hand

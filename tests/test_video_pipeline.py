@@ -5,12 +5,15 @@ import cv2
 import numpy as np
 import pytest
 
+from addon.common.job_options import JobOptions
 from addon.common.rotations import axis_angle_to_quaternion
 from helpers import ROOT, assert_close
 from inference.camera import intrinsics_from_fov, solve_translation
 from inference.detect import Detection
 from inference.filters import OneEuro, PoseSmoother, interpolate_pose
-from inference.pipeline import HandStream, JobSettings, _ranges
+from inference.hand_stream import HandStream
+from inference.pipeline import _ranges
+from inference.records import FrameHands, Hand
 from inference.tracking import build_tracks, one_hand
 from inference.video import Footage, FootageError
 
@@ -91,42 +94,41 @@ def _frame_result(frame, angles, swap):
     for a in angles:
         c, s = np.cos(a), np.sin(a)
         joints = base @ np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]).T
-        times.append({"pose": np.r_[0, 0, a, np.zeros(45)], "betas": np.zeros(10), "transl": np.zeros(3),
-                      "joints": joints})
+        times.append(Hand(np.r_[0, 0, a, np.zeros(45)], np.zeros(10), np.zeros(3), joints))
     if swap:
         times = [times[2], times[1], times[0]]
-    return {"frame": frame, "times": times, "score": 0.9}
+    return FrameHands(frame, times, np.zeros((21, 2)), np.ones(21), 0.9)
 
 
 def test_end_hands_are_ordered_by_continuity_and_keyed_at_sub_frames():
-    stream = HandStream(JobSettings(video="x", exposure=0.5), fps=30.0)
+    stream = HandStream(JobOptions(exposure=0.5), fps=30.0)
     out = []
     for f in range(8):  # steady rotation: frame f spans angles 0.3 f -+ 0.1; odd frames arrive swapped
-        out += stream.push(f, _frame_result(f, [0.3 * f - 0.1, 0.3 * f, 0.3 * f + 0.1], swap=f % 2 == 1))
+        out += stream.push(_frame_result(f, [0.3 * f - 0.1, 0.3 * f, 0.3 * f + 0.1], swap=f % 2 == 1))
     out += stream.flush()
-    frames = np.array([s["frame"] for s in out])
+    frames = np.array([s.frame for s in out])
     assert_close(frames, np.concatenate([[f + 0.75, f + 1, f + 1.25] for f in range(8)]), atol=1e-12)
-    angles = np.array([s["pose"][2] for s in out])
+    angles = np.array([s.pose[2] for s in out])
     assert np.all(np.diff(angles) > 0), angles  # every swapped frame was put back in order
 
 
 def test_gaps_are_left_unkeyed_or_filled_with_zero_confidence():
     def run(fill):
-        stream = HandStream(JobSettings(video="x", exposure=0.0, fill_gaps=fill), fps=30.0)
+        stream = HandStream(JobOptions(exposure=0.0, fill_gaps=fill), fps=30.0)
         out = []
         for f in range(6):
-            seen = None if f in (2, 3) else {"frame": f, "score": 0.8, "times": [
-                {"pose": np.r_[0, 0, 0.1 * f, np.zeros(45)], "betas": np.zeros(10), "transl": np.full(3, f / 10),
-                 "joints": np.zeros((21, 3))}]}
-            out += stream.push(f, seen)
+            seen = None if f in (2, 3) else FrameHands(f, [Hand(np.r_[0, 0, 0.1 * f, np.zeros(45)], np.zeros(10),
+                                                                np.full(3, f / 10), np.zeros((21, 3)))],
+                                                       np.zeros((21, 2)), np.ones(21), 0.8)
+            out += stream.push(seen)
         return out + stream.flush()
 
-    assert [s["frame"] for s in run(0)] == [1, 2, 5, 6]
+    assert [s.frame for s in run(0)] == [1, 2, 5, 6]
     filled = run(2)
-    assert [s["frame"] for s in filled] == [1, 2, 3, 4, 5, 6]
-    assert [s["confidence"] for s in filled] == [0.8, 0.8, 0.0, 0.0, 0.8, 0.8]
-    assert_close(filled[2]["pose"][:3], [0, 0, 0.2], atol=1e-9)
-    assert_close(filled[3]["transl"], np.full(3, 0.3), atol=1e-12)
+    assert [s.frame for s in filled] == [1, 2, 3, 4, 5, 6]
+    assert [s.confidence for s in filled] == [0.8, 0.8, 0.0, 0.0, 0.8, 0.8]
+    assert_close(filled[2].pose[:3], [0, 0, 0.2], atol=1e-9)
+    assert_close(filled[3].transl, np.full(3, 0.3), atol=1e-12)
     assert _ranges([2, 3, 4, 9, 11, 12]) == "2-4, 9, 11-12"
 
 
@@ -159,14 +161,15 @@ def test_a_left_hand_is_mirrored_in_and_out_and_lands_on_the_footage(tmp_path):
     # The sample clip flipped left-right shows a left hand; its truth is the right hand's, mirrored in x.
     from addon.common.hand_model import find_hand_model
     from addon.common.motion_sequence import load_motion_sequence
-    from inference.pipeline import mano_joints, run_job
+    from inference.pipeline import run_job
+    from inference.placement import mano_joints
 
     flipped = tmp_path / "left.mp4"
     writer = cv2.VideoWriter(str(flipped), cv2.VideoWriter_fourcc(*"mp4v"), 30, (640, 360))
     for _, rgb in Footage(CLIP).frames(0, 29):
         writer.write(cv2.cvtColor(rgb[:, ::-1], cv2.COLOR_RGB2BGR))
     writer.release()
-    result = run_job(JobSettings(video=str(flipped), hands=["left"], fov_deg=70.8), tmp_path / "job")
+    result = run_job(str(flipped), JobOptions(hands=["left"], fov_deg=70.8), tmp_path / "job")
     seq = load_motion_sequence(result.paths["left"])
     assert seq.handedness == "left"
     truth = load_motion_sequence(ROOT / "samples" / "sample_clip_truth.npz")
@@ -186,12 +189,12 @@ def test_a_fixed_region_replaces_detection(tmp_path):
     from inference.pipeline import run_job
 
     box = [150.0, 20.0, 300.0]  # the sample clip's hand stays inside this square in frames 0..9
-    result = run_job(JobSettings(video=str(CLIP), hands=["right"], region=box, frame_end=9, fov_deg=70.8),
+    result = run_job(str(CLIP), JobOptions(hands=["right"], region=box, frame_end=9, fov_deg=70.8),
                      tmp_path / "job")
     seq = load_motion_sequence(result.paths["right"])
     assert result.frames_without_hand == [] and len(seq) == 30  # every frame, three samples each
     from addon.common.hand_model import find_hand_model
-    from inference.pipeline import mano_joints
+    from inference.placement import mano_joints
 
     joints = mano_joints(find_hand_model("right"), seq.full_pose, seq.betas) + seq.transl[:, None]
     uvw = joints @ seq.camera_matrix.T

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, Dict
 
 
-
 class ConfigError(ValueError):
     """A config file that cannot be used; the message names the key."""
 

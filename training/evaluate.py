@@ -19,7 +19,6 @@ from scenes.dataset import SyntheticDataset
 from . import metrics
 from .data import BlurHandSamples, CropSpec
 
-
 OCCLUDED_SHARE = 0.3  # a frame is "occluded" when at least this share of its joints is hidden
 
 

@@ -21,8 +21,16 @@ from .data import Augment, BlurHandSamples, ClipSamples, CropSpec, DetectedClipS
 from .keypoint_losses import KeypointWeights, keypoint_losses, keypoint_targets
 from .losses import LossSwitches, LossWeights, blurhand_losses
 from .selfsup_losses import SelfSupSwitches, SelfSupWeights, selfsup_losses
-from .video_losses import (DeformerSwitches, DeformerWeights, MotionDiscriminator, SeqHandWeights, deformer_losses,
-                           lsgan_discriminator, lsgan_generator, seqhand_losses)
+from .video_losses import (
+    DeformerSwitches,
+    DeformerWeights,
+    MotionDiscriminator,
+    SeqHandWeights,
+    deformer_losses,
+    lsgan_discriminator,
+    lsgan_generator,
+    seqhand_losses,
+)
 
 
 @dataclass
@@ -84,7 +92,7 @@ class LossStep:
 
     def _selfsup_setup(self, device: torch.device) -> None:
         from addon.common.hand_model import find_hand_model
-        from inference.fitting import AnatomicalFrame, limit_arrays
+        from inference.fit import AnatomicalFrame, limit_arrays
         from inference.mesh_render import face_normals
 
         hand = find_hand_model("right")

@@ -12,11 +12,10 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 import torch.distributed as dist
-
 from torch import nn
 
+from addon.common.progress import Progress
 from inference.models.output import load_model, save_checkpoint
-from scenes.progress import Progress
 
 from .config import Config
 from .data import Augment

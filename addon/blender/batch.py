@@ -36,8 +36,8 @@ from ..common import protocol as P
 from ..common.bone_maps import BoneMapError, load_bone_map
 from ..common.hand_model import HandModelError, find_hand_model, official_model_path
 from ..common.interrupts import Interrupted, StopSignals
-from ..common.job_options import (JobOptionError, OneLineParser, add_job_arguments, check_output_folder,
-                                 job_fields)
+from ..common.job_options import (JobOptionError, JobOptions, OneLineParser, add_job_arguments,
+                                 check_output_folder, options_from_args)
 from ..common.motion_sequence import MotionSequenceError
 from ..common.retarget import RetargetError
 from ..common.worker_client import WorkerError, default_python, default_worker_root
@@ -98,8 +98,8 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def check_args(args: argparse.Namespace) -> dict:
-    """Everything the command line alone can tell, before any work; the job's fields for ``--video``."""
+def check_args(args: argparse.Namespace) -> JobOptions:
+    """Everything the command line alone can tell, before any work; the job's options for ``--video``."""
     out = Path(args.out).resolve()
     if out.suffix != ".blend":
         raise UsageError(f"--out must name a .blend file, not {out.name!r}")
@@ -109,18 +109,18 @@ def check_args(args: argparse.Namespace) -> dict:
     if not Path(source).exists():
         raise UsageError(f"--{'video' if args.video else 'sequence'}: {source}: no such file or folder")
     try:
-        fields = job_fields(args)
+        options = options_from_args(args)
         check_output_folder(out)
     except JobOptionError as exc:
         raise UsageError(str(exc)) from None
-    if args.mano and not Path(args.mano).is_dir():
-        raise UsageError(f"--mano: {args.mano} is not a folder")
+    if args.mano_dir and not Path(args.mano_dir).is_dir():
+        raise UsageError(f"--mano: {args.mano_dir} is not a folder")
     if args.python and not os.access(args.python, os.X_OK):
         raise UsageError(f"--python: {args.python} is not an executable Python")
     if args.worker_root and not (Path(args.worker_root) / "inference" / "worker.py").is_file():
         raise UsageError(f"--worker-root: {args.worker_root} does not contain inference/worker.py")
     check_retarget_args(args)
-    return fields
+    return options
 
 
 def check_retarget_args(args: argparse.Namespace) -> None:
@@ -183,20 +183,20 @@ def say(message: str, error: bool = False) -> None:
 
 
 def run(args: argparse.Namespace, stop: StopSignals) -> List[Path]:
-    fields = check_args(args)
+    options = check_args(args)
     out = Path(args.out).resolve()
-    if args.video and args.mano:  # a MANO file that cannot be used fails here, before the worker runs
-        check_mano_folder(args.mano, fields["hands"])
+    if args.video and args.mano_dir:  # a MANO file that cannot be used fails here, before the worker runs
+        check_mano_folder(args.mano_dir, options.hands)
     if not bpy.data.filepath:  # started without a .blend: begin from an empty scene
         bpy.ops.wm.read_factory_settings(use_empty=True)
-    character = load_character(args, fields["hands"] if args.video else ["right", "left"]) \
+    character = load_character(args, options.hands if args.video else ["right", "left"]) \
         if args.retarget_to else None
     if args.sequence:
-        import_sequence_file(args.sequence, mano_dir=args.mano or None, with_camera=not args.no_camera,
+        import_sequence_file(args.sequence, mano_dir=args.mano_dir or None, with_camera=not args.no_camera,
                              hand=args.hand_model, show_confidence=args.show_confidence)
         return finish(out, args, character)
     with stop.deferred():  # a signal stops the worker between events; keys already received stay whole
-        job = convert_video(args, fields, stop)
+        job = convert_video(args, options, stop)
     try:
         if not job.error:
             return finish(out, args, character)
@@ -247,10 +247,10 @@ def save(out: Path, exports: List[str], character=None) -> List[Path]:
     return [out] + [export(out, kind, character) for kind in exports]
 
 
-def convert_video(args: argparse.Namespace, fields: dict, stop: StopSignals) -> VideoImport:
+def convert_video(args: argparse.Namespace, options: JobOptions, stop: StopSignals) -> VideoImport:
     root = args.worker_root or default_worker_root()
     python = args.python or default_python(Path(root) if root else None)
-    start = new_job(args.video, **fields)
+    start = new_job(args.video, options)
 
     def report(job: VideoImport, event) -> None:
         if isinstance(event, P.Progress) and (event.done == event.total or event.done % 30 < 8):
@@ -260,8 +260,7 @@ def convert_video(args: argparse.Namespace, fields: dict, stop: StopSignals) -> 
         elif isinstance(event, P.Log):
             say(("warning: " if event.level == "warning" else "") + event.message)
 
-    job = run_sync(start, python, str(root) if root else None, args.mano or None,
-                   heartbeat_timeout=args.heartbeat_timeout, on_event=report,
+    job = run_sync(start, python, str(root) if root else None, heartbeat_timeout=args.heartbeat_timeout, on_event=report,
                    stop_reason=lambda: f"interrupted by {stop.name}" if stop.received else "",
                    show_confidence=args.show_confidence)
     if not job.error:

@@ -3,11 +3,13 @@ with a *Check* button that starts the worker and shows what it can do, or exactl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Dict
 
 import bpy
-from bpy.props import EnumProperty, StringProperty
+from bpy.props import StringProperty
 
 from ..common.worker_client import WorkerError, check_interpreter, default_python, default_worker_root
+from .job_properties import properties
 
 ADDON_ID = __package__.rpartition(".")[0]  # "addon" from the repo, "bl_ext.<repo>.hand_mocap" installed
 
@@ -21,9 +23,7 @@ def preferences(context: bpy.types.Context):
 class WorkerSettings:
     python: str
     root: str
-    device: str
-    mano_dir: str
-    hand_model: str = "open"
+    job_options: Dict[str, Any]  # the job options the preferences hold (``Spec.ui == "preferences"``)
 
 
 def worker_settings(context: bpy.types.Context) -> WorkerSettings:
@@ -32,9 +32,12 @@ def worker_settings(context: bpy.types.Context) -> WorkerSettings:
     found = default_worker_root()
     root = bpy.path.abspath(prefs.worker_root) if prefs and prefs.worker_root else str(found or "")
     python = bpy.path.abspath(prefs.worker_python) if prefs and prefs.worker_python else default_python(found)
-    mano = bpy.path.abspath(prefs.mano_dir) if prefs and prefs.mano_dir else ""
-    return WorkerSettings(python, root, prefs.device if prefs else "auto", mano,
-                          prefs.hand_model if prefs else "open")
+    options = {}
+    if prefs is not None:
+        for name, prop in properties("preferences").items():
+            value = getattr(prefs, name)
+            options[name] = bpy.path.abspath(value) if value and prop.keywords.get("subtype") == "DIR_PATH" else value
+    return WorkerSettings(python, root, options)
 
 
 class HANDMOCAP_OT_check_worker(bpy.types.Operator):
@@ -60,14 +63,6 @@ class HANDMOCAP_OT_check_worker(bpy.types.Operator):
 class HandMocapPreferences(bpy.types.AddonPreferences):
     bl_idname = ADDON_ID
 
-    mano_dir: StringProperty(
-        name="Official MANO folder",
-        description="Folder holding MANO_RIGHT.pkl / MANO_LEFT.pkl (registration at mano.is.tue.mpg.de). "
-        "Empty: use the built-in hand below",
-        subtype="DIR_PATH", default="")
-    hand_model: EnumProperty(name="Built-in hand", default="open", items=[
-        ("open", "Open hand", "The procedurally built open hand (the default checkpoint was trained on it)"),
-        ("makehuman", "MakeHuman hand", "MakeHuman's sculpted CC0 hand, registered onto MANO's format")])
     worker_python: StringProperty(
         name="Worker Python", subtype="FILE_PATH", default="",
         description="A Python with torch, smplx, opencv and mediapipe (e.g. the .venv that `make setup` makes). "
@@ -75,9 +70,6 @@ class HandMocapPreferences(bpy.types.AddonPreferences):
     worker_root: StringProperty(
         name="Hand Mocap folder", subtype="DIR_PATH", default="",
         description="The Hand Mocap checkout holding inference/ (empty: found next to the add-on)")
-    device: EnumProperty(name="Device", default="auto", items=[
-        ("auto", "Automatic", "A CUDA GPU when the worker sees one, else the CPU"),
-        ("cpu", "CPU", "Always the CPU"), ("cuda", "CUDA GPU", "The first CUDA GPU (fails without one)")])
     check_result: StringProperty(name="", default="", options={"SKIP_SAVE"})
 
     def draw(self, context):
@@ -96,6 +88,9 @@ class HandMocapPreferences(bpy.types.AddonPreferences):
         if self.check_result:
             for line in _wrap(self.check_result, 90):
                 box.label(text=line)
+
+
+HandMocapPreferences.__annotations__.update(properties("preferences"))  # hand model, device, MANO folder
 
 
 def _wrap(text: str, width: int):

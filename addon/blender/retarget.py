@@ -20,10 +20,23 @@ from ..common.bone_maps import BoneMap, BoneMapError, resolve_bone_map
 from ..common.hand_model import HandModel
 from ..common.joints import MANO_16, TIP_NAMES, TIP_VERTEX_IDS
 from ..common.motion_sequence import MotionSequence
-from ..common.retarget import (HandMotion, RetargetError, RetargetResult, TargetBone, TargetHand, angles_deg,
-                               expected_directions, global_rotations, retarget_rotations)
-from ..common.rotations import (axis_angle_to_matrix, make_quaternions_continuous, matrix_to_quaternion,
-                                quaternion_to_matrix)
+from ..common.retarget import (
+    HandMotion,
+    RetargetError,
+    RetargetResult,
+    TargetBone,
+    TargetHand,
+    angles_deg,
+    expected_directions,
+    global_rotations,
+    retarget_rotations,
+)
+from ..common.rotations import (
+    axis_angle_to_matrix,
+    make_quaternions_continuous,
+    matrix_to_quaternion,
+    quaternion_to_matrix,
+)
 from .keyframes import ensure_action, find_fcurve, key_channels
 from .rig import CV_TO_BLENDER, bone_name
 

@@ -7,10 +7,11 @@ from bpy_extras.io_utils import ImportHelper
 
 from ..common.hand_model import HandModelError
 from ..common.motion_sequence import MotionSequenceError
-from .importer import import_sequence_file
 from . import retarget_operator
+from .importer import import_sequence_file
 from .preferences import HANDMOCAP_OT_check_worker, HandMocapPreferences, preferences
 from .video_operator import HANDMOCAP_OT_import_video, menu_import_video
+
 
 class HANDMOCAP_OT_import_sequence(bpy.types.Operator, ImportHelper):
     """Import a hand motion-sequence file (.npz) as a rigged, animated MANO hand"""

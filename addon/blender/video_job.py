@@ -19,6 +19,7 @@ import numpy as np
 
 from ..common import protocol as P
 from ..common.hand_model import find_hand_model
+from ..common.job_options import JobOptions
 from ..common.motion_sequence import MotionSequence, concatenate, load_motion_sequence
 from ..common.worker_client import WorkerClient, WorkerFailure
 from .animate import fit_scene_to, key_rig, rig_channels
@@ -27,11 +28,11 @@ from .importer import add_footage_camera
 from .rig import HandRig, build_hand_rig, set_vertex_colours, undo_on_error
 
 
-def new_job(video: str, **options) -> P.Start:
+def new_job(video: str, options: JobOptions) -> P.Start:
     """A start message with a fresh id and job folder (under the system's temporary folder)."""
     job_id = uuid.uuid4().hex[:12]
     job_dir = Path(tempfile.gettempdir()) / "hand_mocap_jobs" / job_id
-    return P.Start(job_id=job_id, video=os.path.abspath(video), job_dir=str(job_dir), **options)
+    return P.Start(job_id=job_id, video=os.path.abspath(video), job_dir=str(job_dir), options=options)
 
 
 @dataclass
@@ -46,9 +47,8 @@ class HandTrack:
 class VideoImport:
     """State of one import; ``handle`` each event from :class:`WorkerClient` in order."""
 
-    def __init__(self, start: P.Start, mano_dir: Optional[str] = None, background: bool = True,
-                 show_confidence: bool = False):
-        self.start, self.mano_dir, self.background = start, mano_dir, background
+    def __init__(self, start: P.Start, background: bool = True, show_confidence: bool = False):
+        self.start, self.background = start, background
         self.show_confidence = show_confidence  # the confidence overlay on, where the model gives confidences
         self.hands: Dict[str, HandTrack] = {}
         self.camera: Optional[bpy.types.Object] = None
@@ -129,7 +129,8 @@ class VideoImport:
                 set_vertex_colours(track.rig.mesh, seq.vertex_colors)
 
     def _build_rig(self, seq: MotionSequence) -> HandRig:
-        model = find_hand_model(seq.handedness, self.mano_dir, self.start.hand_model)
+        options = self.start.options
+        model = find_hand_model(seq.handedness, options.mano_dir or None, options.hand_model)
         name = "Hand.R" if seq.handedness == "right" else "Hand.L"
         scene = bpy.context.scene
         with undo_on_error():  # a rig is there whole, or not at all
@@ -175,14 +176,13 @@ def _footage_background(camera: bpy.types.Object, video: str) -> None:
     bg.alpha = 1.0
 
 
-def run_sync(start: P.Start, python: str, root: Optional[str] = None, mano_dir: Optional[str] = None,
-             heartbeat_timeout: float = 15.0, on_event=None, env: Optional[dict] = None,
+def run_sync(start: P.Start, python: str, root: Optional[str] = None, heartbeat_timeout: float = 15.0, on_event=None, env: Optional[dict] = None,
              stop_reason: Callable[[], str] = lambda: "", show_confidence: bool = False) -> VideoImport:
     """Batch mode: the same job, driven synchronously (modal operators do not run in ``blender -b``).
 
     ``stop_reason`` is asked between events; a non-empty answer (e.g. ``"interrupted by SIGINT"``) kills the
     worker's process group at once and ends the job with that error, keeping the keys received."""
-    job = VideoImport(start, mano_dir, show_confidence=show_confidence)
+    job = VideoImport(start, show_confidence=show_confidence)
     client = WorkerClient(python, root, heartbeat_timeout=heartbeat_timeout, env=env)
     client.launch()
     try:

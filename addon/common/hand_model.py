@@ -39,7 +39,7 @@ OPEN_HAND_MARKER = "open_hand_version"
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 OPEN_HAND_FILES = {"right": DATA_DIR / "mano_open_RIGHT.pkl", "left": DATA_DIR / "mano_open_LEFT.pkl"}
 # The built-in hands, by name: the procedural open hand, and MakeHuman's sculpted hand registered onto its
-# topology (tools/make_makehuman_hand.py). Both are in MANO's exact format and share the UV layout; each has
+# topology (tools/assets/make_makehuman_hand.py). Both are in MANO's exact format and share the UV layout; each has
 # its skin texture, and a nail mask the synthetic scenes paint with a random nail colour.
 BUILTIN_HANDS = {
     "open": OPEN_HAND_FILES,

@@ -14,9 +14,9 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Dict, List, Optional, Type
 
-from .job_options import SEARCH_SCALES
+from .job_options import JobOptionError, JobOptions
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_LINE_BYTES = 1 << 20  # a control message is small; a longer line is a bug or an attack
 
 
@@ -36,32 +36,9 @@ class Hello:
 @dataclass
 class Start:
     job_id: str
-    video: str  # a video file, an image-sequence folder, or one image of a numbered sequence
+    video: str  # a video file, an image-sequence folder, or one image
     job_dir: str
-    model: str = "blurhandnet"
-    checkpoint: str = ""  # empty: the model's shipped checkpoint
-    hands: List[str] = field(default_factory=lambda: ["right", "left"])
-    frame_start: int = 0  # footage frames, 0-based
-    frame_end: int = -1  # inclusive; -1 = to the end
-    first_blender_frame: int = 1  # the Blender frame of footage frame 0
-    exposure: float = 0.5  # in frames, for BlurHandNet's sub-frame keys
-    smoothing: float = 0.0  # jitter filter strength, 0 (off) .. 1
-    fill_gaps: int = 0  # fill runs of up to this many frames without a hand
-    fov_deg: float = 60.0  # horizontal field of view of the footage
-    region: List[float] = field(default_factory=list)  # fixed hand region (x0, y0, side) instead of detection
-    mano_dir: str = ""
-    hand_model: str = "open"  # the built-in hand when mano_dir is empty
-    device: str = "auto"
-    refine: str = "keypoints"  # "keypoints": fit MANO to the detector's keypoints over time; "off": the raw network
-    refine_strength: float = 1.0  # the keypoints' pull against the priors (1 = default)
-    keypoint_offsets: str = "joints"  # "measured": the keypoints lie short of MANO's joints (job_options)
-    keypoint_source: str = "auto"  # the fit's keypoints: auto, the keypoint network's, MediaPipe's, or "depth" (job_options)
-    search: bool = True  # look for hands the palm detector missed (track by crop, tiled search)
-    search_scales: List[float] = field(default_factory=lambda: list(SEARCH_SCALES))
-    window: int = 0  # Deformer: frames per window (0: the checkpoint's own)
-    window_stride: int = 0  # Deformer: frames between window starts (0: the checkpoint's own)
-    fit_window: int = 0  # footage frames per fitting window (0: the fitting stage's default, 128)
-    skin: str = "procedural"  # "footage": the final sequences carry per-vertex colours taken from the footage
+    options: JobOptions = field(default_factory=JobOptions)
 
 
 @dataclass
@@ -95,7 +72,7 @@ class Done:
     job_id: str
     paths: List[str]
     frames_without_hand: List[int] = field(default_factory=list)
-    seconds: Dict[str, float] = field(default_factory=dict)  # time per stage (decode, detect, model, post)
+    seconds: Dict[str, float] = field(default_factory=dict)  # time per stage (the stage timer's names)
 
 
 @dataclass
@@ -159,6 +136,11 @@ def decode(line: str | bytes) -> Any:
     unknown = sorted(set(data) - names)
     if unknown:
         raise ProtocolError(f"{kind}: unknown field(s) {', '.join(unknown)}")
+    if cls is Start:
+        try:
+            data["options"] = JobOptions.from_dict(data.get("options", {}))
+        except JobOptionError as exc:
+            raise ProtocolError(f"start: {exc}") from None
     try:
         return cls(**data)
     except TypeError as exc:

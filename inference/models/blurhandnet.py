@@ -18,8 +18,14 @@ from torch import nn
 
 from addon.common.joints import MANO_PARENTS
 
-from .blocks import ResNet, TransformerBlock, matrix_to_axis_angle, rotation_6d_to_matrix, sample_features, \
-    soft_argmax_3d
+from .blocks import (
+    ResNet,
+    TransformerBlock,
+    matrix_to_axis_angle,
+    rotation_6d_to_matrix,
+    sample_features,
+    soft_argmax_3d,
+)
 from .output import HandPrediction, register_model
 
 TIMES = ("initial", "middle", "final")
@@ -108,8 +114,8 @@ class BlurHandNet(nn.Module):
 
     def __init__(self, config: BlurHandNetConfig = BlurHandNetConfig(), hand_model=None):
         super().__init__()
-        from inference.handmodel import ManoLayer
         from addon.common.hand_model import find_hand_model
+        from inference.handmodel import ManoLayer
 
         self.config = cfg = config
         self.backbone = ResNet(cfg.backbone_depth, cfg.backbone_width)
