@@ -17,11 +17,17 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from addon.common.interrupts import Interrupted, StopSignals
-from addon.common.job_options import (JobOptionError, OneLineParser, add_job_arguments, check_output_folder,
-                                      options_from_args)
+from addon.common.job_options import (
+    JobOptionError,
+    OneLineParser,
+    add_job_arguments,
+    check_output_folder,
+    options_from_args,
+)
 from addon.common.motion_sequence import concatenate, load_motion_sequence
 
 from .catalog import MODELS
+from .native_output import native_stderr_to
 
 PROG = "python -m inference"
 
@@ -32,7 +38,7 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="footage -> motion-sequence .npz")
     run.add_argument("video", help="video file (mp4/mov/avi/mkv) or image-sequence folder")
     run.add_argument("-o", "--out", required=True, help="output .npz")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or notes: only warnings and errors")
     run.add_argument("--verbose", action="store_true", help="print the traceback of an unexpected error")
     run.add_argument("--keep-job", action="store_true", help="keep the job folder (chunk files) on failure")
     add_job_arguments(run)
@@ -94,7 +100,10 @@ def run_command(args: argparse.Namespace) -> int:
         elif kind == "partial":
             chunks.setdefault(fields["hand"], []).append(fields["path"])
         elif kind == "log":
-            text = ("warning: " if fields.get("level") == "warning" else "") + fields["message"]
+            warning = fields.get("level") == "warning"
+            if args.quiet and not warning:
+                return
+            text = ("warning: " if warning else "") + fields["message"]
             open_bars = [b for b in bars.values() if not b.closed]
             if open_bars:
                 open_bars[-1].note(text)
@@ -111,8 +120,10 @@ def run_command(args: argparse.Namespace) -> int:
                 print(f"{PROG}: {message}; {save_received(chunks, out)}", file=sys.stderr, flush=True)
             return status
 
+        native_log = work / "native.log"  # MediaPipe's and TFLite's own chatter, kept for a failure's log
         try:
-            result = run_job(args.video, options_from_args(args), work, emit)
+            with native_stderr_to(native_log):
+                result = run_job(args.video, options_from_args(args), work, emit)
             end_bars()
             targets = output_paths(out, list(result.paths))
             for side, path in result.paths.items():
@@ -126,7 +137,8 @@ def run_command(args: argparse.Namespace) -> int:
             return fail(f"error: {exc}", 1)
         except Exception as exc:  # noqa: BLE001 - one line for the user; the CLI is the last stop
             log = out.with_suffix(".log")
-            log.write_text(traceback.format_exc())
+            native = native_log.read_text(errors="replace") if native_log.is_file() else ""
+            log.write_text(traceback.format_exc() + (f"\nnative libraries' output:\n{native}" if native else ""))
             if args.verbose:
                 traceback.print_exc()
             return fail(f"error: unexpected {type(exc).__name__}: {exc} (traceback in {log})", 1)

@@ -14,6 +14,7 @@ scales every few frames (search). Each detection says where it came from (``sour
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
@@ -101,6 +102,12 @@ LANDMARK_INPUT = 224  # the landmark model's square input, pixels
 SEARCH_THRESHOLD = 0.92
 TRACK_THRESHOLD = 0.6
 PROPOSE_THRESHOLD = 0.2  # a tile's (off-centre, unturned) crop: enough to look again, centred and upright
+# Tiles of this share of the frame and more are also read turned by quarter turns: the landmark model finds a hand
+# pointing down or sideways only when it is turned upright in its crop (the real photos' hands the palm detector
+# misses are such). Smaller tiles, which a small hand needs, are many, and are read upright only.
+TURNED_FROM = 0.3
+QUARTER_TURNS = (0.0, np.pi / 2, np.pi, 3 * np.pi / 2)
+SEARCH_BUDGET = 0.02  # seconds of searching per frame at most, over a stretch without a hand
 
 
 class LandmarkModel:
@@ -150,10 +157,13 @@ class SearchingDetector:
     - **track by crop**: a hand seen in the last ``keep`` frames but not in this one is looked for in a box
       around where it was (moved by its recent motion, turned upright);
     - **search**: while no hand at all is found, every ``every`` frames, overlapping square tiles of
-      ``scales`` x the frame's shorter side (half-tile steps) are each given to the landmark model. After
-      three fruitless searches in a row, each further one doubles the wait before the next (up to
-      ``max_every`` frames; a find resets it), so long stretches without a hand do not pay for a full search
-      every ``every`` frames.
+      ``scales`` x the frame's shorter side (half-tile steps) are each given to the landmark model: as they
+      are, and tiles of ``turned_from`` and more also turned by a quarter, a half and three quarters, since
+      the landmark model reads a hand well only when it is roughly upright in its crop (a hand pointing down
+      or sideways, which the palm detector often misses too). After three fruitless searches in a row, each
+      further one doubles the wait before the next (up to ``max_every`` frames; a find resets it), and a
+      search never runs sooner than its own cost allows (``budget`` seconds per frame waited), so long
+      stretches without a hand do not pay for a full search every ``every`` frames.
 
     A tile's hand is read once more from a crop centred on it and turned upright, and counts when that
     crop's presence score passes ``threshold``; a followed hand needs ``track_threshold``. Finds overlapping
@@ -162,10 +172,12 @@ class SearchingDetector:
     def __init__(self, full: "HandDetector", landmarks: LandmarkModel, max_hands: int = 2,
                  scales: Sequence[float] = SEARCH_SCALES, every: int = 10, max_every: int = 80, keep: int = 8,
                  threshold: float = SEARCH_THRESHOLD, track_threshold: float = TRACK_THRESHOLD,
-                 track_scales: Sequence[float] = (2.0, 1.5)):
+                 track_scales: Sequence[float] = (2.0, 1.5), turned_from: float = TURNED_FROM,
+                 budget: float = SEARCH_BUDGET):
         self.full, self.landmarks, self.max_hands = full, landmarks, max_hands
         self.scales, self.every, self.keep, self.threshold = tuple(scales), every, keep, threshold
-        self.max_every = max(every, max_every)
+        self.max_every, self.turned_from, self.budget = max(every, max_every), turned_from, budget
+        self.search_seconds = 0.0  # the last search's cost
         self.fruitless = 0  # searches in a row that found nothing
         self.track_threshold, self.track_scales = track_threshold, tuple(track_scales)
         self.frame = -1
@@ -186,10 +198,12 @@ class SearchingDetector:
                     break
             if det is not None and _free(det, found):
                 found.append(det)
-        wait = min(self.every * 2 ** max(0, self.fruitless - 2), self.max_every)
+        wait = max(min(self.every * 2 ** max(0, self.fruitless - 2), self.max_every), self.search_seconds / self.budget)
         if not found and self.frame - self.last_search >= wait:
             self.last_search = self.frame
+            tick = time.perf_counter()
             found = distinct(self._tiles(rgb))[: self.max_hands]
+            self.search_seconds = time.perf_counter() - tick
             self.fruitless = 0 if found else self.fruitless + 1
         elif found:
             self.fruitless = 0
@@ -222,11 +236,14 @@ class SearchingDetector:
         out = []
         for scale in self.scales:
             side = scale * min(h, w)
+            turns = QUARTER_TURNS if scale >= self.turned_from else QUARTER_TURNS[:1]
             for y0 in _starts(h, side):
                 for x0 in _starts(w, side):
-                    det = self._read(rgb, np.array([x0, y0, side]), 0.0, "search", propose=PROPOSE_THRESHOLD)
-                    if det is not None:
-                        out.append(det)
+                    for turn in turns:
+                        det = self._read(rgb, np.array([x0, y0, side]), turn, "search", propose=PROPOSE_THRESHOLD)
+                        if det is not None:
+                            out.append(det)
+                            break
         return out
 
     def _lost(self, found: List[Detection]) -> List[dict]:

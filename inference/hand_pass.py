@@ -76,7 +76,7 @@ class HandPass:
             if self.colours is not None and o.colours is not None:
                 mid = len(o.colours) // 2
                 self.colours.add(o.colours[mid], None if o.visible is None else o.visible[mid])
-        return FrameHands(o.frame, hands, keypoints, weight, det.score)
+        return FrameHands(o.frame, hands, keypoints, weight, det.score, mirrored=det.side != self.side)
 
     def _advance_to(self, frame: int) -> List[Sample]:
         """Frames before ``frame`` where this hand was not seen go to the stream as gaps."""

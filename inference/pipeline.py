@@ -39,12 +39,15 @@ from .keypoint_reader import KeypointReader, load_keypoint_network
 from .records import Sample
 from .runners import make_runner
 from .side import decide_sides
-from .tracking import Track, build_tracks, one_hand, select_hands, smooth_boxes
+from .tracking import Track, build_tracks, one_hand_tracks, select_hands, smooth_boxes
 from .video import Footage
 
-__all__ = ["run_job", "JobResult", "NoHandFound", "JobCancelled", "pick_device", "resolve_keypoint_source"]
+__all__ = ["run_job", "JobResult", "NoHandFound", "JobCancelled", "pick_device", "keypoint_source"]
 
 BATCH_SIZE = 8  # crops per network call
+# MediaPipe's labels must agree with a hand's side this much (Track.label_evidence, towards the side) for the fit
+# to follow its keypoints: on the real photos they agree at +0.5 to +1, on the project's renders below 0.
+MEDIAPIPE_READS_IT = 0.4
 # The fit's price of a bent finger with the keypoint network's points (FitWeights.straight); with MediaPipe's it
 # stays off, where it fitted a fist as a flat hand turned towards the camera (docs/fitting.md).
 NETWORK_STRAIGHT = 1.0
@@ -69,23 +72,34 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def resolve_keypoint_source(options: JobOptions, ctx: JobContext) -> JobOptions:
-    """``auto`` -> ``network`` where the keypoint network's checkpoint is installed, else ``mediapipe`` (said in
-    the log); a job asked for ``network`` outright stops without its checkpoint."""
+def keypoint_source(track: Track, options: JobOptions, ctx: JobContext, number: int) -> str:
+    """The keypoints a hand's fit follows. ``auto``: MediaPipe's where its handedness labels agree with the
+    hand's side (``Track.label_evidence`` towards it at least ``MEDIAPIPE_READS_IT``), the keypoint network's
+    where MediaPipe is unsure of the hand or takes it for the other one: it then reads the hand poorly too (on
+    the project's renders its labels flip and its keypoints are off; on real hands they agree and its
+    keypoints are the better ones: docs/fitting.md). A job asked for ``network`` outright stops without the
+    network's checkpoint; ``auto`` falls back to MediaPipe's with a warning."""
     if options.keypoint_source != "auto":
-        return options
+        return options.keypoint_source
+    agreement = track.label_evidence() * (1.0 if track.side == "right" else -1.0)
+    if agreement >= MEDIAPIPE_READS_IT:
+        ctx.log(f"hand {number}: the fit follows MediaPipe's keypoints (its labels agree with the hand's side: "
+                f"{agreement:+.2f})")
+        return "mediapipe"
     path = checkpoint_dir() / KEYPOINT_CHECKPOINT
-    if path.is_file():
-        return dataclasses.replace(options, keypoint_source="network")
-    ctx.log(f"no keypoint network at {path}: the fit uses MediaPipe's keypoints (give --keypoints mediapipe to say "
-            "so)", "warning")
-    return dataclasses.replace(options, keypoint_source="mediapipe")
+    if not path.is_file():
+        ctx.log(f"hand {number}: MediaPipe is unsure of this hand's side ({agreement:+.2f}), but there is no "
+                f"keypoint network at {path}: the fit follows MediaPipe's keypoints", "warning")
+        return "mediapipe"
+    ctx.log(f"hand {number}: the fit follows the keypoint network's points (MediaPipe is unsure of the hand's "
+            f"side: {agreement:+.2f})")
+    return "network"
 
 
-def fit_settings(options: JobOptions) -> FitSettings:
-    """The fitting stage's settings for these options."""
+def fit_settings(options: JobOptions, source: str) -> FitSettings:
+    """The fitting stage's settings for these options and keypoints (``mediapipe`` or ``network``)."""
     fit = FitSettings().scaled(options.refine_strength)
-    if options.keypoint_source == "network":
+    if source == "network":
         fit = dataclasses.replace(fit, weights=network_weights(fit.weights))
     if options.fit_window:  # shorter windows: the first keys arrive sooner; each window shares a sixth
         fit = dataclasses.replace(fit, window=options.fit_window, overlap=max(2, options.fit_window // 6))
@@ -116,13 +130,20 @@ class Networks:
                 ctx.log(f"the side of each hand is weighed with {DEFAULT_MODEL}'s orientation")
             except ModelUnavailable:
                 pass
-        reads = options.refine == "keypoints" and options.keypoint_source == "network" and detected
-        self.keypoints = load_keypoint_network(device=device) if reads else None
+        self.device = device
+        self._keypoints = None
+        if options.refine == "keypoints" and options.keypoint_source == "network" and detected:
+            self.keypoint_network()  # asked for outright: missing, the job stops before any decoding
+
+    def keypoint_network(self):
+        if self._keypoints is None:
+            self._keypoints = load_keypoint_network(device=self.device)
+        return self._keypoints
 
 
 def make_tracks(found: FoundHands, options: JobOptions) -> List[Track]:
     if len(options.hands) == 1:
-        return build_tracks(one_hand(found.frames, options.hands[0]), first_frame=found.start, max_hands=1)
+        return one_hand_tracks(found.frames, options.hands[0], first_frame=found.start)
     return build_tracks(found.frames, first_frame=found.start)
 
 
@@ -131,7 +152,7 @@ def run_job(video: str, options: JobOptions, job_dir: str | Path, emit: Emit = l
     """The whole job; ``emit`` receives progress, log lines and each chunk file (``partial``) as it is written."""
     ctx = JobContext(emit, cancelled)
     timer = ctx.timer
-    options = resolve_keypoint_source(options.check(), ctx)
+    options = options.check()
     job_dir = Path(job_dir)
     job_dir.mkdir(parents=True, exist_ok=True)
     with timer("read"):
@@ -149,6 +170,8 @@ def run_job(video: str, options: JobOptions, job_dir: str | Path, emit: Emit = l
     # Find hands, then decide each track's side.
     found = find_hands(footage, start, end, options, region, nets.side_net.config.image_size, ctx)
     end = found.end
+    if end == start:  # a photo: one key, at the frame (no exposure to unfold)
+        options = dataclasses.replace(options, exposure=0.0)
     tracks = make_tracks(found, options)
     if len(options.hands) != 1 and region is None and tracks:  # the user did not say which hand: geometry decides
         with timer("side"):
@@ -164,8 +187,11 @@ def run_job(video: str, options: JobOptions, job_dir: str | Path, emit: Emit = l
 
     # The second pass: per hand, model -> keypoints -> place -> fit -> stream.
     writer = ChunkWriter(job_dir, info, options.model, k, ctx)
-    passes = {t.side: hand_pass(t, options, nets, models[t.side], models["right"], k, device, info.fps, total=end - start + 1,
-                                fits=region is None, timer=timer) for t in tracks}
+    fits = options.refine == "keypoints" and region is None
+    sources = {t.side: keypoint_source(t, options, ctx, n + 1) if fits else "" for n, t in enumerate(tracks)}
+    with timer("read"):
+        passes = {t.side: hand_pass(t, sources[t.side], options, nets, models[t.side], models["right"], k, device,
+                                    info.fps, end - start + 1, timer) for t in tracks}
     for n, (index, rgb) in enumerate(timer.iterate("decode", footage.frames(start, end))):
         for side, p in passes.items():
             writer.add(side, p.push(index, rgb))
@@ -204,15 +230,14 @@ def run_job(video: str, options: JobOptions, job_dir: str | Path, emit: Emit = l
     return JobResult(paths, missing, timer.rounded())
 
 
-def hand_pass(track: Track, options: JobOptions, nets: Networks, model: HandModel, right_model: HandModel,
-              k: np.ndarray, device: torch.device, fps: float, total: int, fits: bool, timer) -> HandPass:
-    """One hand's second pass, with the fit where it runs (``refine keypoints`` on detected hands)."""
-    fitter = TrackFitter(model, right_model, k, fit_settings(options), device) \
-        if options.refine == "keypoints" and fits else None
+def hand_pass(track: Track, source: str, options: JobOptions, nets: Networks, model: HandModel,
+              right_model: HandModel, k: np.ndarray, device: torch.device, fps: float, total: int, timer) -> HandPass:
+    """One hand's second pass, with the fit on ``source``'s keypoints where it runs (empty: no fit)."""
+    fitter = TrackFitter(model, right_model, k, fit_settings(options, source), device) if source else None
     return HandPass(
         track.side, track.detections, smooth_boxes(track), nets.net.config.image_size,
         make_runner(nets.net, device, BATCH_SIZE, options.window, options.window_stride),
-        KeypointReader(nets.keypoints, device, BATCH_SIZE) if nets.keypoints is not None else None,
+        KeypointReader(nets.keypoint_network(), device, BATCH_SIZE) if source == "network" else None,
         model, k, HandStream(options, fps, fitter, timer), timer,
         NetworkColours(model.f, total) if options.skin == "network" else None)
 

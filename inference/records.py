@@ -29,7 +29,8 @@ class FrameHands:
     ``times`` are the network's hands: one, or three for BlurHandNet (the exposure's start, middle and end,
     once ordered). ``keypoints`` are what the fit follows. ``start`` is another estimate of the middle hand,
     which replaces the network's as the fit's first starting candidate (the network's stays the prior).
-    ``fitted`` is set by the fit: its hands at the same times."""
+    ``fitted`` is set by the fit: its hands at the same times. ``mirrored``: the detector took this frame's hand
+    for the other side, so its keypoints may be labelled as a mirror image's (thumb <-> pinky, index <-> ring)."""
 
     frame: int
     times: List[Hand]
@@ -38,6 +39,7 @@ class FrameHands:
     score: float = 1.0  # the detector's confidence in the hand
     start: Optional[Hand] = None
     fitted: Optional[List[Hand]] = None
+    mirrored: bool = False
 
     @property
     def middle(self) -> Hand:

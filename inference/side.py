@@ -1,4 +1,5 @@
-"""Which hand is it? Decided per track by geometry, with the detector's vote as a second opinion.
+"""Which hand is it? Decided per track by the detector's labels where they are consistent, else by geometry
+with the labels as a second opinion; where two hands are seen together, their places in the image weigh in.
 
 The 2D keypoints alone cannot tell a right hand from a left one: a mirror image in depth projects to the
 same points. What they do fix, for each hand model, is the orientation that explains them. The network,
@@ -7,7 +8,8 @@ and for the mirrored crop read as a left hand. For the true side the two orienta
 clip the median gap is about 40 degrees); for the wrong side they are about opposite (about 170 degrees):
 the palm that the keypoints put toward the camera is, to the network, a back. So each side is fitted to the
 keypoints of a few frames spread over the track, and the side whose fitted orientations are closer to the
-network's wins; the detector's handedness votes count as a weaker second opinion.
+network's wins. The network learnt from renders, though, and on real hands the detector's own labels, where
+they agree over the track, are the better evidence (``docs/pipeline.md``).
 """
 from __future__ import annotations
 
@@ -29,7 +31,16 @@ from .records import FrameHands
 from .runners import predict_independent
 from .tracking import Track, one_track_per_side
 
+# How much each kind of evidence counts. The detector's handedness labels were learnt on real hands and are
+# reliable where they are consistent and confident over a track (``Track.label_evidence`` at least
+# ``LABELS_RELIABLE``: on the real photos they are, and right; on the project's renders MediaPipe's labels are
+# less sure and flip, while the network's orientation, learnt on renders, is right there and wrong on real hands).
+# Reliable labels decide, the geometry second; otherwise the geometry decides, the labels second. The position is
+# weak: a person facing the camera holds the right hand on the image's left, but hands cross.
 GEOMETRY_WEIGHT, DETECTOR_WEIGHT = 1.0, 0.3
+RELIABLE_DETECTOR_WEIGHT, GEOMETRY_WEIGHT_BESIDE_IT = 1.0, 0.3
+LABELS_RELIABLE = 0.9
+POSITION_WEIGHT = 0.2
 UNCERTAIN_BELOW = 0.15  # |combined evidence| under this: the job log warns that the side is a guess
 SIDE_FIT_FRAMES = 10  # frames per track fitted as each side
 # Short fits, without the network's priors: only the keypoints decide each side's orientation.
@@ -47,12 +58,21 @@ def orientation_gap_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class SideEvidence:
     gap_deg: Dict[str, float]  # per side: median gap between the keypoint fit's and the network's orientation
     geometry: float  # in [-1, 1], > 0 for right: the mean of (gap left - gap right) / 180 over frames
-    detector: float  # in [-1, 1], > 0 for right: (votes right - votes left) / all votes
+    detector: float  # in [-1, 1], > 0 for right: the detector's labels (``Track.label_evidence``)
     frames: int
+    position: float = 0.0  # in [-1, 1], > 0 for right: left of the other hand in the image (two hands at once)
+
+    @property
+    def reliable(self) -> bool:
+        """The detector's labels are consistent and confident over the track."""
+        return abs(self.detector) >= LABELS_RELIABLE
 
     @property
     def combined(self) -> float:
-        return (GEOMETRY_WEIGHT * self.geometry + DETECTOR_WEIGHT * self.detector) / (GEOMETRY_WEIGHT + DETECTOR_WEIGHT)
+        geometry, detector = (GEOMETRY_WEIGHT_BESIDE_IT, RELIABLE_DETECTOR_WEIGHT) if self.reliable else \
+            (GEOMETRY_WEIGHT, DETECTOR_WEIGHT)
+        return (geometry * self.geometry + detector * self.detector + POSITION_WEIGHT * self.position) / \
+            (geometry + detector + POSITION_WEIGHT)
 
     @property
     def side(self) -> str:
@@ -63,19 +83,33 @@ class SideEvidence:
         return abs(self.combined) < UNCERTAIN_BELOW
 
     def describe(self) -> str:
-        return (f"{self.side} (geometry {self.geometry:+.2f} over {self.frames} frames: fitted-vs-network "
-                f"orientation gap {self.gap_deg['right']:.0f} deg as a right hand, {self.gap_deg['left']:.0f} deg "
-                f"as a left hand; detector votes {self.detector:+.2f})")
+        labels = "reliable" if self.reliable else "unsure"
+        where = f", position {self.position:+.0f}" if self.position else ""
+        return (f"{self.side} (detector labels {self.detector:+.2f}, {labels}; geometry {self.geometry:+.2f} over "
+                f"{self.frames} frames: fitted-vs-network orientation gap {self.gap_deg['right']:.0f} deg as a right "
+                f"hand, {self.gap_deg['left']:.0f} deg as a left hand{where})")
 
 
-def weigh_evidence(gaps: Dict[str, np.ndarray], votes: Dict[str, float]) -> SideEvidence:
-    """Per-frame orientation gaps (degrees) of each side's fit, and the detector's score-weighted votes."""
-    total = votes.get("right", 0.0) + votes.get("left", 0.0)
-    detector = (votes.get("right", 0.0) - votes.get("left", 0.0)) / total if total > 0 else 0.0
+def weigh_evidence(gaps: Dict[str, np.ndarray], detector: float, position: float = 0.0) -> SideEvidence:
+    """Per-frame orientation gaps (degrees) of each side's fit, the detector's labels (in [-1, 1], > 0 for right)
+    and the hand's place beside another one."""
     frames = len(gaps["right"])
     geometry = float(np.mean((gaps["left"] - gaps["right"]) / 180.0)) if frames else 0.0
     return SideEvidence({s: float(np.median(g)) if len(g) else float("nan") for s, g in gaps.items()}, geometry,
-                        float(detector), frames)
+                        float(detector), frames, position)
+
+
+def positions(tracks: List[Track]) -> List[float]:
+    """Per track, +1 where it is the hand on the image's left of two seen together (a right hand, for a person
+    facing the camera), -1 on the right, 0 without a second hand at the same time."""
+    out = [0.0] * len(tracks)
+    if len(tracks) != 2:
+        return out
+    shared = sorted(set(tracks[0].detections) & set(tracks[1].detections))
+    if not shared:
+        return out
+    x = [np.median([t.detections[f].keypoints[:, 0].mean() for f in shared]) for t in tracks]
+    return [1.0, -1.0] if x[0] < x[1] else [-1.0, 1.0]
 
 
 def sample_frames(frames: List[int], count: int) -> List[int]:
@@ -112,13 +146,15 @@ def decide_sides(tracks: List[Track], side_crops: Dict[int, List[SideCrop]], net
     """Each track's side by geometry and the detector's vote; the job log gives the evidence. Two tracks that
     come out of one side keep their sides by strength of evidence (``one_track_per_side``)."""
     evidence: Dict[int, SideEvidence] = {}
+    where = positions(tracks)
     for n, t in enumerate(tracks):
         mine = {f: next((c for c in crops if c.detection is t.detections.get(f)), None)
                 for f, crops in side_crops.items()}
         frames = sample_frames([f for f, c in mine.items() if c is not None], SIDE_FIT_FRAMES)
         if not frames:
             continue
-        evidence[n] = weigh_evidence(side_gaps([mine[f] for f in frames], frames, net, models, k, device), t.votes())
+        evidence[n] = weigh_evidence(side_gaps([mine[f] for f in frames], frames, net, models, k, device),
+                                     t.label_evidence(), where[n])
         t.side = evidence[n].side
         uncertain = evidence[n].uncertain
         ctx.log(f"hand {n + 1} is the {evidence[n].describe()}" +

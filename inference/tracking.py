@@ -6,7 +6,6 @@ Gaussian over the frames where the hand was seen (offline, so without lag).
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -30,6 +29,14 @@ class Track:
             out[d.side] += d.score
         return out
 
+    def label_evidence(self) -> float:
+        """The detector's handedness labels as evidence in [-1, 1], > 0 for right: the mean over the track's
+        frames of +-(2 score - 1). Near +-1 only where the labels are both consistent and confident."""
+        if not self.detections:
+            return 0.0
+        return float(np.mean([(1.0 if d.side == "right" else -1.0) * (2 * d.score - 1)
+                              for d in self.detections.values()]))
+
 
 def _centre(box: np.ndarray) -> np.ndarray:
     return box[:2] + box[2] / 2
@@ -38,7 +45,8 @@ def _centre(box: np.ndarray) -> np.ndarray:
 def build_tracks(frames: Sequence[List[Detection]], first_frame: int = 0, max_gap: int = 15,
                  max_hands: int = 2, min_share: float = 0.1) -> List[Track]:
     """``frames[i]`` holds the detections of footage frame ``first_frame + i``. Tracks seen in fewer than
-    ``min_share`` of the frames (at least 2) are detector glitches and are dropped."""
+    ``min_share`` of the frames (at least 2, in footage of four frames or more) are detector glitches and are
+    dropped."""
     tracks: List[Track] = []
     for i, found in enumerate(frames):
         frame = first_frame + i
@@ -63,7 +71,8 @@ def build_tracks(frames: Sequence[List[Detection]], first_frame: int = 0, max_ga
             if id(d) not in used_d and in_frame < max_hands:
                 tracks.append(Track({frame: d}))
                 in_frame += 1
-    needed = max(2, int(np.ceil(min_share * len(frames))))
+    # a few frames (a photo, a short burst) cannot tell a glitch from a hand: every hand found counts
+    needed = max(2, int(np.ceil(min_share * len(frames)))) if len(frames) >= 4 else 1
     kept = [t for t in tracks if len(t.detections) >= needed]
     for glitch in (t for t in tracks if len(t.detections) < needed):
         for frame, d in glitch.detections.items():  # frames a glitch took from a real hand go back to it
@@ -124,11 +133,12 @@ def select_hands(tracks: List[Track], hands: Optional[Sequence[str]]) -> List[Tr
     return [t for t in tracks if not hands or t.side in hands]
 
 
-def one_hand(frames: Sequence[List[Detection]], side: str) -> List[List[Detection]]:
+def one_hand_tracks(frames: Sequence[List[Detection]], side: str, first_frame: int = 0) -> List[Track]:
     """The user says the footage shows one hand of ``side``: the best detection of each frame is that hand,
-    whatever the detector's per-frame handedness label says (labels flip on hard frames)."""
-    out = []
-    for found in frames:
-        best = max(found, key=lambda d: d.score, default=None)
-        out.append([] if best is None else [dataclasses.replace(best, side=side)])
-    return out
+    whatever the detector's per-frame handedness label says (labels flip on hard frames; each detection keeps
+    its own, which tells the fit where the detector took the hand for its mirror image)."""
+    best = [[max(found, key=lambda d: d.score)] if found else [] for found in frames]
+    tracks = build_tracks(best, first_frame=first_frame, max_hands=1)
+    for t in tracks:
+        t.side = side
+    return one_track_per_side(tracks)

@@ -1,4 +1,4 @@
-"""Footage in: a video file or an image sequence, decoded one frame at a time (memory does not grow with
+"""Footage in: a video file, an image sequence (a folder) or one photo, decoded one frame at a time (memory does not grow with
 the length of the footage), over an inclusive frame range.
 
 Frame numbers are 0-based indices into the footage; the add-on maps them to Blender frames.
@@ -92,15 +92,12 @@ class Footage:
 
 
 def _image_sequence(path: Path) -> List[Path]:
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise FootageError(f"{path}: the folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        return files
-    # One image of a numbered sequence: every sibling with the same name stem before the digits.
-    stem = path.stem.rstrip("0123456789")
-    files = sorted(p for p in path.parent.iterdir()
-                   if p.suffix.lower() == path.suffix.lower() and p.stem.rstrip("0123456789") == stem)
+    """A folder's images in name order (an image sequence), or one image file alone (a photo)."""
+    if not path.is_dir():
+        return [path]
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FootageError(f"{path}: the folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     return files
 
 

@@ -1,12 +1,11 @@
-"""The demo: the shipped sample clip -> the inference worker (default BlurHandNet checkpoint) -> an animated
-open hand on a camera matching the footage -> ``out/demo.blend`` and ``out/demo.mp4`` (the input beside the
-hand rendered over it).
+"""The demo: the shipped real clip (``samples/real_hand.mp4``: a real person's hand) -> the inference worker
+(default options, the default BlurHandNet checkpoint) -> an animated open hand on a camera matching the footage
+-> ``out/demo.blend`` and ``out/demo.mp4`` (the input beside the hand rendered over it).
 
     .venv/bin/python scripts/demo.py [--video FILE] [--out DIR] [job options, e.g. --hands right --fov 70.8]
 
-Also runs as ``blender -b -P scripts/demo.py -- ...``. The job runs with the job's own defaults (the side
-decided by geometry, the field of view 60 degrees, the fitting stage on), as a user's first import would;
-any job option of the batch script can be given.
+It runs with the bpy module of the project's environment (``make demo``). The job runs with the job's own
+defaults, as a user's first import would; any job option of the batch script can be given.
 """
 from __future__ import annotations
 
@@ -76,7 +75,7 @@ def encode(folder: Path, first: int, last: int, size, fps: float, path: Path) ->
 
 def main(argv=None) -> int:
     ap = OneLineParser(prog="demo", description=__doc__.splitlines()[0])
-    ap.add_argument("--video", default=str(ROOT / "samples" / "sample_clip.mp4"))
+    ap.add_argument("--video", default=str(ROOT / "samples" / "real_hand.mp4"))
     ap.add_argument("--out", default=str(ROOT / "out"))
     add_job_arguments(ap)
     args = ap.parse_args(script_args(argv))

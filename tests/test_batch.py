@@ -221,3 +221,38 @@ def test_cli_interrupt_ends_the_progress_line_and_saves_the_samples_so_far(tmp_p
     assert "\r" not in last  # on a line of its own, not glued to the progress bar
     seq = load_motion_sequence(out)
     assert 0 < len(seq) < 3 * 480 and f"{len(seq)} samples to {out}" in last
+
+
+def test_a_single_photo_poses_a_hand_from_the_cli_a_one_image_folder_and_the_batch_script(tmp_path, blank_blend):
+    """A photo (an image file, or a folder holding one image) gives one posed hand: one key, of the right side."""
+    import cv2
+
+    from addon.common.motion_sequence import load_motion_sequence
+    from inference.video import Footage
+
+    frame = next(rgb for i, rgb in Footage(CLIP).frames(40, 40))  # the open hand, a right hand
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), frame[..., ::-1])
+    folder = tmp_path / "one"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "only.jpg"), frame[..., ::-1])
+    for source in (photo, folder):
+        out = tmp_path / f"{source.stem}.npz"
+        done = subprocess.run([sys.executable, "-m", "inference", "run", str(source), "-o", str(out), "--quiet"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        seq = load_motion_sequence(out)
+        assert seq.handedness == "right" and list(seq.frames) == [1.0], (source, seq.frames)
+    blend = tmp_path / "photo.blend"
+    result = run("--video", photo, "--out", blend, env=env_with_tmp(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert list(keyed_frames(blank_blend, blend)) == [1.0]
+
+
+def test_quiet_prints_only_the_result_and_no_library_chatter(tmp_path):
+    """--quiet: no progress, no notes, nothing MediaPipe's or TFLite's native logging writes."""
+    out = tmp_path / "q.npz"
+    done = subprocess.run([sys.executable, "-m", "inference", "run", str(CLIP), "-o", str(out), "--quiet", "--end",
+                           "4", "--hands", "right"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and done.stdout.strip() == f"right hand: {out}"

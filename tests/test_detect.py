@@ -64,6 +64,21 @@ def test_a_hand_the_palm_detector_misses_is_found_by_the_search_where_it_is(land
     assert np.linalg.norm(found[0].keypoints - truth, axis=-1).mean() < 12.0  # measured: 3.8 px
 
 
+def test_an_upside_down_hand_the_palm_detector_misses_is_found_by_the_turned_tiles(landmarks):
+    """The landmark model reads a hand well only upright in its crop: tiles are also read turned by quarter
+    turns. Frame 70 of the sample clip upside down: the palm detector misses it, upright tiles do too."""
+    frame = next(rgb for _, rgb in Footage(ROOT / "samples" / "sample_clip.mp4").frames(70, 70))
+    image = np.ascontiguousarray(frame[::-1, ::-1])
+    assert HandDetector()(image) == []
+    assert SearchingDetector(HandDetector(), landmarks, turned_from=1.1)(image) == []  # no tile turned
+    found = SearchingDetector(HandDetector(), landmarks)(image)
+    assert len(found) == 1 and found[0].source == "search"
+    truth = load_motion_sequence(ROOT / "samples" / "sample_clip_truth.npz")
+    true_px = project(sequence_joints(truth, find_hand_model("right")), truth.camera_matrix)[70]
+    upside_down = np.array([640.0, 360.0]) - true_px
+    assert np.linalg.norm(found[0].keypoints - upside_down, axis=-1).mean() < 0.2 * np.ptp(true_px, axis=0).max()
+
+
 def test_a_lost_hand_is_followed_by_its_crop(landmarks):
     """Frame 36 found by the search, the next frames (the palm detector still missing) by their crops."""
     detector = SearchingDetector(HandDetector(), landmarks)

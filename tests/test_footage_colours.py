@@ -3,8 +3,8 @@ does not stain the skin; on the sample clip the job hands the rig the clip's ski
 import numpy as np
 import torch
 
-from addon.common.job_options import JobOptions
 from addon.common.hand_model import find_hand_model
+from addon.common.job_options import JobOptions
 from addon.common.lbs import lbs
 from helpers import ROOT, assert_close
 from inference.footage_colours import aggregate, footage_colours, srgb_to_linear, visible_colours

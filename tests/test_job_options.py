@@ -8,8 +8,17 @@ from dataclasses import fields
 import pytest
 
 from addon.common import protocol as P
-from addon.common.job_options import (JobOptionError, JobOptions, OneLineParser, add_job_arguments, default_of,
-                                      option_fields, option_flags, options_from_args, spec_of)
+from addon.common.job_options import (
+    JobOptionError,
+    JobOptions,
+    OneLineParser,
+    add_job_arguments,
+    default_of,
+    option_fields,
+    option_flags,
+    options_from_args,
+    spec_of,
+)
 
 
 def unusual() -> JobOptions:

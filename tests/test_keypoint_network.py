@@ -120,30 +120,43 @@ def test_a_missing_keypoint_checkpoint_is_named_and_never_replaced_by_untrained_
         load_keypoint_network(str(tmp_path / "none.pt"))
 
 
-def test_auto_keypoints_are_the_networks_where_it_is_installed_and_mediapipes_with_a_warning_where_not(
+def test_auto_keypoints_are_mediapipes_where_its_labels_agree_and_the_networks_where_it_is_unsure(
         tmp_path, monkeypatch):
+    """Per hand: MediaPipe's keypoints where its handedness labels agree with the hand's side (real hands), the
+    keypoint network's where MediaPipe is unsure or takes the hand for the other one (the project's renders);
+    without the network's checkpoint, MediaPipe's with a warning. A source asked for is kept."""
     import shutil
 
     from inference.catalog import CHECKPOINT_DIR, KEYPOINT_CHECKPOINT
+    from inference.detect import Detection
     from inference.job_context import JobContext
-    from inference.pipeline import resolve_keypoint_source
+    from inference.pipeline import keypoint_source
+    from inference.tracking import Track
 
+    def track(side, labels):
+        return Track({i: Detection(label, score, np.zeros((21, 2)), np.zeros(3)) for i, (label, score) in
+                      enumerate(labels)}, side)
+
+    real = track("right", [("right", 0.99)] * 8)
+    flipping = track("right", [("right", 0.8), ("left", 0.85)] * 4)
+    other = track("left", [("right", 0.98)] * 8)  # MediaPipe takes the left hand for a right one
     assert JobOptions().keypoint_source == "auto"  # the default
     logs = []
-    ctx = JobContext(lambda kind, fields: logs.append((kind, fields)))
+    ctx = JobContext(lambda kind, fields: logs.append(fields))
     installed, bare = tmp_path / "installed", tmp_path / "bare"
     installed.mkdir()
     bare.mkdir()
     shutil.copy(CHECKPOINT_DIR / KEYPOINT_CHECKPOINT, installed)
     monkeypatch.setenv("HAND_MOCAP_CHECKPOINTS", str(installed))
-    assert resolve_keypoint_source(JobOptions(), ctx).keypoint_source == "network"
-    assert logs == []
+    assert [keypoint_source(t, JobOptions(), ctx, 1) for t in (real, flipping, other)] == \
+        ["mediapipe", "network", "network"]
+    assert all(f["level"] == "info" for f in logs)
     monkeypatch.setenv("HAND_MOCAP_CHECKPOINTS", str(bare))
-    assert resolve_keypoint_source(JobOptions(), ctx).keypoint_source == "mediapipe"
-    assert len(logs) == 1 and logs[0][1]["level"] == "warning" and "MediaPipe's keypoints" in logs[0][1]["message"]
-    for asked in ("mediapipe", "network"):  # a source asked for is kept, installed or not
-        assert resolve_keypoint_source(JobOptions(keypoint_source=asked), ctx).keypoint_source == asked
-    assert len(logs) == 1
+    assert keypoint_source(flipping, JobOptions(), ctx, 1) == "mediapipe"
+    assert logs[-1]["level"] == "warning" and "no keypoint network" in logs[-1]["message"]
+    for asked in ("mediapipe", "network"):
+        assert all(keypoint_source(t, JobOptions(keypoint_source=asked), ctx, 1) == asked
+                   for t in (real, flipping, other))
 
 
 def test_the_keypoint_source_is_checked_and_a_job_without_the_network_stops_before_decoding(tmp_path, monkeypatch):

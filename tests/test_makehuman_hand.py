@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from addon.common.job_options import JobOptions
 from addon.common.hand_model import BUILTIN_HANDS, BUILTIN_TEXTURES, find_hand_model, load_hand_model
+from addon.common.job_options import JobOptions
 from addon.common.joints import MANO_16, TIP_NAMES, TIP_VERTEX_IDS
 from addon.common.png import decode_png
 from helpers import ROOT, assert_close, assert_same_hand_file, pose

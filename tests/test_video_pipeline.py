@@ -14,7 +14,7 @@ from inference.filters import OneEuro, PoseSmoother, interpolate_pose
 from inference.hand_stream import HandStream
 from inference.pipeline import _ranges
 from inference.records import FrameHands, Hand
-from inference.tracking import build_tracks, one_hand
+from inference.tracking import build_tracks, one_hand_tracks
 from inference.video import Footage, FootageError
 
 CLIP = ROOT / "samples" / "sample_clip.mp4"
@@ -31,7 +31,8 @@ def test_footage_streams_a_range_and_names_bad_ranges(tmp_path):
         cv2.imwrite(str(tmp_path / f"img_{i:03d}.png"), np.full((20, 30, 3), 60 * i, np.uint8))
     seq = Footage(tmp_path)
     assert seq.info.frame_count == 3 and [i for i, _ in seq.frames()] == [0, 1, 2]
-    assert Footage(tmp_path / "img_001.png").info.frame_count == 3  # one file names its whole sequence
+    photo = Footage(tmp_path / "img_001.png")  # one image file is a photo: that image alone
+    assert photo.info.frame_count == 1 and [int(rgb.mean()) for _, rgb in photo.frames()] == [60]
 
 
 def test_translation_is_recovered_exactly_from_noiseless_projections():
@@ -64,8 +65,9 @@ def test_tracks_keep_one_side_despite_flickering_labels_and_split_two_hands():
     twice = glitch[6][0]
     glitch[6] = glitch[6] + [Detection("left", 0.5, twice.keypoints + 3.0, twice.box + [3.0, 3.0, 0.0])]  # same hand
     assert len(build_tracks(glitch)) == 1
-    single = build_tracks(one_hand(frames, "left"), max_hands=1)
-    assert len(single) == 1 and single[0].side == "left"
+    single = one_hand_tracks(frames, "left")
+    assert len(single) == 1 and single[0].side == "left" and len(single[0].detections) == 12
+    assert {d.side for d in single[0].detections.values()} == {"right", "left"}  # each keeps the detector's label
 
 
 

@@ -11,7 +11,9 @@ file (``frames`` (T,) and ``keypoints`` (T, 21, 2) pixels in MANO-21 order, e.g.
 - 3D: wrist-aligned MPJPE and PA-MPJPE (mm), and the wrist's depth error (mm);
 - finger curl: per finger and frame, the angle between the proximal bone (MCP -> PIP; thumb MCP -> IP) and
   the distal one (DIP -> tip; thumb IP -> tip); the share of finger-frames within ``curl_tolerance_deg``
-  of the truth, and of those beyond it, how many are fitted more curled than the truth and how many less.
+  of the truth, and of those beyond it, how many are fitted more curled than the truth and how many less;
+- jitter: the mean acceleration of the root-relative joints over runs of consecutive frames (the second
+  difference, mm per frame^2), the run's over the truth's on the same frames (1: as steady as the motion).
 """
 from __future__ import annotations
 
@@ -53,6 +55,7 @@ class VideoScore:
     # finger-frames beyond the tolerance, the fit's finger more curled than the truth's / less curled
     curl_too_bent: Optional[int] = None
     curl_too_straight: Optional[int] = None
+    jitter_ratio: Optional[float] = None  # the run's root-relative joint acceleration over the truth's
 
     def as_dict(self) -> Dict[str, object]:
         return asdict(self)
@@ -65,7 +68,7 @@ class VideoScore:
                       f"depth {self.depth_mm:.0f} mm",
                       f"curl within tolerance {100 * self.curl_ok_share:.0f}% (mean error {self.curl_err_deg:.0f} deg; "
                       f"beyond it, {self.curl_too_bent} finger-frames fitted too bent, {self.curl_too_straight} "
-                      "too straight)"]
+                      "too straight)", f"jitter {self.jitter_ratio:.2f}x the truth's"]
         return ", ".join(parts)
 
 
@@ -101,6 +104,21 @@ def whole_frames(frames: np.ndarray) -> np.ndarray:
     return np.isclose(frames, np.round(frames), atol=1e-6)
 
 
+def joint_acceleration(joints: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """(T, 21, 3) joints at whole footage ``frames`` (T,) -> the root-relative joints' acceleration (mm per
+    frame^2, one value per joint) at every frame whose neighbours on both sides are consecutive frames."""
+    rel = (joints - joints[:, :1]) * 1000.0
+    inner = (frames[1:-1] - frames[:-2] == 1) & (frames[2:] - frames[1:-1] == 1)
+    acc = rel[2:] - 2 * rel[1:-1] + rel[:-2]
+    return np.linalg.norm(acc[inner], axis=-1)
+
+
+def jitter_ratio(pred: np.ndarray, gt: np.ndarray, frames: np.ndarray) -> Optional[float]:
+    """The run's mean root-relative joint acceleration over the truth's, on the same frames."""
+    truth = joint_acceleration(gt, frames)
+    return float(joint_acceleration(pred, frames).mean() / truth.mean()) if truth.size and truth.mean() > 0 else None
+
+
 def score_against_motion(run: MotionSequence, run_model: HandModel, truth: MotionSequence, truth_model: HandModel,
                          curl_tolerance_deg: float = 25.0) -> VideoScore:
     """A run against motion truth (both motion-sequence files of the same footage)."""
@@ -121,7 +139,7 @@ def score_against_motion(run: MotionSequence, run_model: HandModel, truth: Motio
         depth_mm=float(1000 * np.abs(pred[:, 0, 2] - gt[:, 0, 2]).mean()),
         curl_ok_share=float((curl <= curl_tolerance_deg).mean()), curl_err_deg=float(curl.mean()),
         curl_too_bent=int((signed > curl_tolerance_deg).sum()),
-        curl_too_straight=int((signed < -curl_tolerance_deg).sum()))
+        curl_too_straight=int((signed < -curl_tolerance_deg).sum()), jitter_ratio=jitter_ratio(pred, gt, common))
 
 
 def score_against_keypoints(run: MotionSequence, run_model: HandModel, frames: np.ndarray, keypoints: np.ndarray,

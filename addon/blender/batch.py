@@ -36,8 +36,14 @@ from ..common import protocol as P
 from ..common.bone_maps import BoneMapError, load_bone_map
 from ..common.hand_model import HandModelError, find_hand_model, official_model_path
 from ..common.interrupts import Interrupted, StopSignals
-from ..common.job_options import (JobOptionError, JobOptions, OneLineParser, add_job_arguments,
-                                 check_output_folder, options_from_args)
+from ..common.job_options import (
+    JobOptionError,
+    JobOptions,
+    OneLineParser,
+    add_job_arguments,
+    check_output_folder,
+    options_from_args,
+)
 from ..common.motion_sequence import MotionSequenceError
 from ..common.retarget import RetargetError
 from ..common.worker_client import WorkerError, default_python, default_worker_root

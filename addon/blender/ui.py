@@ -1,6 +1,8 @@
 """Preferences, the import operator, its File > Import entry and the sidebar panel."""
 from __future__ import annotations
 
+import os
+
 import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
@@ -69,7 +71,9 @@ class HANDMOCAP_PT_sidebar(bpy.types.Panel):
         if clip is not None:  # footage already in the .blend: track it where it sits on the timeline
             op = layout.operator(HANDMOCAP_OT_import_video.bl_idname, text=f"Track Movie Clip '{clip.name}'",
                                  icon="TRACKER")
-            op.filepath = bpy.path.abspath(clip.filepath)
+            path = bpy.path.abspath(clip.filepath)
+            # an image sequence's clip names its first image: the job reads the whole folder
+            op.filepath = os.path.dirname(path) if clip.source == "SEQUENCE" else path
             op.first_blender_frame = clip.frame_start
         layout.operator(HANDMOCAP_OT_import_sequence.bl_idname, icon="IMPORT")
         prefs = preferences(context)

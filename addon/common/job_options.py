@@ -19,7 +19,7 @@ from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 from .models import MODEL_LABELS, MODEL_NAMES, TEXTURE_MODELS
 
 HANDS = ("right", "left")
-SEARCH_SCALES = (0.2, 0.3, 0.5)  # crop search tiles, as fractions of the frame's shorter side
+SEARCH_SCALES = (0.2, 0.3, 0.5, 0.75)  # crop search tiles, as fractions of the frame's shorter side
 MAX_WINDOW = 32  # Deformer's temporal embedding covers this many frames
 MIN_FIT_WINDOW, MAX_FIT_WINDOW = 12, 1024  # the fitting stage's windows: enough frames to smooth, memory to spare
 

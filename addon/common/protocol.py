@@ -36,7 +36,7 @@ class Hello:
 @dataclass
 class Start:
     job_id: str
-    video: str  # a video file, an image-sequence folder, or one image
+    video: str  # a video file, an image-sequence folder, or one photo
     job_dir: str
     options: JobOptions = field(default_factory=JobOptions)
 

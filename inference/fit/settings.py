@@ -11,11 +11,14 @@ class FitWeights:
     keypoints: float = 1.0
     sigma: float = 0.05  # robust scale, as a fraction of the hand's size in the image
     sigma_start: float = 0.4  # annealed from this to ``sigma`` (graduated non-convexity: far keypoints pull first)
-    flip_cost: float = 0.05  # per keypoint: the price of reading a frame's keypoints mirror-labelled (< 0: never)
+    # per keypoint: the price of reading a frame's keypoints mirror-labelled, on frames whose detector took the
+    # hand for the other side (FrameHands.mirrored; < 0: never)
+    flip_cost: float = 0.05
     pose_prior: float = 0.01
     orient_prior: float = 0.01
     coupling: float = 1.0
-    acceleration: float = 0.01
+    acceleration: float = 0.01  # of the camera-space joints
+    steadiness: float = 0.03  # the acceleration of the joints relative to the wrist: the hand's own jitter
     accel_scale_m: float = 0.004  # an acceleration this large (metres / frame^2) costs 1 per joint
     shape: float = 0.01
     # A finger stays straight unless its keypoints show it bent: each PIP flexion costs straight * a^2 / (a^2 + c^2)

@@ -1,8 +1,9 @@
 """One window of one track fitted: the unknowns, the weighted energy of ``terms.py``, and Adam over them.
 
 Unknowns, per footage frame: the global orientation (a turn applied to the start's), the 15 finger joints as
-anatomical angles kept inside the joint limits by construction (``a = lo + (hi - lo) sigmoid(u)``) and the
-translation; optionally the shape (betas). A frame may hold several samples (BlurHandNet's three hands): its
+anatomical angles, projected back inside the joint limits after every step, and the translation; optionally
+the shape (betas). Angles move by radians, not through a squashing function, so a finger can travel its whole
+range within the iterations a window gets. A frame may hold several samples (BlurHandNet's three hands): its
 middle one (the *anchor*) is fitted, and the others keep the network's motion relative to it (per-joint
 rotations and the translation offset), so the sub-frame keys move with the fit.
 """
@@ -19,8 +20,15 @@ from ..handmodel.kinematics import HandKinematics
 from ..models.blocks import axis_angle_to_matrix, matrix_to_axis_angle, rotmul
 from .anatomy import FLIPPED_LABELS, AnatomicalFrame, limit_arrays, side_mirror
 from .settings import FitSettings
-from .terms import (acceleration_term, coupling_term, keypoint_term, orient_prior_term, pose_prior_term, shape_term,
-                    straight_term)
+from .terms import (
+    acceleration_term,
+    coupling_term,
+    keypoint_term,
+    orient_prior_term,
+    pose_prior_term,
+    shape_term,
+    straight_term,
+)
 
 
 @dataclass
@@ -45,6 +53,7 @@ class Window:
     start_pose: Optional[torch.Tensor] = None  # (F, 48)
     start_transl: Optional[torch.Tensor] = None  # (F, 3)
     prior_weight: Optional[torch.Tensor] = None  # (F, 15) per finger joint, mean 1 per frame (None: all 1)
+    mirrored: Optional[torch.Tensor] = None  # (F,) bool: the keypoints may be read mirror-labelled (None: never)
 
     @property
     def frames(self) -> int:
@@ -107,14 +116,13 @@ def fit_window(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side: s
         return frame.to_angles((pose48[:, 3:].reshape(-1, 15, 3) * mirror).reshape(-1, 45))
 
     prior_angles, first_angles = right_angles(net_anchor), right_angles(start_pose)
-    inside = ((first_angles - lo) / (hi - lo)).clamp(0.02, 0.98)
-    angles = torch.log(inside / (1 - inside)).requires_grad_(True)
+    first_angles = torch.maximum(torch.minimum(first_angles, hi), lo)
+    angles = first_angles.clone().requires_grad_(True)
     turn = ref.new_zeros(win.frames, 3).requires_grad_(True)
     transl = start_transl.clone().requires_grad_(True)
     shape = betas.clone().reshape(1, 10).requires_grad_(fit_shape)
     free = (~win.fixed).to(ref.dtype)
     any_fixed = bool(win.fixed.any())  # else the masks below are skipped: each op costs its backward too
-    reach = hi - lo
 
     # Every sample's rotations relative to its frame's anchor, from the network (kept through the fit).
     rot_net = axis_angle_to_matrix(win.net_pose.reshape(n_samples, 16, 3))
@@ -124,8 +132,9 @@ def fit_window(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side: s
     root_net = rot_net[win.anchor, 0]
     frame_times = win.times[win.anchor]
     gaps = frame_times[1:] - frame_times[:-1]
-    smooth = w.acceleration and bool(((gaps <= w.max_gap) & (gaps > 0)).any())  # never across starting candidates
-    readings = [win.keypoints] if w.flip_cost < 0 else [win.keypoints, win.keypoints[:, FLIPPED_LABELS]]
+    smooth = (w.acceleration or w.steadiness) and bool(((gaps <= w.max_gap) & (gaps > 0)).any())  # never across starting candidates
+    flips = w.flip_cost >= 0 and win.mirrored is not None and bool(win.mirrored.any())
+    readings = [win.keypoints, win.keypoints[:, FLIPPED_LABELS]] if flips else [win.keypoints]
     opt = Adam([(angles, settings.lr), (turn, settings.lr), (transl, settings.lr * 0.1)] +
                ([(shape, settings.lr * 2)] if fit_shape else []))
 
@@ -133,7 +142,7 @@ def fit_window(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side: s
         return per_frame_cost * free if any_fixed else per_frame_cost
 
     def evaluate(sigma: float):
-        a = lo + reach * torch.sigmoid(angles)
+        a = angles
         if any_fixed:
             a = torch.where(win.fixed[:, None, None], first_angles, a)
         root = rotmul(axis_angle_to_matrix(turn * free[:, None] if any_fixed else turn), root_start)
@@ -147,8 +156,9 @@ def fit_window(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side: s
         uv = uvw[..., :2] / uvw[..., 2:].clamp_min(1e-3)
         # the keypoints as labelled, or (at a price per keypoint) as a mirror-image detector labels them
         costs = [keypoint_term(uv, labels, win.kp_weight, win.hand_size, sigma, w.sigma) for labels in readings]
-        per_frame = {"keypoints": w.keypoints * (costs[0] if len(costs) == 1 else
-                                                 torch.minimum(costs[0], costs[1] + w.flip_cost * 21)),
+        if flips:  # where the detector took the hand for its mirror image, the cheaper reading
+            costs[0] = torch.where(win.mirrored, torch.minimum(costs[0], costs[1] + w.flip_cost * 21), costs[0])
+        per_frame = {"keypoints": w.keypoints * costs[0],
                      "pose_prior": held(w.pose_prior * pose_prior_term(a, prior_angles, win.prior_weight)),
                      "orient_prior": held(w.orient_prior * orient_prior_term(root, root_net)),
                      "coupling": w.coupling * coupling_term(a)}
@@ -158,6 +168,9 @@ def fit_window(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side: s
         if smooth:
             terms["acceleration"] = w.acceleration * acceleration_term(anchor_joints, frame_times, w.max_gap,
                                                                        w.accel_scale_m)
+            if w.steadiness:
+                terms["steadiness"] = w.steadiness * acceleration_term(anchor_joints - anchor_joints[:, :1], frame_times,
+                                                                       w.max_gap, w.accel_scale_m)
         terms["shape"] = w.shape * shape_term(shape)
         return terms, sum(per_frame.values()), anchor_rot, t, uv
 
@@ -169,6 +182,8 @@ def fit_window(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side: s
         terms, *_ = evaluate(w.sigma_start * (w.sigma / w.sigma_start) ** progress)
         sum(terms.values()).backward()
         opt.step()
+        with torch.no_grad():  # the joint limits
+            torch.maximum(torch.minimum(angles, hi, out=angles), lo, out=angles)
     with torch.no_grad():
         terms, frame_energy, anchor_rot, t, uv = evaluate(w.sigma)
         # every sample: its frame's fitted anchor carrying the network's offsets

@@ -70,7 +70,8 @@ def choose_starts(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side
         if bool(win.fixed[f]) or bool(win.warm[f]):
             continue
         kp = to_numpy(win.keypoints[f])
-        for labels in (kp, kp[FLIPPED_LABELS])[:1 if settings.weights.flip_cost < 0 else 2]:
+        flips = settings.weights.flip_cost >= 0 and win.mirrored is not None and bool(win.mirrored[f])
+        for labels in (kp, kp[FLIPPED_LABELS]) if flips else (kp,):
             for orient, t in palm_poses(labels, rest, camera):
                 for hand in fingers:
                     poses.append(torch.cat([ref.new_tensor(orient), hand]))
@@ -85,7 +86,8 @@ def choose_starts(win: Window, kin: HandKinematics, frame: AnatomicalFrame, side
                    keypoints=win.keypoints[rows], kp_weight=win.kp_weight[rows], hand_size=win.hand_size[rows],
                    camera=win.camera, fixed=win.fixed[rows], warm=win.warm[rows], start_pose=torch.stack(poses),
                    start_transl=torch.stack(transls),
-                   prior_weight=None if win.prior_weight is None else win.prior_weight[rows])
+                   prior_weight=None if win.prior_weight is None else win.prior_weight[rows],
+                   mirrored=None if win.mirrored is None else win.mirrored[rows])
     res = fit_window(trial, kin, frame, side,
                      dataclasses.replace(settings, iterations=settings.start_iterations), betas, fit_shape=False)
     with torch.no_grad():  # root-relative joints of every candidate: consecutive frames should not jump

@@ -104,7 +104,8 @@ class TrackFitter:
             hand_size=t(np.ptp(keypoints, axis=1).max(1).clip(min=8.0)), camera=self.camera,
             fixed=torch.as_tensor(fixed, device=self.device), warm=torch.as_tensor(warm, device=self.device),
             start_pose=t(start_pose), start_transl=t(start_transl),
-            prior_weight=t(prior_weights(np.stack(confidences))) if all(c is not None for c in confidences) else None)
+            prior_weight=t(prior_weights(np.stack(confidences))) if all(c is not None for c in confidences) else None,
+            mirrored=torch.as_tensor([r.mirrored for r, _ in rows], device=self.device))
 
 
 def prior_weights(joint_confidence: np.ndarray) -> np.ndarray:

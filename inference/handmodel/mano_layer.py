@@ -1,6 +1,8 @@
 """smplx's MANO layer, built from arrays loaded by the project's safe loader (no chumpy, no raw pickle)."""
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass
 from typing import Optional
 
@@ -28,19 +30,20 @@ class ManoLayer(nn.Module):
         super().__init__()
         self.side = model.side
         self.model = model
-        self.mano = smplx.MANO(
-            model_path=model.source or "<memory>",
-            is_rhand=model.side == "right",
-            data_struct=Struct(**model.as_smplx_dict()),
-            use_pca=False,
-            flat_hand_mean=True,
-            num_betas=10,
-            create_global_orient=False,
-            create_hand_pose=False,
-            create_betas=False,
-            create_transl=False,
-            dtype=dtype,
-        )
+        with contextlib.redirect_stdout(io.StringIO()):  # smplx prints a warning about ten shape coefficients
+            self.mano = smplx.MANO(
+                model_path=model.source or "<memory>",
+                is_rhand=model.side == "right",
+                data_struct=Struct(**model.as_smplx_dict()),
+                use_pca=False,
+                flat_hand_mean=True,
+                num_betas=10,
+                create_global_orient=False,
+                create_hand_pose=False,
+                create_betas=False,
+                create_transl=False,
+                dtype=dtype,
+            )
         tips = [TIP_VERTEX_IDS[t] for t in TIP_NAMES]  # smplx 0.1.28 no longer appends the tips itself
         self.register_buffer("tip_index", torch.as_tensor(tips), persistent=False)
         self.register_buffer("joint_index", torch.as_tensor(remap_indices("mano21", joint_order)), persistent=False)

@@ -128,7 +128,7 @@ def background_image(name: str) -> np.ndarray:
 
 
 def make_held_out(spec: ClipSpec, out: Path) -> None:
-    from make_sample_clip import background_window, render_clip
+    from tools.assets.make_sample_clip import background_window, render_clip
     from tools.assets.make_sample_sequence import build
     width, height = 640, 360
     betas = np.zeros(10)

@@ -1,8 +1,8 @@
-"""The README's demo figure: four frames of the sample clip, the input above the network's raw hand and the
-hand after the fitting stage, both with default options otherwise (what ``make demo`` keys).
+"""The README's first picture: four frames of the shipped real clip, the input above the network's raw hand and
+the hand after the fitting stage, both with default options otherwise (what ``make demo`` keys).
 
-    .venv/bin/python -m tools.figures.demo_figure [--video samples/sample_clip.mp4] [--frames 9,45,71,101]
-                                          [--out docs/demo_frames.jpg]
+    .venv/bin/python -m tools.figures.demo_figure [--video samples/real_hand.mp4] [--frames 30,90,150,175]
+                                                  [--crop 170,0,330,270] [--out docs/demo_frames.jpg]
 
 Each hand is the motion-sequence file of a real job, imported by the add-on's importer and rendered by
 Blender through the footage camera, laid over the footage.
@@ -18,9 +18,9 @@ import bpy
 import cv2
 import numpy as np
 
-from addon.common.job_options import JobOptions
 from addon.blender.importer import import_sequence
 from addon.blender.render import setup_overlay_render
+from addon.common.job_options import JobOptions
 from addon.common.motion_sequence import load_motion_sequence
 from inference.pipeline import run_job
 from inference.video import Footage
@@ -69,15 +69,20 @@ def compose(footage: dict, rows: list, frames, scale: float, opacity: float) -> 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--video", default=str(ROOT / "samples" / "sample_clip.mp4"))
-    ap.add_argument("--frames", default="9,45,71,101")
+    ap.add_argument("--video", default=str(ROOT / "samples" / "real_hand.mp4"))
+    ap.add_argument("--frames", default="30,90,150,175")
+    ap.add_argument("--crop", default="170,0,330,270", help="x0,y0,width,height of the footage to show ('': all)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "demo_frames.jpg"))
-    ap.add_argument("--scale", type=float, default=0.5, help="size of each tile relative to the footage")
+    ap.add_argument("--scale", type=float, default=0.8, help="size of each tile relative to the footage")
     args = ap.parse_args(argv)
     frames = [int(v) for v in args.frames.split(",")]
     footage = {i: rgb[..., ::-1] for i, rgb in Footage(args.video).frames() if i in frames}
     with tempfile.TemporaryDirectory() as tmp:
         layers = {refine: overlays(args.video, refine, frames, Path(tmp)) for _, refine in ROWS if refine}
+    if args.crop:
+        x, y, w, h = (int(v) for v in args.crop.split(","))
+        footage = {f: img[y:y + h, x:x + w] for f, img in footage.items()}
+        layers = {r: {f: img[y:y + h, x:x + w] for f, img in layer.items()} for r, layer in layers.items()}
     picture = compose(footage, [(label, layers.get(refine)) for label, refine in ROWS], frames, args.scale, 0.85)
     cv2.imwrite(args.out, picture, [cv2.IMWRITE_JPEG_QUALITY, 88])
     print(args.out)

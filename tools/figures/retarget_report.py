@@ -25,7 +25,6 @@ import cv2
 import numpy as np
 from mathutils import Vector
 
-from addon.common.job_options import JobOptions
 from addon.blender.importer import import_sequence
 from addon.blender.render import setup_overlay_render
 from addon.blender.retarget import (
@@ -36,6 +35,7 @@ from addon.blender.retarget import (
     scene_hands,
     target_hand,
 )
+from addon.common.job_options import JobOptions
 from addon.common.motion_sequence import MotionSequence, load_motion_sequence
 from addon.common.retarget import retarget_rotations
 from addon.common.rotations import mirror_axis_angle

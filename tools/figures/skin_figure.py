@@ -19,9 +19,9 @@ import bpy
 import cv2
 import numpy as np
 
-from addon.common.job_options import JobOptions
 from addon.blender.importer import import_sequence
 from addon.blender.render import setup_overlay_render, setup_preview_render
+from addon.common.job_options import JobOptions
 from addon.common.motion_sequence import load_motion_sequence
 from inference.pipeline import run_job
 from inference.video import Footage
