@@ -133,9 +133,9 @@ def run_command(args: argparse.Namespace) -> int:
             return 0
         except Interrupted as exc:
             return fail(str(exc), exc.exit_status)
-        except (ValueError, RuntimeError, OSError) as exc:  # the job's own errors name their problem
-            return fail(f"error: {exc}", 1)
         except Exception as exc:  # noqa: BLE001 - one line for the user; the CLI is the last stop
+            if names_its_problem(exc):
+                return fail(f"error: {exc}", 1)
             log = out.with_suffix(".log")
             native = native_log.read_text(errors="replace") if native_log.is_file() else ""
             log.write_text(traceback.format_exc() + (f"\nnative libraries' output:\n{native}" if native else ""))
@@ -147,6 +147,12 @@ def run_command(args: argparse.Namespace) -> int:
                 print(f"{PROG}: kept the job folder {work}", file=sys.stderr)
             else:
                 shutil.rmtree(work, ignore_errors=True)
+
+
+def names_its_problem(exc: BaseException) -> bool:
+    """The project's own errors, and the system's file errors, say what is wrong in their message; anything
+    else (a library's RuntimeError) is a bug whose traceback the user should be able to send."""
+    return isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in ("inference", "addon")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -1,6 +1,6 @@
-"""The second pass for one hand: its crops through the network (stage ``model``), the keypoint network
-(``keypoints``), the network's hands placed in the footage (``place``), fitted (``fit``) and turned into keys
-(``stream``). Frames go in in order; keys come out as soon as they are final."""
+"""One hand's frames through the networks and the fit, in order: its crops through the network (stage
+``model``), the keypoint network (``keypoints``), the network's hands placed in the footage (``place``), fitted
+(``fit``) and turned into keys (``stream``). Keys come out as soon as they are final."""
 from __future__ import annotations
 
 from typing import Dict, List, Optional
@@ -21,26 +21,24 @@ from .stage_timer import StageTimer
 
 
 class HandPass:
-    def __init__(self, side: str, detections: Dict[int, Detection], boxes: Dict[int, np.ndarray], crop_size: int,
-                 runner: Runner, reader: Optional[KeypointReader], model: HandModel, k: np.ndarray,
-                 stream: HandStream, timer: StageTimer, colours: Optional[NetworkColours] = None):
-        self.side, self.detections, self.boxes, self.crop_size = side, detections, boxes, crop_size
+    def __init__(self, side: str, crop_size: int, runner: Runner, reader: Optional[KeypointReader],
+                 model: HandModel, k: np.ndarray, stream: HandStream, timer: StageTimer,
+                 colours: Optional[NetworkColours] = None):
+        self.side, self.crop_size = side, crop_size
         self.runner, self.reader, self.model, self.k = runner, reader, model, k
         self.stream, self.timer, self.colours = stream, timer, colours
         self.mirrored = side == "left"  # the networks see right hands: a left hand's crops are mirrored
-        self.affines: Dict[int, np.ndarray] = {}  # crops inside the runner, not yet out
+        self.waiting: Dict[int, tuple] = {}  # frame -> (detection, crop affine) inside the runner, not yet out
         self.last_pushed: Optional[int] = None
 
-    def push(self, index: int, rgb: np.ndarray) -> List[Sample]:
-        """Footage frame ``index``; the keys that became final."""
-        box = self.boxes.get(index)
-        if box is None:
-            return []
+    def push(self, index: int, rgb: np.ndarray, detection: Detection, box: np.ndarray) -> List[Sample]:
+        """Footage frame ``index``, where the hand was seen (``detection``), cropped at ``box``; the keys that
+        became final."""
         if self.reader is not None:
             with self.timer("keypoints"):
                 self.reader.push(index, rgb, box, self.mirrored)
         with self.timer("model"):
-            self.affines[index] = crop_affine(box, self.crop_size, mirror=self.mirrored)
+            self.waiting[index] = (detection, crop_affine(box, self.crop_size, mirror=self.mirrored))
             outputs = self.runner.push(index, normalise(crop_image(rgb, box, self.crop_size, mirror=self.mirrored)))
         return self._take(outputs)
 
@@ -64,15 +62,15 @@ class HandPass:
 
     def _frame(self, o: FrameOutput) -> FrameHands:
         """The network's output for one frame, placed, with the keypoints the fit follows."""
-        det = self.detections[o.frame]
+        det, affine = self.waiting.pop(o.frame)
         placed_on = det.keypoints if det.has_keypoints else None
         keypoints, weight = det.keypoints, np.full(21, 1.0 if det.has_keypoints else 0.0)
         if self.reader is not None:  # the keypoint network's points are fitted; MediaPipe's still place the hand
             with self.timer("keypoints"):
                 keypoints, weight = self.reader.take(o.frame).keypoints, np.ones(21)
         with self.timer("place"):
-            hands = place_hands(o.pose, o.betas, o.joints2d, self.affines.pop(o.frame), self.mirrored, placed_on,
-                                self.model, self.k, o.joint_variance)
+            hands = place_hands(o.pose, o.betas, o.joints2d, affine, self.mirrored, placed_on, self.model, self.k,
+                                o.joint_variance)
             if self.colours is not None and o.colours is not None:
                 mid = len(o.colours) // 2
                 self.colours.add(o.colours[mid], None if o.visible is None else o.visible[mid])

@@ -71,7 +71,7 @@ def split_clip(pred, frames: List[int]) -> List[FrameOutput]:
 def predict_independent(net: nn.Module, crops: np.ndarray, device: torch.device) -> List[FrameOutput]:
     """Each crop on its own (N, 3, S, S) -> N outputs, whatever the network's temporal mode (the side
     decision looks at scattered frames): a video model sees a one-frame clip with a fresh state."""
-    x = torch.from_numpy(np.ascontiguousarray(crops)).to(device)
+    x = torch.from_numpy(np.ascontiguousarray(crops)).to(device).contiguous(memory_format=torch.channels_last)
     return split_frames(net(x) if net.temporal_mode == "frame" else net(x[:, None]), list(range(len(crops))))
 
 
@@ -84,8 +84,8 @@ class Runner:
 
     def _run(self, crops: List[np.ndarray], clip: bool, **kwargs):
         now = time.perf_counter()
-        x = torch.from_numpy(np.stack(crops)).to(self.device)
-        with torch.no_grad():
+        x = torch.from_numpy(np.stack(crops)).to(self.device).contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():  # not inference_mode: AMVUR fits MANO with autograd inside its forward
             pred = self.net(x[None] if clip else x, **kwargs)
         self.seconds += time.perf_counter() - now
         return pred

@@ -23,13 +23,12 @@ from addon.common.hand_model import HandModel
 from addon.common.rotations import axis_angle_to_matrix
 
 from .crop import crop_affine, normalise
-from .find_hands import SideCrop
+from .detect import Detection
 from .fit import FitSettings, FitWeights, fit_frames
-from .job_context import JobContext
 from .placement import place_hands
 from .records import FrameHands
 from .runners import predict_independent
-from .tracking import Track, one_track_per_side
+from .tracking import Track
 
 # How much each kind of evidence counts. The detector's handedness labels were learnt on real hands and are
 # reliable where they are consistent and confident over a track (``Track.label_evidence`` at least
@@ -46,6 +45,15 @@ SIDE_FIT_FRAMES = 10  # frames per track fitted as each side
 # Short fits, without the network's priors: only the keypoints decide each side's orientation.
 SIDE_FIT = FitSettings(FitWeights(pose_prior=0.0, orient_prior=0.0), iterations=30, start_iterations=15, lr=0.03,
                        lr_end=0.03)
+
+
+@dataclass
+class SideCrop:
+    """A detected hand's crop for the side decision: as the network sees a right hand, and mirrored."""
+
+    detection: Detection
+    crop: np.ndarray
+    mirrored: np.ndarray
 
 
 def orientation_gap_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -83,9 +91,10 @@ class SideEvidence:
         return abs(self.combined) < UNCERTAIN_BELOW
 
     def describe(self) -> str:
-        labels = "reliable" if self.reliable else "unsure"
         where = f", position {self.position:+.0f}" if self.position else ""
-        return (f"{self.side} (detector labels {self.detector:+.2f}, {labels}; geometry {self.geometry:+.2f} over "
+        if not self.frames:
+            return f"{self.side} (detector labels {self.detector:+.2f}, reliable{where})"
+        return (f"{self.side} (detector labels {self.detector:+.2f}, unsure; geometry {self.geometry:+.2f} over "
                 f"{self.frames} frames: fitted-vs-network orientation gap {self.gap_deg['right']:.0f} deg as a right "
                 f"hand, {self.gap_deg['left']:.0f} deg as a left hand{where})")
 
@@ -99,17 +108,15 @@ def weigh_evidence(gaps: Dict[str, np.ndarray], detector: float, position: float
                         float(detector), frames, position)
 
 
-def positions(tracks: List[Track]) -> List[float]:
-    """Per track, +1 where it is the hand on the image's left of two seen together (a right hand, for a person
-    facing the camera), -1 on the right, 0 without a second hand at the same time."""
-    out = [0.0] * len(tracks)
-    if len(tracks) != 2:
-        return out
-    shared = sorted(set(tracks[0].detections) & set(tracks[1].detections))
-    if not shared:
-        return out
-    x = [np.median([t.detections[f].keypoints[:, 0].mean() for f in shared]) for t in tracks]
-    return [1.0, -1.0] if x[0] < x[1] else [-1.0, 1.0]
+def position(track: Track, others: List[Track]) -> float:
+    """+1 where ``track`` is the hand on the image's left of two seen together (a right hand, for a person
+    facing the camera), -1 on the right, 0 without another hand at the same time."""
+    for other in others:
+        shared = sorted(set(track.detections) & set(other.detections))
+        if shared:
+            x = [np.median([t.detections[f].keypoints[:, 0].mean() for f in shared]) for t in (track, other)]
+            return 1.0 if x[0] < x[1] else -1.0
+    return 0.0
 
 
 def sample_frames(frames: List[int], count: int) -> List[int]:
@@ -141,24 +148,13 @@ def side_gaps(crops: List[SideCrop], frames: List[int], net, models: Dict[str, H
     return gaps
 
 
-def decide_sides(tracks: List[Track], side_crops: Dict[int, List[SideCrop]], net, models: Dict[str, HandModel],
-                 k: np.ndarray, device: torch.device, ctx: JobContext) -> List[Track]:
-    """Each track's side by geometry and the detector's vote; the job log gives the evidence. Two tracks that
-    come out of one side keep their sides by strength of evidence (``one_track_per_side``)."""
-    evidence: Dict[int, SideEvidence] = {}
-    where = positions(tracks)
-    for n, t in enumerate(tracks):
-        mine = {f: next((c for c in crops if c.detection is t.detections.get(f)), None)
-                for f, crops in side_crops.items()}
-        frames = sample_frames([f for f, c in mine.items() if c is not None], SIDE_FIT_FRAMES)
-        if not frames:
-            continue
-        evidence[n] = weigh_evidence(side_gaps([mine[f] for f in frames], frames, net, models, k, device),
-                                     t.label_evidence(), where[n])
-        t.side = evidence[n].side
-        uncertain = evidence[n].uncertain
-        ctx.log(f"hand {n + 1} is the {evidence[n].describe()}" +
-                ("; the side is uncertain: choose it if you know it" if uncertain else ""),
-                "warning" if uncertain else "info")
-    strength = {id(tracks[n]): abs(ev.combined) for n, ev in evidence.items()}
-    return one_track_per_side(tracks, lambda t: strength.get(id(t), 0.0))
+def side_evidence(track: Track, crops: Dict[int, SideCrop], others: List[Track], net, models: Dict[str, HandModel],
+                  k: np.ndarray, device: torch.device) -> SideEvidence:
+    """What tells a track's side: its detector labels, the geometry of a few of its ``crops`` (frame -> crop),
+    and its place beside ``others``. Reliable labels outweigh everything else together, so then the geometry's
+    fits are skipped."""
+    labels, where = track.label_evidence(), position(track, others)
+    frames = sample_frames(list(crops), SIDE_FIT_FRAMES)
+    if abs(labels) >= LABELS_RELIABLE or not frames:
+        return weigh_evidence({"right": np.array([]), "left": np.array([])}, labels, where)
+    return weigh_evidence(side_gaps([crops[f] for f in frames], frames, net, models, k, device), labels, where)

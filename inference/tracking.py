@@ -1,23 +1,34 @@
-"""Per-frame detections -> one track per hand, with a stable side and smooth crop boxes.
+"""Per-frame detections -> one track per hand, frame by frame as the footage streams in, with a stable side and
+smooth crop boxes.
 
-Detectors label handedness frame by frame and sometimes flip it; a track keeps one side for its whole life
-(the score-weighted vote of its frames), so a hand never swaps rig half-way. Boxes are smoothed with a
-Gaussian over the frames where the hand was seen (offline, so without lag).
+A detection joins the live track whose last box is nearest (within one box side); others start tracks, up to
+the hands a frame may hold. A track is a hand once it has been seen in ``confirm`` frames; one that dies
+before that was a detector glitch. Detectors label handedness frame by frame and sometimes flip it; a track
+keeps one side for its whole life (decided once, ``side.py``), so a hand never swaps rig half-way. Boxes are
+smoothed with a Gaussian over the frames where the hand was seen; a frame's box is final once the track has
+been followed ``SMOOTH_REACH`` frames past it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Dict, List
 
 import numpy as np
 
 from .detect import Detection, distinct
+
+BOX_SIGMA = 1.5  # frames: the box smoothing's Gaussian
+SMOOTH_REACH = int(np.ceil(3 * BOX_SIGMA))  # frames after a frame whose boxes its smoothed box takes in
 
 
 @dataclass(eq=False)  # tracks are compared by identity (their detections hold arrays)
 class Track:
     detections: Dict[int, Detection] = field(default_factory=dict)
     side: str = "right"
+
+    @property
+    def first_frame(self) -> int:
+        return min(self.detections)
 
     @property
     def last_frame(self) -> int:
@@ -37,27 +48,40 @@ class Track:
         return float(np.mean([(1.0 if d.side == "right" else -1.0) * (2 * d.score - 1)
                               for d in self.detections.values()]))
 
+    def smoothed_box(self, frame: int, sigma: float = BOX_SIGMA) -> np.ndarray:
+        """The (x0, y0, side) box of ``frame`` (one the hand was seen in), smoothed over its neighbours."""
+        near = [f for f in range(frame - SMOOTH_REACH, frame + SMOOTH_REACH + 1) if f in self.detections]
+        frames = np.array(near, dtype=np.float64)
+        boxes = np.array([self.detections[f].box for f in near])
+        state = np.concatenate([boxes[:, :2] + boxes[:, 2:] / 2, boxes[:, 2:]], 1)  # centre x, y, side
+        w = np.exp(-0.5 * ((frames - frame) / sigma) ** 2)
+        c = (w[:, None] * state).sum(0) / w.sum()
+        return np.array([c[0] - c[2] / 2, c[1] - c[2] / 2, c[2]])
+
 
 def _centre(box: np.ndarray) -> np.ndarray:
     return box[:2] + box[2] / 2
 
 
-def build_tracks(frames: Sequence[List[Detection]], first_frame: int = 0, max_gap: int = 15,
-                 max_hands: int = 2, min_share: float = 0.1) -> List[Track]:
-    """``frames[i]`` holds the detections of footage frame ``first_frame + i``. Tracks seen in fewer than
-    ``min_share`` of the frames (at least 2, in footage of four frames or more) are detector glitches and are
-    dropped."""
-    tracks: List[Track] = []
-    for i, found in enumerate(frames):
-        frame = first_frame + i
+class OnlineTracker:
+    """Detections in, frame by frame; tracks out. ``one_hand``: the footage shows one hand, so each frame's
+    best detection is that hand, whatever its label says."""
+
+    def __init__(self, max_hands: int = 2, max_gap: int = 15, confirm: int = 3, one_hand: bool = False):
+        self.max_hands, self.max_gap, self.confirm, self.one_hand = max_hands, max_gap, confirm, one_hand
+        self.tracks: List[Track] = []
+
+    def update(self, frame: int, found: List[Detection]) -> None:
         found = distinct(found)
-        live = [t for t in tracks if frame - t.last_frame <= max_gap]
-        pairs = []  # (distance in box sides, track, detection)
+        if self.one_hand:
+            found = sorted(found, key=lambda d: -d.score)[:1]
+        live = self.live(frame)
+        pairs = []  # (distance in box sides, order, track, detection)
         for d in found:
             for t in live:
                 prev = t.detections[t.last_frame]
                 dist = np.linalg.norm(_centre(d.box) - _centre(prev.box)) / max(prev.box[2], 1.0)
-                if dist < 1.0:
+                if dist < 1.0 or self.one_hand:
                     pairs.append((dist, len(pairs), t, d))
         used_t, used_d = set(), set()
         for _, _, t, d in sorted(pairs, key=lambda p: p[:2]):
@@ -68,77 +92,18 @@ def build_tracks(frames: Sequence[List[Detection]], first_frame: int = 0, max_ga
             used_d.add(id(d))
         in_frame = len(used_t)
         for d in sorted(found, key=lambda d: -d.score):
-            if id(d) not in used_d and in_frame < max_hands:
-                tracks.append(Track({frame: d}))
+            if id(d) not in used_d and in_frame < (1 if self.one_hand else self.max_hands):
+                self.tracks.append(Track({frame: d}))
                 in_frame += 1
-    # a few frames (a photo, a short burst) cannot tell a glitch from a hand: every hand found counts
-    needed = max(2, int(np.ceil(min_share * len(frames)))) if len(frames) >= 4 else 1
-    kept = [t for t in tracks if len(t.detections) >= needed]
-    for glitch in (t for t in tracks if len(t.detections) < needed):
-        for frame, d in glitch.detections.items():  # frames a glitch took from a real hand go back to it
-            _give_back(kept, frame, d)
-    tracks = kept
-    for t in tracks:
-        votes = t.votes()
-        t.side = max(votes, key=votes.get)
-    return one_track_per_side(tracks)
+
+    def live(self, frame: int) -> List[Track]:
+        return [t for t in self.tracks if frame - t.last_frame <= self.max_gap]
+
+    def is_hand(self, track: Track) -> bool:
+        """Seen in ``confirm`` frames: a hand, not a detector's glitch."""
+        return len(track.detections) >= self.confirm
 
 
-def _give_back(tracks: List[Track], frame: int, d: Detection) -> None:
-    free = [t for t in tracks if frame not in t.detections]
-    if not free:
-        return
-    def gap(t: Track) -> float:
-        near = min(t.detections, key=lambda f: abs(f - frame))
-        return np.linalg.norm(_centre(d.box) - _centre(t.detections[near].box)) / t.detections[near].box[2]
-    best = min(free, key=gap)
-    if gap(best) < 1.5:
-        best.detections[frame] = d
-
-
-def one_track_per_side(tracks: List[Track], strength: Optional[Callable[[Track], float]] = None) -> List[Track]:
-    """Tracks of one side that never overlap in time are the same hand lost and found: merge them.
-    Where two overlap, the weaker one (by ``strength``, default: its detector votes) is the other hand."""
-    merged: Dict[str, Track] = {}
-    strength = strength or (lambda t: sum(t.votes().values()))
-    for t in sorted(tracks, key=lambda t: -strength(t)):
-        side = t.side
-        if side in merged and set(merged[side].detections) & set(t.detections):
-            side = "left" if side == "right" else "right"
-            if side in merged and set(merged[side].detections) & set(t.detections):
-                continue  # a third hand: ignored
-        if side in merged:
-            merged[side].detections.update(t.detections)
-        else:
-            merged[side] = Track(dict(t.detections), side)
-    return [merged[s] for s in ("right", "left") if s in merged]
-
-
-def smooth_boxes(track: Track, sigma: float = 1.5) -> Dict[int, np.ndarray]:
-    """Frame -> smoothed (x0, y0, side) box, over the frames where the hand was seen."""
-    frames = np.array(sorted(track.detections))
-    boxes = np.array([track.detections[f].box for f in frames])
-    state = np.concatenate([boxes[:, :2] + boxes[:, 2:] / 2, boxes[:, 2:]], 1)  # centre x, y, side
-    out = {}
-    for i, f in enumerate(frames):
-        w = np.exp(-0.5 * ((frames - f) / sigma) ** 2)
-        w[np.abs(frames - f) > 3 * sigma] = 0
-        c = (w[:, None] * state).sum(0) / w.sum()
-        out[int(f)] = np.array([c[0] - c[2] / 2, c[1] - c[2] / 2, c[2]])
-    return out
-
-
-def select_hands(tracks: List[Track], hands: Optional[Sequence[str]]) -> List[Track]:
-    """Keep the requested sides (None or empty: every hand found)."""
-    return [t for t in tracks if not hands or t.side in hands]
-
-
-def one_hand_tracks(frames: Sequence[List[Detection]], side: str, first_frame: int = 0) -> List[Track]:
-    """The user says the footage shows one hand of ``side``: the best detection of each frame is that hand,
-    whatever the detector's per-frame handedness label says (labels flip on hard frames; each detection keeps
-    its own, which tells the fit where the detector took the hand for its mirror image)."""
-    best = [[max(found, key=lambda d: d.score)] if found else [] for found in frames]
-    tracks = build_tracks(best, first_frame=first_frame, max_hands=1)
-    for t in tracks:
-        t.side = side
-    return one_track_per_side(tracks)
+def confirm_frames(total: int) -> int:
+    """Frames a track needs to be a hand: three, or one in footage of fewer than four frames (a photo)."""
+    return 3 if total >= 4 else 1

@@ -130,7 +130,7 @@ def test_auto_keypoints_are_mediapipes_where_its_labels_agree_and_the_networks_w
     from inference.catalog import CHECKPOINT_DIR, KEYPOINT_CHECKPOINT
     from inference.detect import Detection
     from inference.job_context import JobContext
-    from inference.pipeline import keypoint_source
+    from inference.streaming import keypoint_source
     from inference.tracking import Track
 
     def track(side, labels):

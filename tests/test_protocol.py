@@ -9,7 +9,7 @@ from addon.common.job_options import JobOptions
     P.Hello(worker_version="0.1.0", models={"blurhandnet": False}, devices=["cpu"], python="3.11", torch="2.13"),
     P.Start(job_id="j1", video="/v.mp4", job_dir="/tmp/j1",
             options=JobOptions(hands=["right"], frame_start=3, frame_end=9, search=False, region=[1.0, 2.0, 30.0])),
-    P.Cancel(job_id="j1"), P.Ping(), P.Progress(job_id="j1", done=3, total=10, stage="detect"),
+    P.Cancel(job_id="j1"), P.Ping(), P.Progress(job_id="j1", done=3, total=10, stage="hands"),
     P.Partial(job_id="j1", path="/tmp/j1/right_0001.npz", hand="right", frames=[1.0, 1.25]),
     P.Done(job_id="j1", paths=["/tmp/j1/right.npz"], frames_without_hand=[4]),
     P.Error(job_id="j1", message="boom", traceback="Traceback ..."), P.Log(message="hi"), P.Heartbeat(time=1.5),

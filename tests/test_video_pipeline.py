@@ -14,7 +14,7 @@ from inference.filters import OneEuro, PoseSmoother, interpolate_pose
 from inference.hand_stream import HandStream
 from inference.pipeline import _ranges
 from inference.records import FrameHands, Hand
-from inference.tracking import build_tracks, one_hand_tracks
+from inference.tracking import OnlineTracker, Track
 from inference.video import Footage, FootageError
 
 CLIP = ROOT / "samples" / "sample_clip.mp4"
@@ -52,23 +52,48 @@ def _det(side, score, x):
     return Detection.from_keypoints(side, score, keypoints)
 
 
-def test_tracks_keep_one_side_despite_flickering_labels_and_split_two_hands():
+def _hands(frames, one_hand=False):
+    """The tracks that became hands after ``frames`` (each a list of detections)."""
+    tracker = OnlineTracker(max_hands=1 if one_hand else 2, one_hand=one_hand)
+    for i, found in enumerate(frames):
+        tracker.update(i, found)
+    return [t for t in tracker.tracks if tracker.is_hand(t)]
+
+
+def test_a_hand_with_flickering_labels_is_one_track_and_two_hands_are_two():
     frames = [[_det("right" if i % 3 else "left", 0.9, 100 + 2 * i)] for i in range(12)]
-    tracks = build_tracks(frames)
-    assert len(tracks) == 1 and tracks[0].side == "right" and len(tracks[0].detections) == 12
+    tracks = _hands(frames)
+    assert len(tracks) == 1 and len(tracks[0].detections) == 12
+    assert tracks[0].label_evidence() == pytest.approx((8 * 0.8 - 4 * 0.8) / 12)  # mostly right, unsure
     two = [[_det("right", 0.9, 100 + i), _det("left", 0.8, 500 - i)] for i in range(6)]
-    tracks = build_tracks(two)
-    assert sorted(t.side for t in tracks) == ["left", "right"]
+    tracks = _hands(two)
+    assert [np.sign(t.label_evidence()) for t in tracks] == [1, -1]
     assert all(len(t.detections) == 6 for t in tracks)
     glitch = [list(f) for f in frames]
     glitch[5] = glitch[5] + [_det("left", 0.6, 400)]  # one stray detection elsewhere: not a second hand
     twice = glitch[6][0]
     glitch[6] = glitch[6] + [Detection("left", 0.5, twice.keypoints + 3.0, twice.box + [3.0, 3.0, 0.0])]  # same hand
-    assert len(build_tracks(glitch)) == 1
-    single = one_hand_tracks(frames, "left")
-    assert len(single) == 1 and single[0].side == "left" and len(single[0].detections) == 12
+    assert len(_hands(glitch)) == 1
+    single = _hands(frames, one_hand=True)
+    assert len(single) == 1 and len(single[0].detections) == 12
     assert {d.side for d in single[0].detections.values()} == {"right", "left"}  # each keeps the detector's label
 
+
+
+def test_smoothed_boxes_follow_steady_motion_exactly_and_calm_jitter():
+    boxes = {f: np.array([10.0 + 4 * f, 20.0, 50.0]) for f in range(12)}
+    track = Track({f: Detection("right", 0.9, np.zeros((21, 2)), b) for f, b in boxes.items()})
+    assert_close(track.smoothed_box(6), boxes[6], atol=1e-9)  # a Gaussian over a straight line: on the line
+    shaky = Track({f: Detection("right", 0.9, np.zeros((21, 2)), b + [(-1) ** f * 3.0, 0, 0]) for f, b in boxes.items()})
+    assert abs(shaky.smoothed_box(6)[0] - boxes[6][0]) < 1.0
+
+
+def test_a_lost_hand_is_picked_up_within_the_gap_and_a_new_track_starts_after_it():
+    tracker = OnlineTracker(max_gap=5)
+    for f in list(range(4)) + [8, 9] + [20, 21]:
+        tracker.update(f, [_det("right", 0.9, 100.0)])
+    assert [sorted(t.detections) for t in tracker.tracks] == [[0, 1, 2, 3, 8, 9], [20, 21]]
+    assert not tracker.is_hand(tracker.tracks[1])  # two frames: not yet a hand
 
 
 def test_a_box_inside_another_is_the_same_hand_and_the_whole_hand_is_kept():
@@ -82,12 +107,13 @@ def test_a_box_inside_another_is_the_same_hand_and_the_whole_hand_is_kept():
         fingers = np.array([[x0 + 0.3 * side, y0 + 0.3 * side]]) + rng.uniform(0, 0.25 * side, (21, 2))
         part = Detection.from_keypoints("left" if i % 2 else "right", 0.99, fingers)
         frames.append([part, whole] if i % 3 else [whole, part])
-    tracks = build_tracks(frames)
+    tracks = _hands(frames)
     assert len(tracks) == 1 and len(tracks[0].detections) == 20
     assert all(d.box[2] == max(d.box[2], f[0].box[2], f[1].box[2]) for d, f in zip(tracks[0].detections.values(), frames))
     # two hands side by side, touching: both stay
     beside = [[_det("right", 0.9, 100.0), _det("left", 0.9, 190.0)] for _ in range(4)]
-    assert len(build_tracks(beside)) == 2
+    assert len(_hands(beside)) == 2
+
 
 def _frame_result(frame, angles, swap):
     """Three hands rotating about z by the given angles (their joints tell the times apart)."""

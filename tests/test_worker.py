@@ -74,7 +74,7 @@ def test_a_job_streams_partials_then_done_with_subframe_samples(tmp_path, refine
     assert isinstance(done, P.Done), done
     partials = [e for e in events if isinstance(e, P.Partial)]
     assert len(partials) >= 2  # streamed, not all at the end
-    assert any(isinstance(e, P.Progress) and e.stage == "detect" for e in events)
+    assert any(isinstance(e, P.Progress) and e.stage == "hands" for e in events)
     seq = load_motion_sequence(done.paths[0])
     assert seq.handedness == "right" and seq.model == "blurhandnet"
     whole = set(np.round(seq.frames).astype(int))

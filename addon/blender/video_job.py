@@ -65,11 +65,8 @@ class VideoImport:
     # -- progress ---------------------------------------------------------------------------------------
     @property
     def fraction(self) -> float:
-        """0..1 over both passes (detection is the first half)."""
-        if not self.total_frames:
-            return 0.0
-        part = self.done_frames / self.total_frames
-        return 0.5 * part if self.stage == "detect" else 0.5 + 0.5 * part
+        """0..1: the footage's frames through the job (one streaming pass)."""
+        return self.done_frames / self.total_frames if self.total_frames else 0.0
 
     def status(self) -> str:
         keys = sum(h.samples() for h in self.hands.values())

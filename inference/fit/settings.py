@@ -38,6 +38,7 @@ class FitSettings:
     lr: float = 0.05
     lr_end: float = 0.05  # cosine decay from lr to this
     window: int = 128  # footage frames per window (each step costs a few ms whatever its size: fewer are faster)
+    first_window: int = 48  # the track's first window: its first keys come out after these frames
     overlap: int = 16  # frames shared by consecutive windows (re-fitted, not yet final)
     context: int = 3  # final frames before a window that enter its smoothness terms, held fixed
 

@@ -28,7 +28,9 @@ class TrackFitter:
     """Fits one track in overlapping windows.
 
     ``push(frames)`` takes the track's :class:`FrameHands` in frame order and returns those that are final,
-    with ``fitted`` set; ``flush()`` returns the rest. The first window also fits the track's shape."""
+    with ``fitted`` set; ``flush()`` returns the rest. The first window is shorter than the rest, so the first
+    keys come soon; every window refines the track's shape from the one before (a short first window alone
+    sees too little of the hand to settle it)."""
 
     def __init__(self, model: HandModel, right_model: HandModel, camera: np.ndarray, settings: FitSettings,
                  device: torch.device | str = "cpu"):
@@ -46,9 +48,15 @@ class TrackFitter:
         self.pending.extend(frames)
         out: List[FrameHands] = []
         s = self.settings
-        while len(self.pending) >= s.window:
-            out += self._fit(self.pending[: s.window], final=s.window - s.overlap)
+        while len(self.pending) >= self._window_length():
+            n = self._window_length()
+            out += self._fit(self.pending[:n], final=n - s.overlap)
         return out
+
+    def _window_length(self) -> int:
+        """The first window is short, so the first keys come soon; the rest are long, which is cheaper."""
+        s = self.settings
+        return min(s.first_window, s.window) if self.betas is None else s.window
 
     def flush(self) -> List[FrameHands]:
         return self._fit(self.pending, final=len(self.pending)) if self.pending else []
@@ -56,15 +64,13 @@ class TrackFitter:
     def _fit(self, frames: List[FrameHands], final: int) -> List[FrameHands]:
         context = self.context[-self.settings.context:]
         window = self.window(context, frames)
-        first = self.betas is None
-        betas = self.betas if not first else torch.as_tensor(np.clip(
+        betas = self.betas if self.betas is not None else torch.as_tensor(np.clip(
             np.mean([t.betas for r in frames for t in r.times], 0), -SHAPE_START_LIMIT, SHAPE_START_LIMIT),
             dtype=torch.float32, device=self.device)
         window = choose_starts(window, self.kin, self.frame, self.side, self.settings, betas)
-        result = fit_window(window, self.kin, self.frame, self.side, self.settings, betas, fit_shape=first)
+        result = fit_window(window, self.kin, self.frame, self.side, self.settings, betas, fit_shape=True)
         self.last_window = result
-        if first:
-            self.betas = torch.as_tensor(result.betas, dtype=torch.float32, device=self.device)
+        self.betas = torch.as_tensor(result.betas, dtype=torch.float32, device=self.device)
         fitted_betas = self.betas.cpu().numpy().astype(np.float64)
         k = sum(len(r.times) for r in context)
         for r in frames:

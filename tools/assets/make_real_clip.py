@@ -1,11 +1,12 @@
 """Regenerate the shipped real clip ``samples/real_hand.mp4``: six seconds of a real person's hand opening,
-bending, making a fist and pinching, cut from the example video of the dex-retargeting project (MIT licence,
-``samples/LICENSE-real_hand``) and shrunk to 640x360.
+bending, making a fist and pinching at 1280x720, cut from the example video of the dex-retargeting project (MIT
+licence, ``samples/LICENSE-real_hand``).
 
     .venv/bin/python -m tools.assets.make_real_clip --source human_hand_video.mp4 [--out samples/real_hand.mp4]
 
 ``--source`` is ``example/vector_retargeting/data/human_hand_video.mp4`` of github.com/dexsuite/dex-retargeting
-(1280x720, 30 fps, 621 frames). The clip is its frames 180-359, as OpenCV decodes them.
+(1280x720, 30 fps, 621 frames). The clip is its frames 180-359, as OpenCV decodes them, encoded again as MPEG-4
+(``mp4v``).
 """
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from inference.video import Footage
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRST, LAST = 180, 359
-SIZE = (640, 360)
 
 
 def main(argv=None) -> int:
@@ -28,13 +28,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "samples" / "real_hand.mp4"))
     args = ap.parse_args(argv)
     footage = Footage(args.source)
-    writer = cv2.VideoWriter(args.out, cv2.VideoWriter_fourcc(*"mp4v"), footage.info.fps, SIZE)
+    size = (footage.info.width, footage.info.height)
+    writer = cv2.VideoWriter(args.out, cv2.VideoWriter_fourcc(*"mp4v"), footage.info.fps, size)
     try:
         for _, rgb in footage.frames(FIRST, LAST):
-            writer.write(cv2.cvtColor(cv2.resize(rgb, SIZE, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2BGR))
+            writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     finally:
         writer.release()
-    print(f"{args.out}: frames {FIRST}-{LAST} of {args.source} at {SIZE[0]}x{SIZE[1]}")
+    print(f"{args.out}: frames {FIRST}-{LAST} of {args.source} at {size[0]}x{size[1]}")
     return 0
 
 
