@@ -36,7 +36,7 @@ def parser() -> argparse.ArgumentParser:
     ap = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     run = sub.add_parser("run", help="footage -> motion-sequence .npz")
-    run.add_argument("video", help="video file (mp4/mov/avi/mkv) or image-sequence folder")
+    run.add_argument("video", help="video file (mp4/mov/avi/mkv), image-sequence folder or photo")
     run.add_argument("-o", "--out", required=True, help="output .npz")
     run.add_argument("--quiet", action="store_true", help="no progress bar or notes: only warnings and errors")
     run.add_argument("--verbose", action="store_true", help="print the traceback of an unexpected error")

@@ -2,7 +2,8 @@
 
 MediaPipe and the networks both release Python's lock while they compute, so the detector's work on the next
 frames overlaps the networks' and the fit's on the frames before: the job takes about as long as the slower of
-the two, not their sum. The queue between them is short, so memory stays flat with the footage's length.
+the two, not their sum. While torch and the networks load, the detector runs ahead; the queue between them
+holds at most ``AHEAD_BYTES`` of frames, so memory stays flat with the footage's length.
 """
 from __future__ import annotations
 
@@ -16,7 +17,14 @@ import numpy as np
 from .detect import Detection
 from .video import Footage
 
-AHEAD = 8  # frames the detector may run ahead of the job
+# Frames the detector may run ahead of the job: enough to keep it busy while torch loads (about 2.5 s, 90
+# frames of 720p at this CPU's detection speed), bounded in bytes whatever the footage's size.
+AHEAD_BYTES = 256 * 2 ** 20
+MIN_AHEAD = 8
+
+
+def frames_ahead(width: int, height: int) -> int:
+    return max(MIN_AHEAD, AHEAD_BYTES // max(1, width * height * 3))
 
 
 class FrameSource:
@@ -28,7 +36,9 @@ class FrameSource:
         self.footage, self.start, self.end, self.make_detector = footage, start, end, make_detector
         self.seconds = {"decode": 0.0, "detect": 0.0}
         self.frames_read = 0
-        self._queue: "queue.Queue[Optional[Tuple]]" = queue.Queue(maxsize=AHEAD)
+        self.finished = threading.Event()  # the detector's work is over (the queue may still hold frames)
+        ahead = frames_ahead(footage.info.width, footage.info.height)
+        self._queue: "queue.Queue[Optional[Tuple]]" = queue.Queue(maxsize=ahead)
         self._stop = threading.Event()
         self._error: Optional[BaseException] = None
         self._thread = threading.Thread(target=self._run, name="hand-mocap-detect", daemon=True)
@@ -55,6 +65,7 @@ class FrameSource:
         finally:
             if detector is not None:
                 detector.close()
+            self.finished.set()
             self._put(None)
 
     def _put(self, item) -> bool:

@@ -85,7 +85,11 @@ def run_job(video: str, options: JobOptions, job_dir: str | Path, emit: Emit = l
         writer = ChunkWriter(job_dir, info, options.model, k, ctx)
         job = StreamingJob(options, nets, models, k, device, info, total, region, writer, ctx)
         last = start - 1
+        alone = False  # the main thread has the CPU to itself once detection is over
         for n, (index, rgb, found) in enumerate(source):
+            if not alone and device.type == "cpu" and source.finished.is_set():
+                share_cores(detecting=False)
+                alone = True
             job.frame(index, rgb, found)
             last = index
             if n % 5 == 0 or index == end:
@@ -96,6 +100,8 @@ def run_job(video: str, options: JobOptions, job_dir: str | Path, emit: Emit = l
                                    f"header gives {info.frame_count} frames (a cut or damaged file?)")
             ctx.log(f"the footage ended at frame {last}, before the {info.frame_count} frames its header gives (a cut "
                     f"or damaged file?); frames after {last} get no key", "warning")
+        if device.type == "cpu":
+            share_cores(detecting=False)
         sequences = job.finish(last)
     finally:
         source.stop()

@@ -41,7 +41,7 @@ RELIABLE_DETECTOR_WEIGHT, GEOMETRY_WEIGHT_BESIDE_IT = 1.0, 0.3
 LABELS_RELIABLE = 0.9
 POSITION_WEIGHT = 0.2
 UNCERTAIN_BELOW = 0.15  # |combined evidence| under this: the job log warns that the side is a guess
-SIDE_FIT_FRAMES = 10  # frames per track fitted as each side
+SIDE_FIT_FRAMES = 6  # frames per track fitted as each side
 # Short fits, without the network's priors: only the keypoints decide each side's orientation.
 SIDE_FIT = FitSettings(FitWeights(pose_prior=0.0, orient_prior=0.0), iterations=30, start_iterations=15, lr=0.03,
                        lr_end=0.03)

@@ -42,11 +42,13 @@ MEDIAPIPE_READS_IT = 0.4
 NETWORK_STRAIGHT = 1.0
 
 
-def share_cores() -> None:
-    """Torch's threads on the CPU: every core but one, which the detector's thread keeps busy (OpenMP's threads
-    spin while they wait, so more threads than cores slow both), unless ``OMP_NUM_THREADS`` says otherwise."""
+def share_cores(detecting: bool = True) -> None:
+    """Torch's threads on the CPU: while the detector's thread runs, every core but the one it keeps busy
+    (OpenMP's threads spin while they wait, so more threads than cores slow both); after it, every core. Unless
+    ``OMP_NUM_THREADS`` says otherwise."""
     if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
+        cores = os.cpu_count() or 1
+        torch.set_num_threads(max(1, cores - 1) if detecting else cores)
 
 
 def pick_device(name: str = "auto") -> torch.device:

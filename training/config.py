@@ -5,9 +5,11 @@ The [model] table is the network's own config dataclass, so it travels into the 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
+
+from addon.common.typed_values import checked_dataclass
 
 
 class ConfigError(ValueError):
@@ -16,7 +18,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class DataConfig:
-    train: str | list = "data/synth_blur/train"  # one folder or a list of folders
+    train: str | List[str] = "data/synth_blur/train"  # one folder or a list of folders
     format: str = "synthetic"  # synthetic | blurhand | interhand (the published layouts: training/real_data.py)
     split: str = "train"  # the split folder of a real dataset
     mano_dir: str = ""  # official MANO files (the real datasets' MANO labels need them)
@@ -38,7 +40,7 @@ class TrainConfig:
     steps: int = 2000
     batch_size: int = 16
     lr: float = 1e-4
-    lr_decay_steps: list = field(default_factory=lambda: [])  # multiply lr by ``lr_decay`` at each
+    lr_decay_steps: List[int] = field(default_factory=lambda: [])  # multiply lr by ``lr_decay`` at each
     lr_decay: float = 0.1
     weight_decay: float = 0.0
     precision: str = "fp32"  # fp32 | bf16 (CPU autocast) | fp16 (CUDA AMP)
@@ -49,7 +51,7 @@ class TrainConfig:
     init: str = ""  # a checkpoint whose weights start a fresh run (fine-tuning); its model config must match
     backbone_init: str = ""  # a checkpoint of any model whose backbone (same depth and width) starts this one's
     clip_frames: int = 8  # video models: consecutive frames per training sample (1: single frames)
-    freeze: list = field(default_factory=lambda: [])  # parameter-name prefixes kept fixed (SeqHAND: "recurrent")
+    freeze: List[str] = field(default_factory=lambda: [])  # parameter-name prefixes kept fixed (SeqHAND: "recurrent")
 
 
 @dataclass
@@ -63,11 +65,7 @@ class Config:
 
 
 def _build(cls, values: Dict[str, Any], where: str):
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    return cls(**values)
+    return checked_dataclass(cls, values, where, ConfigError)
 
 
 def load_config(path: str | Path) -> Config:
@@ -75,7 +73,9 @@ def load_config(path: str | Path) -> Config:
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     tables = {"model", "data", "loss", "switches", "train"}

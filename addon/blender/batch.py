@@ -80,7 +80,7 @@ def script_args(argv: Optional[List[str]] = None) -> List[str]:
 def parser() -> argparse.ArgumentParser:
     ap = OneLineParser(prog=PROG, description="Convert hand motion to a .blend file.")
     source = ap.add_mutually_exclusive_group(required=True)
-    source.add_argument("--video", help="footage to track (video file or image-sequence folder)")
+    source.add_argument("--video", help="footage to track (video file, image-sequence folder or photo)")
     source.add_argument("--sequence", help="motion-sequence .npz to import")
     ap.add_argument("--out", required=True, help="the .blend file to write")
     add_job_arguments(ap)

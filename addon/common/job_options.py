@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 from .models import MODEL_LABELS, MODEL_NAMES, TEXTURE_MODELS
+from .typed_values import has_type, type_name
 
 HANDS = ("right", "left")
 SEARCH_SCALES = (0.2, 0.3, 0.5, 0.75)  # crop search tiles, as fractions of the frame's shorter side
@@ -98,10 +99,12 @@ class JobOptions:
                          labels={"keypoints": ("Fit to keypoints", "Fit the hand to the 2D keypoints over time (the "
                                                "network's estimate as a prior): hands that match the footage"),
                                  "off": ("Off", "The network's raw output")})
-    keypoint_source: str = option("auto", "the keypoints the fit follows: auto (default: the keypoint network's "
-                                  "where its checkpoint is installed, else MediaPipe's), network or mediapipe",
+    keypoint_source: str = option("auto", "the keypoints the fit follows: auto (default: MediaPipe's where its "
+                                  "handedness labels agree with the hand's side, else the keypoint network's), network "
+                                  "or mediapipe",
                                   "--keypoints", label="Keypoints from", choices=("auto", "network", "mediapipe"),
-                                  labels={"auto": ("Automatic", "The default source"),
+                                  labels={"auto": ("Automatic", "MediaPipe's where it is sure of the hand's side, else the "
+                                                   "keypoint network's"),
                                           "network": ("Keypoint network", "The project's keypoint network reads "
                                                       "each crop; the fit follows its points"),
                                           "mediapipe": ("MediaPipe", "MediaPipe's landmarks")})
@@ -167,8 +170,8 @@ class JobOptions:
         if unknown:
             raise JobOptionError(f"unknown job option(s) {', '.join(unknown)}")
         for name, value in values.items():
-            if not _has_type(value, known[name].type):
-                raise JobOptionError(f"{spec_of(known[name]).flag} must be {_type_name(known[name].type)}, "
+            if not has_type(value, known[name].type):
+                raise JobOptionError(f"{spec_of(known[name]).flag} must be {type_name(known[name].type)}, "
                                      f"not {value!r}"[:200])
         floats = {name for name, f in known.items() if f.type == "float"}
         return cls(**{k: float(v) if k in floats else v for k, v in values.items()}).check()
@@ -226,27 +229,6 @@ def from_text(f, text: str) -> Any:
 
 
 # --------------------------------------------------------------------------------------------- checks
-
-def _has_type(value: Any, kind: str) -> bool:
-    if kind == "bool":
-        return isinstance(value, bool)
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "float":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind == "str":
-        return isinstance(value, str)
-    if kind == "List[str]":
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    if kind == "List[float]":
-        return isinstance(value, list) and all(_has_type(v, "float") for v in value)
-    return False
-
-
-def _type_name(kind: str) -> str:
-    return {"bool": "true or false", "int": "a whole number", "float": "a number", "str": "text",
-            "List[str]": "a list of names", "List[float]": "a list of numbers"}[kind]
-
 
 def _field_problem(f, value: Any) -> str:
     s = spec_of(f)

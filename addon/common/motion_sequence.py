@@ -32,6 +32,7 @@ right or left MANO model as ``handedness`` says.
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -43,6 +44,14 @@ FORMAT_VERSION = 2  # 2 added joint_confidence; version 1 files load unchanged
 
 _PER_SAMPLE = {"global_orient": 3, "hand_pose": 45, "betas": 10, "transl": 3}
 _OPTIONAL = ("confidence", "joint_confidence", "vertex_colors", "camera_matrix", "image_size")
+
+
+# More samples than any footage gives (a day of 60 fps footage, three samples a frame): a header that claims more is
+# refused before anything is allocated.
+MAX_SAMPLES = 3 * 60 * 60 * 60 * 24
+# Per key: the largest trailing shape the format has (a key's arrays are at most MAX_SAMPLES x this many values).
+_WIDTHS = {"frames": 1, **_PER_SAMPLE, "confidence": 1, "joint_confidence": 21, "vertex_colors": 3,
+           "camera_matrix": 3, "image_size": 2}
 
 
 class MotionSequenceError(ValueError):
@@ -196,6 +205,35 @@ def _scalar(data, key: str, where: str, kind):
         raise MotionSequenceError(f"{where}: {key} has the wrong type ({arr.dtype})") from None
 
 
+def check_headers(path: Path, where: str) -> None:
+    """Each member's ``.npy`` header, read before its array: a numeric or short-text dtype, and no more values than
+    the member holds (a small file cannot claim gigabytes) or than the format allows (``MAX_SAMPLES``)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                with archive.open(info) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                        np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read(fh, max_header_size=10_000)
+                key = info.filename.removesuffix(".npy")
+                if dtype.hasobject:
+                    raise MotionSequenceError(f"{where}: holds pickled objects, which are not allowed")
+                if dtype.kind not in "biufU" or dtype.itemsize > 1024:
+                    raise MotionSequenceError(f"{where}: {key} has dtype {dtype}, not numbers or short text")
+                count = int(np.prod(shape, dtype=object))
+                if count * dtype.itemsize > info.file_size:
+                    raise MotionSequenceError(f"{where}: {key} claims shape {tuple(shape)}, more than its "
+                                              f"{info.file_size} bytes hold (a damaged or forged file)")
+                if count > MAX_SAMPLES * _WIDTHS.get(key, 1):
+                    raise MotionSequenceError(f"{where}: {key} claims shape {tuple(shape)}, more than "
+                                              f"{MAX_SAMPLES} samples")
+    except MotionSequenceError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged archive or header: all mean "not an npz"
+        raise MotionSequenceError(f"{where}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
+
+
 def load_motion_sequence(path: str | os.PathLike) -> MotionSequence:
     """Read and validate a motion-sequence ``.npz``; raises :class:`MotionSequenceError` naming the problem."""
     path = Path(path)
@@ -213,6 +251,7 @@ def load_motion_sequence(path: str | os.PathLike) -> MotionSequence:
     except Exception as exc:  # noqa: BLE001 - zipfile/OSError/...: all mean "not an npz"
         raise MotionSequenceError(f"{where}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
     with data:
+        check_headers(path, where)
         required = ["format", "version", "frames", *_PER_SAMPLE, "handedness", "fps", "model"]
         missing = [k for k in required if k not in keys]
         if missing:

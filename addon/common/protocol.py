@@ -11,10 +11,11 @@ Both sides parse with :func:`decode`, which refuses anything malformed, unknown 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Type
 
 from .job_options import JobOptionError, JobOptions
+from .typed_values import checked_dataclass
 
 PROTOCOL_VERSION = 2
 MAX_LINE_BYTES = 1 << 20  # a control message is small; a longer line is a bug or an attack
@@ -132,16 +133,13 @@ def decode(line: str | bytes) -> Any:
     cls: Optional[Type] = MESSAGES.get(kind)
     if cls is None:
         raise ProtocolError(f"unknown message type {kind!r}")
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ProtocolError(f"{kind}: unknown field(s) {', '.join(unknown)}")
-    if cls is Start:
+    options = None
+    if cls is Start and "options" in data:
         try:
-            data["options"] = JobOptions.from_dict(data.get("options", {}))
+            options = JobOptions.from_dict(data.pop("options"))
         except JobOptionError as exc:
             raise ProtocolError(f"start: {exc}") from None
-    try:
-        return cls(**data)
-    except TypeError as exc:
-        raise ProtocolError(f"{kind}: {exc}") from None
+    message = checked_dataclass(cls, data, kind, ProtocolError)
+    if options is not None:
+        message.options = options
+    return message

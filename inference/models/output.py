@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Optional, Type
 
 import torch
 from torch import nn
+
+from addon.common.typed_values import checked_dataclass
 
 CHECKPOINT_FORMAT = "hand_mocap.checkpoint"
 CHECKPOINT_VERSION = 1
@@ -83,30 +85,50 @@ def load_model(path: str | os.PathLike, expect: Optional[str] = None, hand_model
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a Hand Mocap checkpoint")
-    name = data["model"]
+    name, state, config_values = data.get("model"), data.get("state_dict"), data.get("config")
+    if not isinstance(name, str):
+        raise CheckpointError(f"{path}: names no model")
     if expect is not None and name != expect:
         raise CheckpointError(f"{path}: is a {name} checkpoint, not {expect}")
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise CheckpointError(f"{path}: its weights are not a table of named tensors")
     if name not in _REGISTRY and name in MODEL_MODULES:
         importlib.import_module(MODEL_MODULES[name])
     if name not in _REGISTRY:
-        raise CheckpointError(f"{path}: unknown model {name!r}; known: {', '.join(sorted(_REGISTRY))}")
+        raise CheckpointError(f"{path}: unknown model {name!r}; known: {', '.join(sorted(_REGISTRY))}"[:300])
     cls = _REGISTRY[name]
-    config = config_from_dict(cls.config_class, data["config"], str(path))
-    model = cls(config, hand_model=hand_model)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in data["state_dict"].items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.startswith("mano.")]
-    if missing or unexpected:
-        raise CheckpointError(f"{path}: weights do not fit the model (missing {missing[:3]}, unexpected "
-                              f"{unexpected[:3]})")
-    model.checkpoint_metadata = data.get("metadata", {})
+    config = config_from_dict(cls.config_class, config_values, str(path))
+    check_shapes(cls, config, state, path)
+    try:
+        model = cls(config, hand_model=hand_model)
+    except (ValueError, TypeError, RuntimeError) as exc:  # values of the right type the network cannot take
+        raise CheckpointError(f"{path}: its config does not build a {name} ({exc})"[:300]) from None
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    model.load_state_dict(state, strict=False)
+    metadata = data.get("metadata", {})
+    model.checkpoint_metadata = metadata if isinstance(metadata, dict) else {}
     return model.eval()
 
 
+def check_shapes(cls, config, state: Dict[str, torch.Tensor], path: Path) -> None:
+    """The network the config describes, built on the meta device (nothing allocated), against the checkpoint's
+    weights: every weight present with its shape. A forged config cannot make the loader allocate more than the
+    weights the file holds."""
+    try:
+        with torch.device("meta"):
+            shapes = {k: tuple(v.shape) for k, v in _state_without_hand_model(cls(config, hand_model=None)).items()}
+    except Exception as exc:  # noqa: BLE001 - any value the constructor cannot take
+        raise CheckpointError(f"{path}: its config does not build a {cls.model_name} ({type(exc).__name__}: "
+                              f"{exc})"[:300]) from None
+    missing = [k for k in shapes if k not in state]
+    unexpected = [k for k in state if k not in shapes and not k.startswith("mano.")]
+    wrong = [k for k in shapes if k in state and tuple(state[k].shape) != shapes[k]]
+    if missing or unexpected or wrong:
+        raise CheckpointError(f"{path}: weights do not fit the model (missing {missing[:3]}, unexpected "
+                              f"{unexpected[:3]}, wrong shape {wrong[:3]})")
+
+
 def config_from_dict(cls: Type, values: dict, where: str = "config"):
-    """A config dataclass from a dict, refusing keys the dataclass does not have."""
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise CheckpointError(f"{where}: unknown config key(s) {', '.join(unknown)} for {cls.__name__}")
-    return cls(**values)
+    """A config dataclass from a dict: its own keys only, each of its annotated type."""
+    return checked_dataclass(cls, values, where, CheckpointError)
