@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 BLENDER_EXT = $(shell find $(VENV)/lib -path '*addons_core/bl_pkg/cli/blender_ext.py' 2>/dev/null | head -n 1)
 
-.PHONY: setup test demo extension bench assets checkpoint checkpoint-mixed video-data checkpoint-deformer checkpoint-seqhand mixed-data checkpoint-s2hand checkpoint-amvur keypoint-data checkpoint-keypoints keypoint-packs keypoint-packs-close checkpoint-keypoints-gpu clean
+.PHONY: setup test demo extension bench fuzz assets checkpoint checkpoint-mixed video-data checkpoint-deformer checkpoint-seqhand mixed-data checkpoint-s2hand checkpoint-amvur keypoint-data checkpoint-keypoints keypoint-packs keypoint-packs-close checkpoint-keypoints-gpu clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,10 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 test: setup
 	$(PY) -m pytest -q -n auto --maxprocesses=4 --dist loadscope
 
+# 10,000 generated files per reader of outside data; a table of outcomes (docs/reliability.md), about 10 minutes.
+fuzz: setup
+	$(PY) tests/fuzz_readers.py --cases 10000
+
 demo: setup
 	$(PY) scripts/demo.py
 
@@ -35,6 +39,8 @@ bench: setup
 	$(PY) -m benchmarks.bm_inference
 	$(PY) -m benchmarks.bm_video_models
 	$(PY) -m benchmarks.bm_video
+	$(PY) -m benchmarks.bm_memory
+	$(PY) -m benchmarks.fault_table
 
 # Regenerate the shipped assets (deterministic: the tests check the shipped copies match).
 assets: setup

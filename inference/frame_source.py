@@ -14,6 +14,7 @@ from typing import Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from . import failpoints
 from .detect import Detection
 from .video import Footage
 
@@ -54,6 +55,7 @@ class FrameSource:
             for index, rgb in self.footage.frames(self.start, self.end):
                 now = time.perf_counter()
                 self.seconds["decode"] += now - tick
+                failpoints.reached("detect")
                 found = detector(rgb)
                 self.seconds["detect"] += time.perf_counter() - now
                 if not self._put((index, rgb, found)):

@@ -6,6 +6,8 @@ import time
 from contextlib import contextmanager
 from typing import Dict, Iterable, Iterator, List, TypeVar
 
+from . import failpoints
+
 T = TypeVar("T")
 
 
@@ -16,6 +18,7 @@ class StageTimer:
 
     @contextmanager
     def __call__(self, name: str) -> Iterator[None]:
+        failpoints.reached(name)
         now = time.perf_counter()
         if self._stack:
             self._charge(self._stack[-1], now)

@@ -15,6 +15,7 @@ from addon.common.hand_model import HandModel
 from addon.common.job_options import JobOptions
 from addon.common.motion_sequence import MotionSequence
 
+from . import failpoints
 from .catalog import DEFAULT_MODEL, KEYPOINT_CHECKPOINT, ModelUnavailable, checkpoint_dir, resolve_checkpoint
 from .crop import crop_image
 from .detect import Detection
@@ -310,6 +311,7 @@ class ChunkWriter:
         seq = self._sequence(side, new)
         with self.ctx.timer("save"):
             path = seq.save(self.job_dir / f"{side}_chunk{self.count:05d}.npz")
+        failpoints.reached("chunk", path)
         self.count += 1
         self.ctx.emit("partial", {"hand": side, "path": str(path), "frames": [float(f) for f in seq.frames]})
 

@@ -173,3 +173,21 @@ def test_read_mano_pickle_returns_plain_arrays(open_right, tmp_path):
     path = write_official_format(open_right, tmp_path / "MANO_RIGHT.pkl")
     raw = read_mano_pickle(path.read_bytes())
     assert type(raw["shapedirs"]) is np.ndarray and type(raw["J_regressor"]) is np.ndarray
+
+
+def test_a_forged_dtype_state_cannot_make_numbers_look_like_object_references():
+    """numpy's own dtype.__setstate__ trusts the flags in the file; a float64 dtype flagged as holding
+    references makes numpy treat the array's numbers as pointers. The reader builds dtypes from the type name."""
+    import pickle
+
+    import numpy as np
+
+    from addon.common.hand_model import read_mano_pickle
+
+    class ForgedDtype:
+        def __reduce__(self):
+            return np.dtype, ("f8", False, True), (3, "<", None, None, None, -1, -1, 63)
+
+    raw = read_mano_pickle(pickle.dumps({"dtype": ForgedDtype(), "x": np.arange(3.0)}, protocol=2))
+    assert raw["dtype"] == np.dtype("<f8") and not raw["dtype"].hasobject
+    assert np.array_equal(raw["x"], np.arange(3.0))

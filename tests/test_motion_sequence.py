@@ -80,3 +80,25 @@ def test_missing_and_corrupt_files_are_named(tmp_path):
 def test_in_memory_sequences_are_validated_too():
     with pytest.raises(MotionSequenceError, match=r"hand_pose must have shape \(5, 45\)"):
         MotionSequence(**make(hand_pose=np.zeros((5, 48))))
+
+
+def test_a_small_file_claiming_a_huge_array_is_refused_before_anything_is_allocated(tmp_path):
+    """A 4 KB file whose hand_pose header claims 2^31 x 45 floats (360 GiB)."""
+    import io
+    import zipfile
+
+    good = tmp_path / "good.npz"
+    MotionSequence(frames=np.arange(3.0) + 1, global_orient=np.zeros((3, 3)), hand_pose=np.zeros((3, 45)),
+                   betas=np.zeros((3, 10)), transl=np.zeros((3, 3))).save(good)
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bomb, "w") as out:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "hand_pose.npy":
+                header = io.BytesIO()
+                np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                              "shape": (2 ** 31, 45)})
+                data = header.getvalue() + bytes(4000)
+            out.writestr(info.filename, data)
+    with pytest.raises(MotionSequenceError, match=r"hand_pose claims shape \(2147483648, 45\), more than its"):
+        load_motion_sequence(bomb)

@@ -18,9 +18,9 @@ import bpy
 import numpy as np
 
 from ..common import protocol as P
-from ..common.hand_model import find_hand_model
+from ..common.hand_model import HandModelError, find_hand_model
 from ..common.job_options import JobOptions
-from ..common.motion_sequence import MotionSequence, concatenate, load_motion_sequence
+from ..common.motion_sequence import MotionSequence, MotionSequenceError, concatenate, load_motion_sequence
 from ..common.worker_client import WorkerClient, WorkerFailure
 from .animate import fit_scene_to, key_rig, rig_channels
 from .confidence import add_confidence_overlay, key_confidence
@@ -82,7 +82,10 @@ class VideoImport:
         elif isinstance(event, P.Progress):
             self.stage, self.done_frames, self.total_frames = event.stage, event.done, event.total
         elif isinstance(event, P.Partial):
-            self._add(event)
+            try:
+                self._add(event)
+            except (MotionSequenceError, HandModelError) as exc:  # a damaged chunk ends the job; earlier keys stay
+                self.error = f"the worker's results could not be read: {exc}"
         elif isinstance(event, P.Log):
             self.messages.append(event.message)
             if event.level == "warning":

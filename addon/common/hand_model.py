@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import pickletools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -140,6 +141,8 @@ class _SparseStandIn:
             fmt = self.fmt
         except (KeyError, TypeError, AttributeError) as exc:
             raise HandModelError(f"malformed sparse matrix in the file ({exc})") from None
+        if len(shape) != 2 or min(shape) < 0 or shape[0] * shape[1] > MAX_SPARSE_VALUES:
+            raise HandModelError(f"a sparse matrix in the file claims shape {shape}, larger than any of MANO's")
         dense = np.zeros(shape, dtype=np.float64)
         major = shape[1] if fmt == "csc" else shape[0]
         if len(indptr) != major + 1:
@@ -168,20 +171,102 @@ def _reconstructor(cls, base, state):
     return object.__new__(cls)
 
 
-def _numpy_reconstruct():
-    try:
-        from numpy._core.multiarray import _reconstruct  # numpy >= 2
-    except ImportError:  # pragma: no cover - depends on numpy version
-        from numpy.core.multiarray import _reconstruct
-    return _reconstruct
+_PLAIN_KINDS = "biufcUS"  # the dtypes MANO files hold: numbers and text
 
 
-def _numpy_scalar():
-    try:
-        from numpy._core.multiarray import scalar
-    except ImportError:  # pragma: no cover
-        from numpy.core.multiarray import scalar
-    return scalar
+class _DtypeStandIn:
+    """Takes the place of ``numpy.dtype(spec, align, copy)``: its pickled state is checked, and only a plain
+    numeric or text dtype is made from it. (numpy's own ``dtype.__setstate__`` trusts its flags: a forged state
+    makes a float dtype that numpy treats as holding object references.)"""
+
+    def __init__(self, spec: Any = "f8", align: Any = False, copy: Any = True):
+        if not isinstance(spec, str) or len(spec) > 8:
+            raise HandModelError("the file describes an array type MANO files never hold")
+        self.spec, self.state = spec, None
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+    def to_dtype(self) -> np.dtype:
+        try:
+            dtype = np.dtype(self.spec)
+        except TypeError:
+            raise HandModelError(f"the file describes an unknown array type {self.spec!r}") from None
+        state = self.state
+        if isinstance(state, tuple) and len(state) >= 8:  # (version, endian, subarray, names, fields, size, ...)
+            endian, subarray, names, fields_, size = state[1], state[2], state[3], state[4], state[5]
+            if subarray is not None or names is not None or fields_ is not None or endian not in "<>|=":
+                raise HandModelError("the file describes a structured array type MANO files never hold")
+            if dtype.kind in "US":
+                if not isinstance(size, int) or not 0 < size <= 4096:
+                    raise HandModelError("the file describes a text type of an impossible size")
+                dtype = np.dtype(f"{dtype.kind}{size // 4 if dtype.kind == 'U' else size}")
+            dtype = dtype.newbyteorder(endian) if endian in "<>" else dtype
+        elif state is not None:
+            raise HandModelError("the file describes an array type in a way numpy never pickles one")
+        if dtype.kind not in _PLAIN_KINDS:
+            raise HandModelError(f"the file holds {dtype} arrays; MANO files hold numbers and text")
+        return dtype
+
+
+class _ArrayStandIn:
+    """Takes the place of a pickled ``numpy.ndarray``; becomes a real array only once its shape, type and data
+    agree (numpy's ``__setstate__`` is not given the file's state)."""
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+    def to_array(self) -> np.ndarray:
+        state = getattr(self, "state", None)
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise HandModelError("malformed array in the file")
+        shape, dtype, fortran, data = state[-4:]
+        if not isinstance(dtype, _DtypeStandIn) or not isinstance(shape, tuple) or \
+                not all(isinstance(n, int) and 0 <= n < 2 ** 31 for n in shape):
+            raise HandModelError("malformed array in the file")
+        dtype = dtype.to_dtype()
+        if isinstance(data, str):  # Python 2 pickles hold the bytes as text (read as latin-1)
+            data = data.encode("latin1")
+        if not isinstance(data, bytes):
+            raise HandModelError("malformed array in the file (its data are not bytes)")
+        count = int(np.prod(shape, dtype=object))
+        if count * dtype.itemsize != len(data):
+            raise HandModelError(f"an array in the file claims shape {shape} of {dtype} but holds {len(data)} bytes")
+        return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C").copy()
+
+
+def _numpy_reconstruct(cls: Any, shape: Any, dtype: Any) -> _ArrayStandIn:
+    # numpy pickles an array as ``_reconstruct(ndarray, (0,), b'b')`` filled by ``__setstate__``.
+    if cls is not np.ndarray or shape != (0,):
+        raise HandModelError("the file rebuilds a numpy array in a way numpy never pickles one")
+    return _ArrayStandIn()
+
+
+def _numpy_scalar(dtype: Any, data: Any = b"") -> Any:
+    if not isinstance(dtype, _DtypeStandIn):
+        raise HandModelError("malformed number in the file")
+    dtype = dtype.to_dtype()
+    data = data.encode("latin1") if isinstance(data, str) else data
+    if not isinstance(data, bytes) or len(data) != dtype.itemsize:
+        raise HandModelError("malformed number in the file")
+    return np.frombuffer(data, dtype=dtype)[0]
+
+
+def _realise(value: Any, depth: int = 0) -> Any:
+    """Stand-ins, wherever they sit in the loaded containers, replaced by real arrays."""
+    if depth > 20:
+        raise HandModelError("the file nests containers deeper than any MANO file")
+    if isinstance(value, _ArrayStandIn):
+        return value.to_array()
+    if isinstance(value, _DtypeStandIn):
+        return value.to_dtype()
+    if isinstance(value, dict):
+        return {k: _realise(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return type(value)(_realise(v, depth + 1) for v in value)
+    if isinstance(value, _STAND_INS):
+        value.state = _realise(getattr(value, "state", None), depth + 1)
+    return value
 
 
 def _codecs_encode(obj: Any, encoding: str = "utf-8") -> bytes:
@@ -191,6 +276,7 @@ def _codecs_encode(obj: Any, encoding: str = "utf-8") -> bytes:
     return obj.encode(encoding)
 
 
+MAX_SPARSE_VALUES = 4 * N_VERTS * N_VERTS  # MANO's largest arrays are 778 x 16; this leaves room for any of theirs
 _SPARSE_CLASSES = {"csc_matrix": _SparseStandIn, "csr_matrix": _CsrStandIn}
 # Builtins the official files name: ``object`` (copy_reg) and ``set`` (a chumpy array's ``_dirty_vars``).
 # Each only builds a container from already-unpickled items; none can call anything.
@@ -202,11 +288,13 @@ class SafeManoUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):  # noqa: D102 - pickle API
         if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name == "_reconstruct":
-            return _numpy_reconstruct()
+            return _numpy_reconstruct
         if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name == "scalar":
-            return _numpy_scalar()
-        if module == "numpy" and name in ("ndarray", "dtype"):
-            return getattr(np, name)
+            return _numpy_scalar
+        if module == "numpy" and name == "ndarray":
+            return np.ndarray  # only as _reconstruct's first argument
+        if module == "numpy" and name == "dtype":
+            return _DtypeStandIn
         if module in ("copy_reg", "copyreg") and name == "_reconstructor":
             return _reconstructor
         if module in ("__builtin__", "builtins") and name in _BUILTINS:
@@ -226,17 +314,38 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def check_pickle_stream(data: bytes) -> None:
+    """Every opcode of the pickle read without running it (``pickletools``), so that no length the file claims
+    (a frame, a string, a byte array) is larger than the file: the unpickler would allocate it first."""
+    try:
+        for op, arg, pos in pickletools.genops(data):
+            if op.name == "FRAME" and arg > len(data) - pos:
+                raise ValueError(f"a frame of {arg} bytes at byte {pos}, past the file's end")
+            if op.name == "STOP":
+                return
+    except (ValueError, KeyError, EOFError) as exc:
+        raise HandModelError(f"not a MANO pickle ({exc})") from None
+    raise HandModelError("not a MANO pickle (it never ends)")
+
+
 def read_mano_pickle(data: bytes, source: str = "<bytes>") -> Dict[str, Any]:
     """Unpickle a MANO-format file safely into a dict of plain numpy arrays / strings."""
     try:
+        check_pickle_stream(data)
         obj = SafeManoUnpickler(io.BytesIO(data), encoding="latin1").load()
     except HandModelError as exc:
         raise HandModelError(f"{source}: {exc}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            OverflowError, RecursionError) as exc:
         raise HandModelError(f"{source}: not a MANO pickle ({type(exc).__name__}: {exc})") from None
     if not isinstance(obj, dict):
         raise HandModelError(f"{source}: expected a dict of arrays, found {type(obj).__name__}")
-    return {str(k): _plain(v) for k, v in obj.items()}
+    try:
+        return {str(k): _plain(v) for k, v in _realise(obj).items()}
+    except HandModelError as exc:
+        raise HandModelError(f"{source}: {exc}") from None
+    except (TypeError, ValueError) as exc:  # unhashable items of a set, a reshape that cannot be
+        raise HandModelError(f"{source}: not a MANO pickle ({type(exc).__name__}: {exc})") from None
 
 
 def _check_arrays(raw: Dict[str, Any], source: str) -> Dict[str, np.ndarray]:

@@ -277,9 +277,9 @@ def load_motion_sequence(path: str | os.PathLike) -> MotionSequence:
                 **fields,
                 **optional,
             )
-        except ValueError as exc:
-            if isinstance(exc, MotionSequenceError):
-                raise
+        except MotionSequenceError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a damaged member (bad CRC, cut stream, bad header): unreadable
             if "allow_pickle" in str(exc):
                 raise MotionSequenceError(f"{where}: holds pickled objects, which are not allowed") from None
-            raise MotionSequenceError(f"{where}: unreadable array ({exc})") from None
+            raise MotionSequenceError(f"{where}: unreadable array ({type(exc).__name__}: {exc})") from None

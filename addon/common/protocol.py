@@ -130,7 +130,7 @@ def decode(line: str | bytes) -> Any:
     if version != PROTOCOL_VERSION:
         raise ProtocolError(f"protocol version {version!r}, expected {PROTOCOL_VERSION} (add-on and worker differ?)")
     kind = data.pop("type", None)
-    cls: Optional[Type] = MESSAGES.get(kind)
+    cls: Optional[Type] = MESSAGES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise ProtocolError(f"unknown message type {kind!r}")
     options = None
