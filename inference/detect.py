@@ -56,7 +56,7 @@ class HandDetector:
         except ImportError as exc:
             raise DetectorUnavailable(
                 f"MediaPipe is not installed in this Python ({exc}); install it with "
-                "`pip install --no-deps mediapipe==0.10.21` (README: Worker set-up)") from None
+                "`pip install --no-deps mediapipe==0.10.21` (docs/pipeline.md)") from None
         self.mirrored = mirrored
         self._hands = hands.Hands(static_image_mode=False, max_num_hands=max_hands, model_complexity=complexity,
                                   min_detection_confidence=min_confidence, min_tracking_confidence=0.5)
@@ -122,7 +122,7 @@ class LandmarkModel:
         except ImportError as exc:
             raise DetectorUnavailable(
                 f"the crop search needs MediaPipe and tflite-runtime in this Python ({exc}); install them with "
-                "`pip install --no-deps mediapipe==0.10.21 tflite-runtime==2.14.0` (README: Worker set-up), or "
+                "`pip install --no-deps mediapipe==0.10.21 tflite-runtime==2.14.0` (docs/pipeline.md), or "
                 "run with --search off") from None
         name = "hand_landmark_full.tflite" if complexity else "hand_landmark_lite.tflite"
         path = os.path.join(os.path.dirname(mediapipe.__file__), "modules", "hand_landmark", name)

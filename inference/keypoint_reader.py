@@ -4,7 +4,7 @@ fitting stage fits, in image pixels, with the network's expected error of each.
 Crops are batched like the hand network's; :meth:`KeypointReader.take` runs whatever is still buffered when a
 frame's keypoints are wanted, so it works whichever order a runner hands its frames back in. Left hands are
 read in the mirrored crop (the network, like the hand models, sees right hands) and mapped back. The network
-reads a crop ``READ_CROP`` times the hand network's box (README: A keypoint network of our own).
+reads a crop ``READ_CROP`` times the hand network's box (docs/models.md: the keypoint network).
 """
 from __future__ import annotations
 

@@ -191,3 +191,13 @@ def test_a_forged_dtype_state_cannot_make_numbers_look_like_object_references():
     raw = read_mano_pickle(pickle.dumps({"dtype": ForgedDtype(), "x": np.arange(3.0)}, protocol=2))
     assert raw["dtype"] == np.dtype("<f8") and not raw["dtype"].hasobject
     assert np.array_equal(raw["x"], np.arange(3.0))
+
+
+def test_a_pickle_whose_memo_index_asks_for_gigabytes_is_refused_before_it_runs():
+    """The unpickler sizes its memo to the largest index it is given: 2^31 - 1 would be 16 GB of pointers."""
+    import pytest
+
+    from addon.common.hand_model import HandModelError, read_mano_pickle
+
+    with pytest.raises(HandModelError, match="a memo index of 2147483647"):
+        read_mano_pickle(b"\x80\x02}r\xff\xff\xff\x7f.")  # an empty dict memoised at index 2^31 - 1

@@ -98,7 +98,7 @@ def test_a_lost_hand_is_picked_up_within_the_gap_and_a_new_track_starts_after_it
 
 def test_a_box_inside_another_is_the_same_hand_and_the_whole_hand_is_kept():
     """MediaPipe's palm detector also fires on the fingers of a side-on hand: a small box inside the hand's
-    box, labelled either side. It must not become a second hand (it used to be keyed as a left hand)."""
+    box, labelled either side. It must not become a second hand."""
     rng = np.random.default_rng(3)
     frames = []
     for i in range(20):

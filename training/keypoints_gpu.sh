@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The keypoint network's GPU runs (README: Keypoints for the fit): two runs side by side on one GPU, each with
+# The keypoint network's GPU runs (docs/models.md: the keypoint network): two runs side by side on one GPU, each with
 # its training packs in device memory (training/keypoints_on_device.py).
 #
 #   training/keypoints_gpu.sh PACKS OUT MINUTES            # first run

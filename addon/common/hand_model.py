@@ -315,12 +315,15 @@ def _plain(value: Any) -> Any:
 
 
 def check_pickle_stream(data: bytes) -> None:
-    """Every opcode of the pickle read without running it (``pickletools``), so that no length the file claims
-    (a frame, a string, a byte array) is larger than the file: the unpickler would allocate it first."""
+    """Every opcode of the pickle read without running it (``pickletools``), so that nothing the file claims (a
+    frame's length, a memo index) is larger than the file: the unpickler would allocate it first."""
     try:
         for op, arg, pos in pickletools.genops(data):
             if op.name == "FRAME" and arg > len(data) - pos:
                 raise ValueError(f"a frame of {arg} bytes at byte {pos}, past the file's end")
+            if op.name in ("PUT", "BINPUT", "LONG_BINPUT") and int(arg) > len(data):
+                # the unpickler sizes its memo to the largest index: one index can ask for gigabytes
+                raise ValueError(f"a memo index of {arg} at byte {pos}, more than the file has objects")
             if op.name == "STOP":
                 return
     except (ValueError, KeyError, EOFError) as exc:

@@ -2,7 +2,7 @@
 the hand after the fitting stage, both with default options otherwise (what ``make demo`` keys).
 
     .venv/bin/python -m tools.figures.demo_figure [--video samples/real_hand.mp4] [--frames 30,90,150,175]
-                                                  [--crop 170,0,330,270] [--out docs/demo_frames.jpg]
+                                                  [--crop 340,0,660,540] [--out docs/demo_frames.jpg]
 
 Each hand is the motion-sequence file of a real job, imported by the add-on's importer and rendered by
 Blender through the footage camera, laid over the footage.
@@ -71,9 +71,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--video", default=str(ROOT / "samples" / "real_hand.mp4"))
     ap.add_argument("--frames", default="30,90,150,175")
-    ap.add_argument("--crop", default="170,0,330,270", help="x0,y0,width,height of the footage to show ('': all)")
+    ap.add_argument("--crop", default="340,0,660,540", help="x0,y0,width,height of the footage to show ('': all)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "demo_frames.jpg"))
-    ap.add_argument("--scale", type=float, default=0.8, help="size of each tile relative to the footage")
+    ap.add_argument("--scale", type=float, default=0.4, help="size of each tile relative to the footage")
     args = ap.parse_args(argv)
     frames = [int(v) for v in args.frames.split(",")]
     footage = {i: rgb[..., ::-1] for i, rgb in Footage(args.video).frames() if i in frames}

@@ -1,4 +1,4 @@
-"""README figure: one joint angle over the sample clip, raw and with the jitter filter and gap filling on,
+"""The smoothing figure: one joint angle over the sample clip, raw and with the jitter filter and gap filling on,
 against the clip's ground truth. Writes docs/smoothing.png and prints the jitter (mean absolute frame-to-frame
 acceleration) and the error of each curve.
 

@@ -1,4 +1,4 @@
-"""Render the README's pictures of the built-in hands: rest pose and a fist, right and left, back and palm.
+"""Render the pictures of the built-in hands (docs/hand-models.md): rest pose and a fist, right and left, back and palm.
 
     python -m tools.figures.render_readme_images [--hand open] [--out docs/open_hand.png]
     python -m tools.figures.render_readme_images --compare [--out docs/built_in_hands.jpg]

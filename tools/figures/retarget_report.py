@@ -1,4 +1,4 @@
-"""The README's retarget numbers and picture.
+"""The retarget numbers and picture of docs/retarget.md.
 
     .venv/bin/python -m tools.figures.retarget_report [--clip-sequence seq.npz] [--figure docs/retarget_frames.jpg]
 

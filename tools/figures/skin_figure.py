@@ -1,4 +1,4 @@
-"""The README's skin figure: frames of the sample clip, the input above the imported hand in its procedural
+"""The skin figure (docs/pipeline.md): frames of the sample clip, the input above the imported hand in its procedural
 skin, in the colours the job took from the footage (``--skin footage``), in the colours AMVUR itself predicts
 (``--model amvur --skin network``), and AMVUR's per-joint confidence as the rig's overlay shows it (Cycles,
 the material's own red - yellow - green ramp), each laid over the footage.
