@@ -73,7 +73,7 @@ def run_job(video: str, options: JobOptions, job_dir: str | Path, emit: Emit = l
         max_hands=2 if len(options.hands) != 1 else 1))
     try:
         with timer("read"):
-            from .streaming import ChunkWriter, Networks, StreamingJob, pick_device, share_cores
+            from .streaming import ChunkWriter, Networks, StreamingJob, pick_device, save_sequence, share_cores
 
             device = pick_device(options.device)
             if device.type == "cpu":
@@ -139,7 +139,7 @@ def run_job(video: str, options: JobOptions, job_dir: str | Path, emit: Emit = l
                     f"{(result.seen > 0).mean():.0%} of its skin was seen by the network, the rest is filled from "
                     "its neighbours")
         with timer("save"):
-            paths[side] = str(seq.save(job_dir / f"{side}.npz"))
+            paths[side] = str(save_sequence(seq, job_dir / f"{side}.npz"))
         depth = np.median(seq.transl[:, 2] + models[side].rest_joints(seq.betas[0])[0, 2])
         ctx.log(f"the {side} hand's wrist is {depth:.2f} m from the camera (median) at a {options.fov_deg:g} degree "
                 "field of view: its distance scales with the field of view, which the keypoints cannot tell; give "

@@ -295,6 +295,18 @@ def hand_pass(side: str, source: str, options: JobOptions, nets: Networks, model
         NetworkColours(model.f, total) if options.skin == "network" else None)
 
 
+class ResultsNotWritten(RuntimeError):
+    """The job folder refused a results file (a full disk, a size limit, no permission)."""
+
+
+def save_sequence(seq: MotionSequence, path: Path) -> Path:
+    """``seq`` saved at ``path``; an operating system's refusal becomes a message that names the folder."""
+    try:
+        return seq.save(path)
+    except OSError as exc:
+        raise ResultsNotWritten(f"could not write the results to {path.parent}: {exc.strerror or exc}") from exc
+
+
 class ChunkWriter:
     """Each batch of final keys as a chunk file in the job folder (announced with ``partial``), and the whole
     sequence per hand at the end."""
@@ -310,7 +322,7 @@ class ChunkWriter:
         self.samples.setdefault(side, []).extend(new)
         seq = self._sequence(side, new)
         with self.ctx.timer("save"):
-            path = seq.save(self.job_dir / f"{side}_chunk{self.count:05d}.npz")
+            path = save_sequence(seq, self.job_dir / f"{side}_chunk{self.count:05d}.npz")
         failpoints.reached("chunk", path)
         self.count += 1
         self.ctx.emit("partial", {"hand": side, "path": str(path), "frames": [float(f) for f in seq.frames]})

@@ -9,8 +9,10 @@ from benchmarks.fault_table import FAULTS, run_fault
 from helpers import ROOT
 
 
-@pytest.mark.parametrize("name", ["chunk file corrupted", "disk full"])
-def test_a_fault_keeps_the_keys_received_and_leaves_nothing_behind(name, tmp_path):
+@pytest.mark.parametrize("name, says", [("chunk file corrupted", "the worker's results could not be read"),
+                                       ("disk full", "could not write the results to")])
+def test_a_fault_keeps_the_keys_received_and_leaves_nothing_behind(name, says, tmp_path):
     row = run_fault(name, FAULTS[name], ROOT / "samples" / "sample_clip.mp4", tmp_path)
     assert row["ok"], row
     assert row["exit"] == 1 and row["saved"] > 0 and row["alive"] == 0 and row["left"] == 0
+    assert says in row["message"], row["message"]

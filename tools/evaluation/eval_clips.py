@@ -272,15 +272,16 @@ def run(out: Path, extra: list, only: str = "", scores: Optional[Path] = None) -
                                      find_hand_model(truth.handedness, hand=truth_hand))
         rows.append((name, score, seconds, [pick.handedness, len(truth)]))
     print("| clip | side | frames with the hand | joints 2D (px) | PA-MPJPE (mm) | curl within 25 deg | depth (mm) "
-          "| job (s) |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| jitter / truth's | job (s) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, s, seconds, note in rows:
         if s is None:
-            print(f"| {name} | failed: {' '.join(note)} | | | | | | {seconds:.1f} |")
+            print(f"| {name} | failed: {' '.join(note)} | | | | | | | {seconds:.1f} |")
         else:
+            jitter = "" if s.jitter_ratio is None else f"{s.jitter_ratio:.2f}"
             print(f"| {name} | {note[0]}{'' if s.side_ok else ' (WRONG)'} | {s.frames}/{note[1]} | "
                   f"{s.joint_px_mean:.1f} | {s.pa_mpjpe_mm:.1f} | {100 * s.curl_ok_share:.0f}% | {s.depth_mm:.0f} | "
-                  f"{seconds:.1f} |")
+                  f"{jitter} | {seconds:.1f} |")
     (scores or out / "runs" / "scores.json").write_text(json.dumps(
         {name: (s.as_dict() if s else None) for name, s, _, _ in rows}, indent=1))
     return 0

@@ -27,7 +27,7 @@ from inference.video import Footage
 
 ROOT = Path(__file__).resolve().parents[2]
 
-ROWS = (("input", None), ("network only (--refine off)", "off"), ("fitted (default)", "keypoints"))
+ROWS = (("input", None), ("network alone", "off"), ("fitted", "keypoints"))
 
 
 def overlays(video: str, refine: str, frames, work: Path) -> dict:
