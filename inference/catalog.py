@@ -16,6 +16,11 @@ def checkpoint_dir() -> Path:
     return Path(os.environ.get(CHECKPOINT_DIR_VARIABLE) or CHECKPOINT_DIR)
 
 
+def is_shipped(path: Path) -> bool:
+    """A checkpoint that ships inside the package, beside its code (trusted as the code is)."""
+    return Path(path).resolve().parent == CHECKPOINT_DIR.resolve()
+
+
 class ModelUnavailable(RuntimeError):
     """The chosen model cannot run: no trained checkpoint (never falls back to random weights)."""
 

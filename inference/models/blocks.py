@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -167,7 +168,7 @@ def rotmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     Flattened to one batch axis first: torch's CPU matmul on 4-D stacks of 3x3 matrices was measured 40x
     slower than on the same matrices as one 3-D batch (0.78 ms against 31 ms, forward and backward of
     1,088 x 16 products)."""
-    lead = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])  # torch's imports its reference ops (~1 s) on first use
     a = a.expand(*lead, *a.shape[-2:]).reshape(-1, *a.shape[-2:])
     b = b.expand(*lead, *b.shape[-2:]).reshape(-1, *b.shape[-2:])
     return torch.bmm(a, b).reshape(*lead, a.shape[-2], b.shape[-1])

@@ -12,6 +12,8 @@ from torch import nn
 
 from addon.common.typed_values import checked_dataclass
 
+from ..catalog import is_shipped
+
 CHECKPOINT_FORMAT = "hand_mocap.checkpoint"
 CHECKPOINT_VERSION = 1
 
@@ -75,7 +77,8 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, half: bool = Fals
 
 def load_model(path: str | os.PathLike, expect: Optional[str] = None, hand_model=None,
                map_location: str = "cpu") -> nn.Module:
-    """Rebuild a model from its checkpoint alone (plus the hand model to run MANO with)."""
+    """Rebuild a model from its checkpoint alone (plus the hand model to run MANO with). Any checkpoint but the
+    package's own is first checked on the meta device, so that a forged config allocates nothing."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
@@ -99,7 +102,8 @@ def load_model(path: str | os.PathLike, expect: Optional[str] = None, hand_model
         raise CheckpointError(f"{path}: unknown model {name!r}; known: {', '.join(sorted(_REGISTRY))}"[:300])
     cls = _REGISTRY[name]
     config = config_from_dict(cls.config_class, config_values, str(path))
-    check_shapes(cls, config, state, path)
+    if not is_shipped(path):  # building on the meta device costs seconds (torch imports its compiler for it)
+        check_shapes(cls, config, state, path)
     try:
         model = cls(config, hand_model=hand_model)
     except (ValueError, TypeError, RuntimeError) as exc:  # values of the right type the network cannot take
