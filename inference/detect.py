@@ -47,10 +47,12 @@ class Detection:
 
 
 class HandDetector:
-    """Video-mode landmarker: tracks between frames, so call it on consecutive frames in order."""
+    """MediaPipe's pipeline: the palm detector, then the landmark model on each palm. In video mode (the
+    default) it follows the hands between frames itself, so call it on consecutive frames in order; with
+    ``static`` every call looks afresh."""
 
     def __init__(self, max_hands: int = 2, min_confidence: float = 0.5, mirrored: bool = False,
-                 complexity: int = 1):
+                 complexity: int = 1, static: bool = False):
         try:
             from mediapipe.python.solutions import hands
         except ImportError as exc:
@@ -58,7 +60,7 @@ class HandDetector:
                 f"MediaPipe is not installed in this Python ({exc}); install it with "
                 "`pip install --no-deps mediapipe==0.10.21` (docs/pipeline.md)") from None
         self.mirrored = mirrored
-        self._hands = hands.Hands(static_image_mode=False, max_num_hands=max_hands, model_complexity=complexity,
+        self._hands = hands.Hands(static_image_mode=static, max_num_hands=max_hands, model_complexity=complexity,
                                   min_detection_confidence=min_confidence, min_tracking_confidence=0.5)
 
     def __call__(self, rgb: np.ndarray) -> List[Detection]:
@@ -101,6 +103,7 @@ LANDMARK_INPUT = 224  # the landmark model's square input, pixels
 # (a page of text) there. A hand followed from where it just was needs TRACK_THRESHOLD.
 SEARCH_THRESHOLD = 0.92
 TRACK_THRESHOLD = 0.6
+FOLLOW_THRESHOLD = 0.5  # a hand read on the crop its last keypoints give: MediaPipe's own min_tracking_confidence
 PROPOSE_THRESHOLD = 0.2  # a tile's (off-centre, unturned) crop: enough to look again, centred and upright
 # Tiles of this share of the frame and more are also read turned by quarter turns: the landmark model finds a hand
 # pointing down or sideways only when it is turned upright in its crop (the real photos' hands the palm detector
@@ -108,6 +111,14 @@ PROPOSE_THRESHOLD = 0.2  # a tile's (off-centre, unturned) crop: enough to look 
 TURNED_FROM = 0.3
 QUARTER_TURNS = (0.0, np.pi / 2, np.pi, 3 * np.pi / 2)
 SEARCH_BUDGET = 0.02  # seconds of searching per frame at most, over a stretch without a hand
+# The crop a followed hand is read on, as MediaPipe's video mode makes it: the box of the palm's keypoints (the
+# wrist, the thumb up to its last joint, each finger's first two joints; MediaPipe order) in the hand's upright
+# frame, moved a tenth of its height towards the fingers, twice its longer side. The palm's extent does not
+# shrink as the fingers curl, as the whole hand's does.
+PALM_POINTS = [0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18]
+FOLLOW_SCALE = 2.0
+# While fewer hands than the most are followed, the palm detector looks for more every this many frames.
+PALM_EVERY = 10
 
 
 class LandmarkModel:
@@ -151,11 +162,30 @@ def upright_angle(keypoints_mano21: np.ndarray) -> float:
     return float(np.arctan2(-v[0], -v[1]))
 
 
-class SearchingDetector:
-    """MediaPipe's pipeline on the whole frame, then the landmark model on crops for what it missed:
+def follow_box(keypoints_mano21: np.ndarray) -> np.ndarray:
+    """The square (x0, y0, side) a followed hand is read on next, to be turned by its ``upright_angle``."""
+    angle = upright_angle(keypoints_mano21)
+    palm = remap(keypoints_mano21, "mano21", "mediapipe21")[PALM_POINTS]
+    c, n = np.cos(angle), np.sin(angle)
+    rot = np.array([[c, -n], [n, c]])  # image -> upright crop axes (crop_affine's rotation)
+    mean = palm.mean(0)
+    upright = (palm - mean) @ rot.T
+    lo, hi = upright.min(0), upright.max(0)
+    centre = mean + ((lo + hi) / 2 - np.array([0.0, 0.1 * (hi - lo)[1]])) @ rot
+    side = max(float((hi - lo).max()) * FOLLOW_SCALE, 8.0)
+    return np.array([centre[0] - side / 2, centre[1] - side / 2, side])
 
-    - **track by crop**: a hand seen in the last ``keep`` frames but not in this one is looked for in a box
-      around where it was (moved by its recent motion, turned upright);
+
+class SearchingDetector:
+    """Hands found by MediaPipe's palm detector, then followed by its landmark model on crops, as MediaPipe's
+    video mode follows them, with a search behind both:
+
+    - **follow**: a hand found in the last frame is read once on the crop its keypoints give (turned upright);
+      one found in the last ``keep`` frames but lost since is looked for in a box around where it was (moved
+      by its recent motion), read twice: there, then centred on what was found;
+    - **palm**: MediaPipe's pipeline (palm detector, then landmarks) on the whole frame, in every frame without
+      a followed hand, and every ``palm_every`` frames while fewer than ``max_hands`` hands are followed, for
+      hands that come in. The pipeline runs in static mode: the following is done here, once;
     - **search**: while no hand at all is found, every ``every`` frames, overlapping square tiles of
       ``scales`` x the frame's shorter side (half-tile steps) are each given to the landmark model: as they
       are, and tiles of ``turned_from`` and more also turned by a quarter, a half and three quarters, since
@@ -166,38 +196,40 @@ class SearchingDetector:
       stretches without a hand do not pay for a full search every ``every`` frames.
 
     A tile's hand is read once more from a crop centred on it and turned upright, and counts when that
-    crop's presence score passes ``threshold``; a followed hand needs ``track_threshold``. Finds overlapping
+    crop's presence score passes ``threshold``; a hand followed from the last frame needs ``FOLLOW_THRESHOLD``,
+    one lost for a moment ``track_threshold``. Finds overlapping
     another are dropped (the better one stays)."""
 
     def __init__(self, full: "HandDetector", landmarks: LandmarkModel, max_hands: int = 2,
                  scales: Sequence[float] = SEARCH_SCALES, every: int = 10, max_every: int = 80, keep: int = 8,
                  threshold: float = SEARCH_THRESHOLD, track_threshold: float = TRACK_THRESHOLD,
                  track_scales: Sequence[float] = (2.0, 1.5), turned_from: float = TURNED_FROM,
-                 budget: float = SEARCH_BUDGET):
+                 budget: float = SEARCH_BUDGET, palm_every: int = PALM_EVERY):
         self.full, self.landmarks, self.max_hands = full, landmarks, max_hands
         self.scales, self.every, self.keep, self.threshold = tuple(scales), every, keep, threshold
         self.max_every, self.turned_from, self.budget = max(every, max_every), turned_from, budget
+        self.palm_every = palm_every
         self.search_seconds = 0.0  # the last search's cost
         self.fruitless = 0  # searches in a row that found nothing
         self.track_threshold, self.track_scales = track_threshold, tuple(track_scales)
         self.frame = -1
         self.last_search = -10 ** 9
+        self.last_palm = -10 ** 9
         self.seen: List[dict] = []  # {"keypoints", "frame", "velocity"} of hands recently found
 
     def __call__(self, rgb: np.ndarray) -> List[Detection]:
         self.frame += 1
-        found = list(self.full(rgb))
-        for hand in self._lost(found):
-            gap = self.frame - hand["frame"]
-            keypoints = hand["keypoints"] + gap * hand["velocity"]
-            det = None
-            for scale in self.track_scales:  # room for its motion first; then tighter, as a small hand needs
-                det = self._read(rgb, crop_box(keypoints, scale), upright_angle(keypoints), "track",
-                                 self.track_threshold)
-                if det is not None:
-                    break
+        found: List[Detection] = []
+        for hand in self.seen:  # the most recently found first
+            if any(_same_hand(self._expected(hand), d.keypoints) for d in found):
+                continue  # an older sighting of a hand already followed
+            det = self._follow(rgb, hand)
             if det is not None and _free(det, found):
                 found.append(det)
+        found = found[: self.max_hands]
+        if len(found) < self.max_hands and (not found or self.frame - self.last_palm >= self.palm_every):
+            self.last_palm = self.frame
+            found += [d for d in self.full(rgb) if _free(d, found)][: self.max_hands - len(found)]
         wait = max(min(self.every * 2 ** max(0, self.fruitless - 2), self.max_every), self.search_seconds / self.budget)
         if not found and self.frame - self.last_search >= wait:
             self.last_search = self.frame
@@ -210,25 +242,49 @@ class SearchingDetector:
         self._remember(found)
         return found
 
+    def _expected(self, hand: dict) -> np.ndarray:
+        """Where a hand seen before should be now, moved by its recent motion."""
+        return hand["keypoints"] + (self.frame - hand["frame"]) * hand["velocity"]
+
+    def _follow(self, rgb: np.ndarray, hand: dict) -> Optional[Detection]:
+        keypoints = self._expected(hand)
+        angle = upright_angle(keypoints)
+        if self.frame - hand["frame"] == 1:
+            keypoints_mp, presence, right = self.landmarks(rgb, follow_box(keypoints), angle)
+            if presence >= FOLLOW_THRESHOLD:
+                return self._detection(keypoints_mp, right, "track")
+        for scale in self.track_scales:  # room for its motion first; then tighter, as a small hand needs
+            det = self._read(rgb, crop_box(keypoints, scale), angle, "track", self.track_threshold,
+                             centred=follow_box)
+            if det is not None:
+                return det
+        return None
+
     def close(self) -> None:
         self.full.close()
 
     def _read(self, rgb: np.ndarray, box: np.ndarray, angle: float, source: str,
-              threshold: Optional[float] = None, propose: Optional[float] = None) -> Optional[Detection]:
-        """The landmark model on ``box``; if its presence passes ``propose``, once more on a crop centred on
-        what it found and turned upright, which must pass ``threshold``."""
+              threshold: Optional[float] = None, propose: Optional[float] = None,
+              centred=lambda kp: crop_box(kp, 1.6)) -> Optional[Detection]:
+        """The landmark model on ``box``; if its presence passes ``propose``, once more on the crop ``centred``
+        gives around what it found, turned upright, which must pass ``threshold``. (The search's thresholds
+        were set on the whole hand's box; a lost hand is looked for again on MediaPipe's palm box.)"""
         threshold = self.threshold if threshold is None else threshold
         keypoints, presence, right = self.landmarks(rgb, box, angle)
         if presence < (threshold if propose is None else propose):
             return None
         kp = remap(keypoints, "mediapipe21", "mano21")
-        keypoints, presence, right = self.landmarks(rgb, crop_box(kp, 1.6), upright_angle(kp))
+        keypoints, presence, right = self.landmarks(rgb, centred(kp), upright_angle(kp))
         if presence < threshold:
             return None
+        return self._detection(keypoints, right, source)
+
+    def _detection(self, keypoints_mp: np.ndarray, right: float, source: str) -> Detection:
+        """A detection from the landmark model's reading: MediaPipe-order keypoints and P(right)."""
         side = "right" if right >= 0.5 else "left"
         if self.full.mirrored:
             side = "left" if side == "right" else "right"
-        return Detection.from_keypoints(side, max(right, 1 - right), remap(keypoints, "mediapipe21", "mano21"),
+        return Detection.from_keypoints(side, max(right, 1 - right), remap(keypoints_mp, "mediapipe21", "mano21"),
                                         source=source)
 
     def _tiles(self, rgb: np.ndarray) -> List[Detection]:
@@ -245,10 +301,6 @@ class SearchingDetector:
                             out.append(det)
                             break
         return out
-
-    def _lost(self, found: List[Detection]) -> List[dict]:
-        return [h for h in self.seen if self.frame - h["frame"] <= self.keep and
-                all(not _same_hand(h["keypoints"], d.keypoints) for d in found)]
 
     def _remember(self, found: List[Detection]) -> None:
         kept = []
@@ -314,9 +366,9 @@ def make_detector(region: Optional[np.ndarray] = None, side: str = "right", sear
     """A fixed region, MediaPipe's pipeline, or (default) the pipeline with the crop search behind it."""
     if region is not None:
         return FixedRegion(region, side)
-    full = HandDetector(max_hands=max_hands, **kwargs)
     if not search:
-        return full
+        return HandDetector(max_hands=max_hands, **kwargs)
+    full = HandDetector(max_hands=max_hands, static=True, **kwargs)  # the searching detector follows the hands
     return SearchingDetector(full, LandmarkModel(), max_hands=max_hands, scales=scales)
 
 

@@ -111,7 +111,7 @@ def run_job(video: str, options: JobOptions, job_dir: str | Path, emit: Emit = l
             h.track.detections.get(f) is not None and h.track.detections[f].source == s for h in job.hands))
             for s in ("palm", "track", "search")}
         ctx.log(f"hands found in {len(job.seen())} of {last - start + 1} frames: by the palm detector in "
-                f"{counts['palm']}, by tracking a lost hand's crop in {counts['track']}, by the tiled search in "
+                f"{counts['palm']}, by following a hand's crop in {counts['track']}, by the tiled search in "
                 f"{counts['search']}")
     if not sequences:
         raise NoHandFound(f"{info.path}: no {' or '.join(options.hands)} hand found in frames {start}..{last}")

@@ -7,10 +7,19 @@ import numpy as np
 import pytest
 
 from addon.common.hand_model import find_hand_model
+from addon.common.joints import MANO_21
 from addon.common.motion_sequence import load_motion_sequence
 from helpers import ROOT
 from inference.crop import crop_affine
-from inference.detect import HandDetector, LandmarkModel, SearchingDetector, _starts, upright_angle
+from inference.detect import (
+    PALM_EVERY,
+    HandDetector,
+    LandmarkModel,
+    SearchingDetector,
+    _starts,
+    follow_box,
+    upright_angle,
+)
 from inference.video import Footage
 from scenes.backgrounds import procedural_texture, registry_sample_images
 from training.video_scores import project, sequence_joints
@@ -120,3 +129,48 @@ def test_a_small_grey_hand_in_front_of_a_face_is_found_and_followed(landmarks):
     assert found[:1] == ["search"] and len(found) >= 6 and set(found[1:]) == {"track"}, found
     before = SearchingDetector(HandDetector(), landmarks, scales=(0.3, 0.5), track_scales=(2.0,))
     assert not any(before(rgb) for rgb in frames)
+
+
+def _sample_truth_px() -> np.ndarray:
+    truth = load_motion_sequence(ROOT / "samples" / "sample_clip_truth.npz")
+    return project(sequence_joints(truth, find_hand_model("right")), truth.camera_matrix)
+
+
+def test_the_follow_crop_is_set_by_the_palm_and_holds_the_whole_hand():
+    """MediaPipe's crop for a followed hand: curling the fingers (their last two joints) leaves it as it is, so
+    it does not shrink round a fist, and the open hand lies inside it once turned upright."""
+    keypoints = _sample_truth_px()[10]
+    box = follow_box(keypoints)
+    tips = [i for i, name in enumerate(MANO_21) if name[-1] in "34" and not name.startswith("thumb")]
+    curled = keypoints.copy()
+    curled[tips] = keypoints[0] + 0.3 * (keypoints[tips] - keypoints[0])
+    np.testing.assert_allclose(follow_box(curled), box, atol=1e-9)
+    affine = crop_affine(box, 224, upright_angle(keypoints))
+    inside = keypoints @ affine[:, :2].T + affine[:, 2]
+    assert inside.min() > 0 and inside.max() < 224
+
+
+def test_a_found_hand_is_followed_on_its_crop_and_the_palm_detector_looks_again_every_few_frames(landmarks):
+    """As MediaPipe's video mode follows a hand, and as closely: the keypoints' error on the sample clip's first
+    30 frames is within a tenth of the video mode's (measured: 0.116 against 0.130 of the hand's size)."""
+    palm, video = HandDetector(static=True), HandDetector()
+    calls = []
+
+    def counted(rgb):
+        calls.append(detector.frame)
+        return palm(rgb)
+
+    counted.mirrored, counted.close = palm.mirrored, palm.close
+    detector = SearchingDetector(counted, landmarks)
+    truth = _sample_truth_px()
+    sources, errors, video_errors = [], [], []
+    for index, rgb in Footage(CLIP).frames(0, 29):
+        found, reference = detector(rgb), video(rgb)
+        assert len(found) == 1 and reference  # the video mode sometimes gives one hand twice
+        sources.append(found[0].source)
+        size = np.ptp(truth[index], axis=0).max()
+        errors.append(np.linalg.norm(found[0].keypoints - truth[index], axis=-1).mean() / size)
+        video_errors.append(np.linalg.norm(reference[0].keypoints - truth[index], axis=-1).mean() / size)
+    assert calls == [0, PALM_EVERY, 2 * PALM_EVERY]  # one hand followed, a second one looked for
+    assert sources == ["palm"] + ["track"] * 29
+    assert np.mean(errors) <= 1.1 * np.mean(video_errors), (np.mean(errors), np.mean(video_errors))
