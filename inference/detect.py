@@ -140,6 +140,7 @@ class LandmarkModel:
         self.net = Interpreter(model_path=path, num_threads=threads)
         self.net.allocate_tensors()
         self.input = self.net.get_input_details()[0]["index"]
+        self._pixels = np.empty((1, LANDMARK_INPUT, LANDMARK_INPUT, 3), np.float32)  # one buffer, every crop
         out = {d["name"]: d["index"] for d in self.net.get_output_details()}
         self.outputs = (out["Identity"], out["Identity_1"], out["Identity_2"])  # landmarks, presence, handedness
 
@@ -149,7 +150,8 @@ class LandmarkModel:
         affine = crop_affine(box, LANDMARK_INPUT, angle)
         crop = cv2.warpAffine(rgb, affine.astype(np.float32), (LANDMARK_INPUT, LANDMARK_INPUT),
                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        self.net.set_tensor(self.input, (crop.astype(np.float32) / 255.0)[None])
+        np.multiply(crop, 1.0 / 255.0, out=self._pixels[0])
+        self.net.set_tensor(self.input, self._pixels)
         self.net.invoke()
         marks, presence, handed = (self.net.get_tensor(i) for i in self.outputs)
         keypoints = crop_to_image(marks.reshape(21, 3)[:, :2], affine)

@@ -34,6 +34,7 @@ from .catalog import resolve_checkpoint
 from .detect import make_detector
 from .frame_source import FrameSource
 from .job_context import Emit, JobCancelled, JobContext
+from .memory import fix_mmap_threshold
 from .video import Footage, FootageError
 
 __all__ = ["run_job", "JobResult", "NoHandFound", "JobCancelled"]
@@ -53,6 +54,7 @@ class JobResult:
 def run_job(video: str, options: JobOptions, job_dir: str | Path, emit: Emit = lambda kind, fields: None,
             cancelled=lambda: False) -> JobResult:
     """The whole job; ``emit`` receives progress, log lines and each chunk file (``partial``) as it is written."""
+    fix_mmap_threshold()
     ctx = JobContext(emit, cancelled)
     timer = ctx.timer
     options = options.check()
