@@ -100,7 +100,7 @@ class FixedRegion:
 LANDMARK_INPUT = 224  # the landmark model's square input, pixels
 # Hand-presence scores of the landmark model. A hand found by the tiled search must score SEARCH_THRESHOLD
 # on its centred, upright crop: the shipped backgrounds' best non-hands scored 0.76 (a cat's face) and 0.90
-# (a page of text) there. A hand followed from where it just was needs TRACK_THRESHOLD.
+# (a page of text) there. A hand lost for a moment, looked for around where it was, needs TRACK_THRESHOLD.
 SEARCH_THRESHOLD = 0.92
 TRACK_THRESHOLD = 0.6
 FOLLOW_THRESHOLD = 0.5  # a hand read on the crop its last keypoints give: MediaPipe's own min_tracking_confidence
