@@ -9,6 +9,7 @@ the samples finished so far are still written to the output.
 from __future__ import annotations
 
 import argparse
+import gc
 import shutil
 import sys
 import tempfile
@@ -169,4 +170,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # Exit without the interpreter's final collections walking every object torch made (0.4 s of the user's wait).
+    gc.freeze()
+    sys.exit(status)

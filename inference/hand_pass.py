@@ -1,8 +1,15 @@
-"""One hand's frames through the networks and the fit, in order: its crops through the network (stage
-``model``), the keypoint network (``keypoints``), the network's hands placed in the footage (``place``), fitted
-(``fit``) and turned into keys (``stream``). Keys come out as soon as they are final."""
+"""One hand's frames through the networks and the fit, in order, in two halves that can run side by side:
+
+- **read** (``read`` / ``read_rest``): the hand's crops through the network (stage ``model``) and the keypoint
+  network (``keypoints``), as :class:`NetworkRead` records;
+- **fit** (``fit`` / ``fit_rest``): each read placed in the footage (``place``), fitted (``fit``) and turned into
+  keys (``stream``). Keys come out as soon as they are final.
+
+``hand_lane.py`` runs each half on a thread of its own; each half has its own stage timer.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -13,63 +20,88 @@ from .crop import crop_affine, crop_image, normalise
 from .detect import Detection
 from .footage_colours import NetworkColours
 from .hand_stream import HandStream
-from .keypoint_reader import KeypointReader
+from .keypoint_reader import FrameKeypoints, KeypointReader
 from .placement import place_hands
 from .records import FrameHands, Sample
 from .runners import FrameOutput, Runner
 from .stage_timer import StageTimer
 
 
+@dataclass
+class NetworkRead:
+    """One footage frame as the networks read it, waiting to be placed and fitted."""
+
+    output: FrameOutput
+    detection: Detection
+    affine: np.ndarray  # image -> crop pixels of the hand network's crop
+    keypoints: Optional[FrameKeypoints]  # the keypoint network's, where the fit follows them
+
+
 class HandPass:
     def __init__(self, side: str, crop_size: int, runner: Runner, reader: Optional[KeypointReader],
-                 model: HandModel, k: np.ndarray, stream: HandStream, timer: StageTimer,
-                 colours: Optional[NetworkColours] = None):
+                 model: HandModel, k: np.ndarray, stream: HandStream, colours: Optional[NetworkColours] = None):
         self.side, self.crop_size = side, crop_size
         self.runner, self.reader, self.model, self.k = runner, reader, model, k
-        self.stream, self.timer, self.colours = stream, timer, colours
+        self.stream, self.colours = stream, colours
+        self.read_timer, self.fit_timer = StageTimer(), stream.timer
         self.mirrored = side == "left"  # the networks see right hands: a left hand's crops are mirrored
         self.waiting: Dict[int, tuple] = {}  # frame -> (detection, crop affine) inside the runner, not yet out
         self.last_pushed: Optional[int] = None
 
-    def push(self, index: int, rgb: np.ndarray, detection: Detection, box: np.ndarray) -> List[Sample]:
-        """Footage frame ``index``, where the hand was seen (``detection``), cropped at ``box``; the keys that
-        became final."""
+    # -- the read half ------------------------------------------------------------------------------------
+    def read(self, index: int, rgb: np.ndarray, detection: Detection, box: np.ndarray) -> List[NetworkRead]:
+        """Footage frame ``index``, where the hand was seen (``detection``), cropped at ``box``; the frames the
+        networks have finished reading."""
+        timer = self.read_timer
         if self.reader is not None:
-            with self.timer("keypoints"):
+            with timer("keypoints"):
                 self.reader.push(index, rgb, box, self.mirrored)
-        with self.timer("model"):
+        with timer("model"):
             self.waiting[index] = (detection, crop_affine(box, self.crop_size, mirror=self.mirrored))
             outputs = self.runner.push(index, normalise(crop_image(rgb, box, self.crop_size, mirror=self.mirrored)))
-        return self._take(outputs)
+        return self._reads(outputs)
 
-    def flush(self, last_frame: int) -> List[Sample]:
-        """The rest, up to footage frame ``last_frame``."""
-        with self.timer("model"):
+    def read_rest(self) -> List[NetworkRead]:
+        with self.read_timer("model"):
             outputs = self.runner.flush()
-        out = self._take(outputs)
-        with self.timer("stream"):
-            out += self._advance_to(last_frame + 1) + self.stream.flush()
-        return out
+        return self._reads(outputs)
 
-    def _take(self, outputs: List[FrameOutput]) -> List[Sample]:
+    def _reads(self, outputs: List[FrameOutput]) -> List[NetworkRead]:
         out = []
         for o in outputs:
-            frame = self._frame(o)
-            with self.timer("stream"):
-                out += self._advance_to(o.frame) + self.stream.push(frame)
-            self.last_pushed = o.frame
+            det, affine = self.waiting.pop(o.frame)
+            keypoints = None
+            if self.reader is not None:
+                with self.read_timer("keypoints"):
+                    keypoints = self.reader.take(o.frame)
+            out.append(NetworkRead(o, det, affine, keypoints))
         return out
 
-    def _frame(self, o: FrameOutput) -> FrameHands:
+    # -- the fit half -------------------------------------------------------------------------------------
+    def fit(self, reads: List[NetworkRead]) -> List[Sample]:
+        """Read frames placed and fitted; the keys that became final."""
+        out = []
+        for r in reads:
+            frame = self._place(r)
+            with self.fit_timer("stream"):
+                out += self._advance_to(r.output.frame) + self.stream.push(frame)
+            self.last_pushed = r.output.frame
+        return out
+
+    def fit_rest(self, last_frame: int) -> List[Sample]:
+        """The rest, up to footage frame ``last_frame``."""
+        with self.fit_timer("stream"):
+            return self._advance_to(last_frame + 1) + self.stream.flush()
+
+    def _place(self, r: NetworkRead) -> FrameHands:
         """The network's output for one frame, placed, with the keypoints the fit follows."""
-        det, affine = self.waiting.pop(o.frame)
+        o, det = r.output, r.detection
         placed_on = det.keypoints if det.has_keypoints else None
         keypoints, weight = det.keypoints, np.full(21, 1.0 if det.has_keypoints else 0.0)
-        if self.reader is not None:  # the keypoint network's points are fitted; MediaPipe's still place the hand
-            with self.timer("keypoints"):
-                keypoints, weight = self.reader.take(o.frame).keypoints, np.ones(21)
-        with self.timer("place"):
-            hands = place_hands(o.pose, o.betas, o.joints2d, affine, self.mirrored, placed_on, self.model, self.k,
+        if r.keypoints is not None:  # the keypoint network's points are fitted; MediaPipe's still place the hand
+            keypoints, weight = r.keypoints.keypoints, np.ones(21)
+        with self.fit_timer("place"):
+            hands = place_hands(o.pose, o.betas, o.joints2d, r.affine, self.mirrored, placed_on, self.model, self.k,
                                 o.joint_variance)
             if self.colours is not None and o.colours is not None:
                 mid = len(o.colours) // 2

@@ -34,7 +34,6 @@ from .catalog import resolve_checkpoint
 from .detect import make_detector
 from .frame_source import FrameSource
 from .job_context import Emit, JobCancelled, JobContext
-from .memory import fix_mmap_threshold
 from .video import Footage, FootageError
 
 __all__ = ["run_job", "JobResult", "NoHandFound", "JobCancelled"]
@@ -54,7 +53,6 @@ class JobResult:
 def run_job(video: str, options: JobOptions, job_dir: str | Path, emit: Emit = lambda kind, fields: None,
             cancelled=lambda: False) -> JobResult:
     """The whole job; ``emit`` receives progress, log lines and each chunk file (``partial``) as it is written."""
-    fix_mmap_threshold()
     ctx = JobContext(emit, cancelled)
     timer = ctx.timer
     options = options.check()
@@ -73,25 +71,21 @@ def run_job(video: str, options: JobOptions, job_dir: str | Path, emit: Emit = l
     source = FrameSource(footage, start, end, lambda: make_detector(
         region, side=options.hands[0], search=options.search, scales=options.search_scales,
         max_hands=2 if len(options.hands) != 1 else 1))
+    job = None
     try:
         with timer("read"):
-            from .streaming import ChunkWriter, Networks, StreamingJob, pick_device, save_sequence, share_cores
+            from .streaming import ChunkWriter, Networks, StreamingJob, pick_device, save_sequence
 
             device = pick_device(options.device)
-            if device.type == "cpu":
-                share_cores()
             models = {side: find_hand_model(side, options.mano_dir or None, options.hand_model)
                       for side in ("right", "left")}
             nets = Networks(options, models["right"], device, region is None, ctx)
         total = end - start + 1
         writer = ChunkWriter(job_dir, info, options.model, k, ctx)
-        job = StreamingJob(options, nets, models, k, device, info, total, region, writer, ctx)
+        job = StreamingJob(options, nets, models, k, device, info, total, region, writer, ctx,
+                           detecting=lambda: not source.finished.is_set())
         last = start - 1
-        alone = False  # the main thread has the CPU to itself once detection is over
         for n, (index, rgb, found) in enumerate(source):
-            if not alone and device.type == "cpu" and source.finished.is_set():
-                share_cores(detecting=False)
-                alone = True
             job.frame(index, rgb, found)
             last = index
             if n % 5 == 0 or index == end:
@@ -102,10 +96,10 @@ def run_job(video: str, options: JobOptions, job_dir: str | Path, emit: Emit = l
                                    f"header gives {info.frame_count} frames (a cut or damaged file?)")
             ctx.log(f"the footage ended at frame {last}, before the {info.frame_count} frames its header gives (a cut "
                     f"or damaged file?); frames after {last} get no key", "warning")
-        if device.type == "cpu":
-            share_cores(detecting=False)
         sequences = job.finish(last)
     finally:
+        if job is not None:
+            job.stop()
         source.stop()
         timer.seconds.update(source.seconds)
     if options.search and region is None:
@@ -133,7 +127,7 @@ def run_job(video: str, options: JobOptions, job_dir: str | Path, emit: Emit = l
             ctx.log(f"the {side} hand's colours come from {found_colours.frames} frames of the footage; "
                     f"{(found_colours.seen > 0).mean():.0%} of its skin was seen, the rest is filled from its "
                     "neighbours")
-        own = job.passes[side].colours
+        own = job.colours(side)
         if own is not None:
             result = own.result()
             seq.vertex_colors = result.colours

@@ -34,8 +34,8 @@ def joint_confidence(variance_cm2: np.ndarray) -> np.ndarray:
 def mano_joints(model: HandModel, pose: np.ndarray, betas: np.ndarray) -> np.ndarray:
     """(N, 48), (N, 10) -> (N, 21, 3) MANO-21 joints, no translation."""
     out = lbs(betas, pose, model.v_template, model.shapedirs, model.posedirs, model.J_regressor, model.parents,
-              model.weights)
-    return np.concatenate([out.joints, out.vertices[:, TIPS]], axis=1)
+              model.weights, vertex_ids=TIPS)
+    return np.concatenate([out.joints, out.vertices], axis=1)
 
 
 def place_hands(pose: np.ndarray, betas: np.ndarray, joints_crop: np.ndarray, affine: np.ndarray, mirrored: bool,

@@ -6,7 +6,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -21,6 +21,7 @@ from .crop import crop_image
 from .detect import Detection
 from .fit import FitSettings, FitWeights, TrackFitter
 from .footage_colours import NetworkColours
+from .hand_lane import HandLane
 from .hand_pass import HandPass
 from .hand_stream import HandStream, to_sequence
 from .job_context import JobContext
@@ -43,13 +44,11 @@ MEDIAPIPE_READS_IT = 0.4
 NETWORK_STRAIGHT = 1.0
 
 
-def share_cores(detecting: bool = True) -> None:
-    """Torch's threads on the CPU: while the detector's thread runs, every core but the one it keeps busy
-    (OpenMP's threads spin while they wait, so more threads than cores slow both); after it, every core. Unless
-    ``OMP_NUM_THREADS`` says otherwise."""
-    if "OMP_NUM_THREADS" not in os.environ:
-        cores = os.cpu_count() or 1
-        torch.set_num_threads(max(1, cores - 1) if detecting else cores)
+def share_cores(busy: int) -> int:
+    """Torch's threads per operation for a thread that shares the CPU with ``busy`` others computing (OpenMP's
+    threads spin while they wait, so more threads than cores slow everything); 0 where the device is not the
+    CPU or ``OMP_NUM_THREADS`` decides."""
+    return 0 if "OMP_NUM_THREADS" in os.environ else max(1, (os.cpu_count() or 1) // (busy + 1))
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -155,13 +154,17 @@ class StreamingJob:
 
     def __init__(self, options: JobOptions, nets: Networks, models: Dict[str, HandModel], k: np.ndarray,
                  device: torch.device, info, total: int, region: Optional[np.ndarray], writer: "ChunkWriter",
-                 ctx: JobContext):
+                 ctx: JobContext, detecting: Callable[[], bool] = lambda: False):
+        """``detecting``: whether the detector's thread is still at work (it shares the CPU until then)."""
         self.options, self.nets, self.models, self.k, self.device = options, nets, models, k, device
+        self.detecting = detecting
+        if self.device.type == "cpu" and share_cores(busy=1):  # the side decision, beside the detector's thread
+            torch.set_num_threads(share_cores(busy=1))
         self.info, self.total, self.region, self.writer, self.ctx = info, total, region, writer, ctx
         one = len(options.hands) == 1
         self.tracker = OnlineTracker(max_hands=1 if one else 2, confirm=confirm_frames(total), one_hand=one)
         self.hands: List[Hand] = []
-        self.passes: Dict[str, HandPass] = {}  # per side, continued by a later track of the same side
+        self.lanes: Dict[str, HandLane] = {}  # per side, continued by a later track of the same side
         self.holder: Dict[str, Hand] = {}  # the hand whose frames a side's pass takes now
         self.frames: Dict[int, np.ndarray] = {}  # frames still needed
         self.known: set = set()  # ids of the tracks already taken in
@@ -186,6 +189,8 @@ class StreamingJob:
             if hand.side:
                 self._hand_on(hand, index - SMOOTH_REACH if index - hand.track.last_frame <= SMOOTH_REACH
                               else hand.track.last_frame)
+        for side, lane in self.lanes.items():
+            self.writer.add(side, lane.take())
         self._forget(index)
 
     def finish(self, last: int) -> Dict[str, MotionSequence]:
@@ -194,9 +199,22 @@ class StreamingJob:
         for hand in self.hands:
             if hand.side:
                 self._hand_on(hand, hand.track.last_frame)
-        for side, p in self.passes.items():
-            self.writer.add(side, p.flush(last))
-        return {side: self.writer.whole(side) for side in self.passes if self.writer.whole(side) is not None}
+        for side, lane in self.lanes.items():
+            for batch in lane.finish(last):
+                self.writer.add(side, batch)
+            for timer in (lane.hand_pass.read_timer, lane.hand_pass.fit_timer):
+                for stage, seconds in timer.seconds.items():
+                    self.ctx.timer.seconds[stage] = self.ctx.timer.seconds.get(stage, 0.0) + seconds
+        return {side: self.writer.whole(side) for side in self.lanes if self.writer.whole(side) is not None}
+
+    def stop(self) -> None:
+        """The lanes' threads ended (after ``finish``, or early on an error or a cancel)."""
+        for lane in self.lanes.values():
+            lane.stop()
+
+    def colours(self, side: str) -> Optional[NetworkColours]:
+        """The network's own colours of ``side``'s hand, where the model gives them."""
+        return self.lanes[side].hand_pass.colours
 
     # -- deciding ----------------------------------------------------------------------------------------
     def _undecided(self, index: int, ended: bool = False) -> List[Hand]:
@@ -253,21 +271,27 @@ class StreamingJob:
                          "warning" if uncertain else "info")
         fits = self.options.refine == "keypoints" and self.region is None
         hand.source = keypoint_source(hand.track, self.options, self.ctx, hand.number) if fits else ""
-        if side not in self.passes:
+        if side not in self.lanes:
             with self.ctx.timer("read"):
-                self.passes[side] = hand_pass(side, hand.source, self.options, self.nets, self.models[side],
-                                              self.models["right"], self.k, self.device, self.info.fps, self.total,
-                                              self.ctx.timer)
+                self.lanes[side] = HandLane(hand_pass(side, hand.source, self.options, self.nets, self.models[side],
+                                                      self.models["right"], self.k, self.device, self.info.fps,
+                                                      self.total), self.ctx.check_cancel, self._read_threads)
         self.holder[side] = hand
+
+    def _read_threads(self) -> int:
+        """Torch's threads for a lane's networks now: the cores shared with the other lanes' networks and the
+        detector while it runs (0 off the CPU)."""
+        if self.device.type != "cpu":
+            return 0
+        return share_cores(busy=len(self.lanes) - 1 + self.detecting())
 
     # -- handing frames on -------------------------------------------------------------------------------
     def _hand_on(self, hand: Hand, upto: int) -> None:
         """Frames of ``hand`` up to ``upto`` (whose smoothed boxes are final) to its side's pass."""
-        p = self.passes[hand.side]
+        lane = self.lanes[hand.side]
         for f in range(hand.next, upto + 1):
             if f in hand.track.detections:
-                self.writer.add(hand.side, p.push(f, self.frames[f], hand.track.detections[f],
-                                                  hand.track.smoothed_box(f)))
+                lane.push(f, self.frames[f], hand.track.detections[f], hand.track.smoothed_box(f))
         hand.next = max(hand.next, upto + 1)
 
     def _forget(self, index: int) -> None:
@@ -283,15 +307,14 @@ class StreamingJob:
 
 
 def hand_pass(side: str, source: str, options: JobOptions, nets: Networks, model: HandModel,
-              right_model: HandModel, k: np.ndarray, device: torch.device, fps: float, total: int,
-              timer) -> HandPass:
+              right_model: HandModel, k: np.ndarray, device: torch.device, fps: float, total: int) -> HandPass:
     """One hand's pass, with the fit on ``source``'s keypoints where it runs (empty: no fit)."""
     fitter = TrackFitter(model, right_model, k, fit_settings(options, source), device) if source else None
     return HandPass(
         side, nets.net.config.image_size,
         make_runner(nets.net, device, BATCH_SIZE, options.window, options.window_stride),
         KeypointReader(nets.keypoint_network(), device, BATCH_SIZE) if source == "network" else None,
-        model, k, HandStream(options, fps, fitter, timer), timer,
+        model, k, HandStream(options, fps, fitter),
         NetworkColours(model.f, total) if options.skin == "network" else None)
 
 

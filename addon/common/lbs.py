@@ -58,13 +58,18 @@ def lbs(
     parents: np.ndarray,
     weights: np.ndarray,
     transl: np.ndarray | None = None,
+    vertex_ids: np.ndarray | None = None,
 ) -> LBSOutput:
-    """betas (B, 10), full_pose (B, 48) axis-angle (global orient first) -> posed mesh and joints."""
+    """betas (B, 10), full_pose (B, 48) axis-angle (global orient first) -> posed mesh and joints.
+    ``vertex_ids``: only these vertices are posed (``vertices`` is (B, len(vertex_ids), 3)); the joints are the
+    same, as they come from the whole shaped rest mesh."""
     full_pose = np.asarray(full_pose, dtype=np.float64)
     batch = full_pose.shape[0]
     v_shaped = shaped_rest(v_template, shapedirs, betas)
     rest_joints = np.einsum("jv,bvc->bjc", j_regressor, v_shaped)
     rot = axis_angle_to_matrix(full_pose.reshape(batch, -1, 3))
+    if vertex_ids is not None:
+        v_shaped, posedirs, weights = v_shaped[:, vertex_ids], posedirs[vertex_ids], weights[vertex_ids]
     n_basis = posedirs.shape[-1]
     offsets = np.einsum("bk,vck->bvc", pose_features(rot)[:, :n_basis], posedirs)
     v_posed = v_shaped + offsets

@@ -139,16 +139,28 @@ class ResNet(nn.Module):
 
 
 def soft_argmax_3d(heatmaps: torch.Tensor) -> torch.Tensor:
-    """(B, J, D, H, W) logits -> (B, J, 3) expected (x, y, z) in voxel units (integral regression)."""
+    """(B, J, D, H, W) logits -> (B, J, 3) expected (x, y, z) in voxel units (integral regression).
+
+    The softmax's weighted sums as one matrix product over the (B, H*W, J*D) view, which a channels-last
+    convolution's output already is (flattening (D, H, W) instead would copy it)."""
     b, j, d, h, w = heatmaps.shape
-    prob = F.softmax(heatmaps.reshape(b, j, -1).float(), dim=-1).reshape(b, j, d, h, w)
-    xs = torch.arange(w, dtype=prob.dtype, device=prob.device)
-    ys = torch.arange(h, dtype=prob.dtype, device=prob.device)
-    zs = torch.arange(d, dtype=prob.dtype, device=prob.device)
-    x = (prob.sum(dim=(2, 3)) * xs).sum(-1)
-    y = (prob.sum(dim=(2, 4)) * ys).sum(-1)
-    z = (prob.sum(dim=(3, 4)) * zs).sum(-1)
-    return torch.stack([x, y, z], dim=-1)
+    x = heatmaps.float().permute(0, 3, 4, 1, 2).reshape(b, h * w, j * d)
+    peak = x.detach().amax(dim=1).reshape(b, 1, j, d).amax(dim=3, keepdim=True)  # per joint: any constant does
+    e = torch.exp(x.reshape(b, h * w, j, d) - peak).reshape(b, h * w, j * d)
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=e.dtype, device=e.device),
+                            torch.arange(w, dtype=e.dtype, device=e.device), indexing="ij")
+    grid = torch.stack([torch.ones_like(xs), xs, ys]).reshape(3, h * w)  # rows: 1, x, y per pixel
+    sums = torch.matmul(grid, e).reshape(b, 3, j, d)  # over the pixels, per joint and depth bin
+    total = sums[:, 0].sum(-1)
+    zs = torch.arange(d, dtype=e.dtype, device=e.device)
+    return torch.stack([sums[:, 1].sum(-1), sums[:, 2].sum(-1), (sums[:, 0] * zs).sum(-1)], dim=-1) / total[..., None]
+
+
+def pointwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """A 1x1, stride-1 convolution as a matrix product over the channels: on a channels-last input it is one
+    GEMM with no copies (torch's CPU convolution takes a slower path for 1x1 kernels at small batches)."""
+    out = F.linear(x.permute(0, 2, 3, 1), conv.weight.reshape(conv.out_channels, conv.in_channels), conv.bias)
+    return out.permute(0, 3, 1, 2)
 
 
 def sample_features(features: torch.Tensor, points_xy: torch.Tensor) -> torch.Tensor:

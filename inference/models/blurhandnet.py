@@ -22,6 +22,7 @@ from .blocks import (
     ResNet,
     TransformerBlock,
     matrix_to_axis_angle,
+    pointwise,
     rotation_6d_to_matrix,
     sample_features,
     soft_argmax_3d,
@@ -72,11 +73,11 @@ class Decoder(nn.Module):
 
     def forward(self, feats):
         x = self.up1(feats.stride32)
-        x = self.fuse1(torch.cat([x, self.skip1(feats.stride16)], 1))
+        x = self.fuse1(torch.cat([x, pointwise(self.skip1, feats.stride16)], 1))
         x = self.up2(x)
-        x = self.fuse2(torch.cat([x, self.skip2(feats.stride8)], 1))
+        x = self.fuse2(torch.cat([x, pointwise(self.skip2, feats.stride8)], 1))
         b, _, h, w = x.shape
-        hm = self.heatmap(x).reshape(b, self.joints, self.depth, h, w)
+        hm = pointwise(self.heatmap, x).reshape(b, self.joints, self.depth, h, w)
         return x, soft_argmax_3d(hm)
 
 

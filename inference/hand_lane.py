@@ -1,0 +1,156 @@
+"""A hand's pass (``hand_pass.py``) on two threads of its own: the networks read its frames on one while its
+earlier frames are placed and fitted on the other. The networks and the fit release Python's lock while they
+compute, so a hand's two halves, two hands and the detector's thread use the cores side by side.
+
+The job's thread pushes frames in (``push``) and collects the final samples (``take``, ``finish``), so chunk
+files are still written and announced from that one thread. The queues between the threads are short: a
+lane that falls behind holds the job's thread back, and through it the detector, so memory stays flat. An
+error on a lane's thread is raised on the job's thread; ``stop()`` ends both threads early (a cancelled job).
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Callable, Iterator, List, Optional
+
+import numpy as np
+import torch
+
+from .detect import Detection
+from .hand_pass import HandPass
+from .records import Sample
+
+DEPTH = 16  # frames waiting for the networks, and batches of reads waiting for the fit
+POLL_S = 0.1  # how often a blocked thread looks for a stop, an error or a cancel
+
+
+class LaneStopped(Exception):
+    """The lane was stopped while a thread waited."""
+
+
+class HandLane:
+    def __init__(self, hand_pass: HandPass, check: Callable[[], None] = lambda: None,
+                 threads: Callable[[], int] = lambda: 0):
+        """``check``: called while the job's thread waits; raises to stop waiting (a cancelled job).
+        ``threads``: torch's threads for the networks' next batch, as the cores free up (0: leave them); the fit's
+        tensors are small, and it keeps one."""
+        self.hand_pass, self.check, self.threads = hand_pass, check, threads
+        self._frames: queue.Queue = queue.Queue(DEPTH)  # (index, rgb, detection, box) or ("end", last_frame)
+        self._reads: queue.Queue = queue.Queue(DEPTH)  # (reads, last_frame or None)
+        self._samples: queue.Queue = queue.Queue()  # lists of final samples; None once the lane is through
+        self._stopped = threading.Event()
+        self._error: Optional[BaseException] = None
+        name = f"hand-mocap-{hand_pass.side}"
+        self._threads = [threading.Thread(target=self._guarded, args=(self._read_loop,), name=f"{name}-read",
+                                          daemon=True),
+                         threading.Thread(target=self._guarded, args=(self._fit_loop,), name=f"{name}-fit",
+                                          daemon=True)]
+        for t in self._threads:
+            t.start()
+
+    # -- the job's thread ---------------------------------------------------------------------------------
+    def push(self, index: int, rgb: np.ndarray, detection: Detection, box: np.ndarray) -> None:
+        self._put(self._frames, (index, rgb, detection, box), waiting=True)
+
+    def take(self) -> List[Sample]:
+        """The samples that became final since the last call (never waits)."""
+        self._raise_error()
+        out = []
+        while True:
+            try:
+                batch = self._samples.get_nowait()
+            except queue.Empty:
+                return out
+            if batch is None:
+                self._samples.put(None)  # through: stays so
+                return out
+            out += batch
+
+    def finish(self, last_frame: int) -> Iterator[List[Sample]]:
+        """Everything pushed read and fitted up to footage frame ``last_frame``: the final samples, batch by batch
+        as they come (so keys stream while the last frames are fitted)."""
+        self._put(self._frames, ("end", last_frame), waiting=True)
+        while True:
+            try:
+                batch = self._samples.get(timeout=POLL_S)
+            except queue.Empty:
+                self._raise_error()
+                self.check()
+                continue
+            if batch is None:
+                break
+            yield batch
+        for t in self._threads:
+            t.join()
+        self._raise_error()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        for t in self._threads:
+            t.join(timeout=10)
+
+    # -- the lane's threads -------------------------------------------------------------------------------
+    def _read_loop(self) -> None:
+        p, threads = self.hand_pass, 0
+        while True:
+            item = self._get(self._frames)
+            wanted = self.threads()
+            if wanted and wanted != threads:  # this thread's own count (OpenMP keeps one per thread)
+                torch.set_num_threads(threads := wanted)
+            if item[0] == "end":
+                self._put(self._reads, (p.read_rest(), item[1]))
+                return
+            reads = p.read(*item)
+            if reads:
+                self._put(self._reads, (reads, None))
+
+    def _fit_loop(self) -> None:
+        p = self.hand_pass
+        if self.threads():
+            torch.set_num_threads(1)
+        while True:
+            reads, last_frame = self._get(self._reads)
+            samples = p.fit(reads)
+            if last_frame is not None:
+                self._samples.put(samples + p.fit_rest(last_frame))
+                self._samples.put(None)
+                return
+            if samples:
+                self._samples.put(samples)
+
+    def _guarded(self, loop: Callable[[], None]) -> None:
+        try:
+            loop()
+        except LaneStopped:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - raised on the job's thread
+            if self._error is None:
+                self._error = exc
+            self._stopped.set()
+
+    # -- waiting --------------------------------------------------------------------------------------------
+    def _get(self, q: queue.Queue):
+        while True:
+            try:
+                return q.get(timeout=POLL_S)
+            except queue.Empty:
+                if self._stopped.is_set():
+                    raise LaneStopped() from None
+
+    def _put(self, q: queue.Queue, item, waiting: bool = False) -> None:
+        """``waiting``: the job's thread, which raises a lane's error and answers ``check`` while it waits."""
+        while True:
+            if waiting:
+                self._raise_error()
+            try:
+                q.put(item, timeout=POLL_S)
+                return
+            except queue.Full:
+                if waiting:
+                    self.check()
+                elif self._stopped.is_set():
+                    raise LaneStopped() from None
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
