@@ -1,6 +1,7 @@
-"""A hand's pass (``hand_pass.py``) on two threads of its own: the networks read its frames on one while its
-earlier frames are placed and fitted on the other. The networks and the fit release Python's lock while they
-compute, so a hand's two halves, two hands and the detector's thread use the cores side by side.
+"""A hand's pass (``hand_pass.py``) on threads of its own: the hand network reads its frames on one (and the
+keypoint network, where the fit follows its points, on another) while its earlier frames are placed and fitted
+on the last. The networks and the fit release Python's lock while they compute, so a hand's parts, two hands
+and the detector's thread use the cores side by side.
 
 The job's thread pushes frames in (``push``) and collects the final samples (``take``, ``finish``), so chunk
 files are still written and announced from that one thread. The queues between the threads are short: a
@@ -11,13 +12,14 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 import numpy as np
 import torch
 
 from .detect import Detection
-from .hand_pass import HandPass
+from .hand_pass import HandPass, NetworkRead
+from .keypoint_reader import FrameKeypoints
 from .records import Sample
 
 DEPTH = 16  # frames waiting for the networks, and batches of reads waiting for the fit
@@ -37,6 +39,10 @@ class HandLane:
         self.hand_pass, self.check, self.threads = hand_pass, check, threads
         self._frames: queue.Queue = queue.Queue(DEPTH)  # (index, rgb, detection, box) or ("end", last_frame)
         self._reads: queue.Queue = queue.Queue(DEPTH)  # (reads, last_frame or None)
+        reads_keypoints = hand_pass.reader is not None
+        self._frame_keypoints: queue.Queue = queue.Queue(DEPTH)  # as _frames, for the keypoint network
+        self._keypoints: Dict[int, FrameKeypoints] = {}  # read by the keypoint network, not yet fitted
+        self._keypoints_ready = threading.Condition()
         self._samples: queue.Queue = queue.Queue()  # lists of final samples; None once the lane is through
         self._stopped = threading.Event()
         self._error: Optional[BaseException] = None
@@ -45,12 +51,17 @@ class HandLane:
                                           daemon=True),
                          threading.Thread(target=self._guarded, args=(self._fit_loop,), name=f"{name}-fit",
                                           daemon=True)]
+        if reads_keypoints:
+            self._threads.append(threading.Thread(target=self._guarded, args=(self._keypoint_loop,),
+                                                  name=f"{name}-keypoints", daemon=True))
         for t in self._threads:
             t.start()
 
     # -- the job's thread ---------------------------------------------------------------------------------
     def push(self, index: int, rgb: np.ndarray, detection: Detection, box: np.ndarray) -> None:
         self._put(self._frames, (index, rgb, detection, box), waiting=True)
+        if self.hand_pass.reader is not None:
+            self._put(self._frame_keypoints, (index, rgb, box), waiting=True)
 
     def take(self) -> List[Sample]:
         """The samples that became final since the last call (never waits)."""
@@ -70,6 +81,8 @@ class HandLane:
         """Everything pushed read and fitted up to footage frame ``last_frame``: the final samples, batch by batch
         as they come (so keys stream while the last frames are fitted)."""
         self._put(self._frames, ("end", last_frame), waiting=True)
+        if self.hand_pass.reader is not None:
+            self._put(self._frame_keypoints, ("end",), waiting=True)
         while True:
             try:
                 batch = self._samples.get(timeout=POLL_S)
@@ -104,13 +117,39 @@ class HandLane:
             if reads:
                 self._put(self._reads, (reads, None))
 
+    def _keypoint_loop(self) -> None:
+        p = self.hand_pass
+        if self.threads():
+            torch.set_num_threads(1)
+        while True:
+            item = self._get(self._frame_keypoints)
+            done = p.keypoints_rest() if item[0] == "end" else p.read_keypoints(*item)
+            with self._keypoints_ready:
+                self._keypoints.update(done)
+                self._keypoints_ready.notify_all()
+            if item[0] == "end":
+                return
+
+    def _with_keypoints(self, reads: List[NetworkRead]) -> List[NetworkRead]:
+        """``reads`` with the keypoint network's points, once it has read their frames."""
+        if self.hand_pass.reader is None:
+            return reads
+        for r in reads:
+            with self._keypoints_ready:
+                while r.output.frame not in self._keypoints:
+                    if self._stopped.is_set():
+                        raise LaneStopped()
+                    self._keypoints_ready.wait(POLL_S)
+                r.keypoints = self._keypoints.pop(r.output.frame)
+        return reads
+
     def _fit_loop(self) -> None:
         p = self.hand_pass
         if self.threads():
             torch.set_num_threads(1)
         while True:
             reads, last_frame = self._get(self._reads)
-            samples = p.fit(reads)
+            samples = p.fit(self._with_keypoints(reads))
             if last_frame is not None:
                 self._samples.put(samples + p.fit_rest(last_frame))
                 self._samples.put(None)

@@ -1,11 +1,12 @@
 """One hand's frames through the networks and the fit, in order, in two halves that can run side by side:
 
-- **read** (``read`` / ``read_rest``): the hand's crops through the network (stage ``model``) and the keypoint
-  network (``keypoints``), as :class:`NetworkRead` records;
+- **read** (``read`` / ``read_rest``): the hand's crops through the network (stage ``model``), as
+  :class:`NetworkRead` records, and (``read_keypoints`` / ``keypoints_rest``) through the keypoint network
+  (``keypoints``) where the fit follows its points;
 - **fit** (``fit`` / ``fit_rest``): each read placed in the footage (``place``), fitted (``fit``) and turned into
   keys (``stream``). Keys come out as soon as they are final.
 
-``hand_lane.py`` runs each half on a thread of its own; each half has its own stage timer.
+``hand_lane.py`` runs each on a thread of its own; each has its own stage timer.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ class NetworkRead:
     output: FrameOutput
     detection: Detection
     affine: np.ndarray  # image -> crop pixels of the hand network's crop
-    keypoints: Optional[FrameKeypoints]  # the keypoint network's, where the fit follows them
+    keypoints: Optional[FrameKeypoints] = None  # the keypoint network's, where the fit follows them
 
 
 class HandPass:
@@ -43,7 +44,7 @@ class HandPass:
         self.side, self.crop_size = side, crop_size
         self.runner, self.reader, self.model, self.k = runner, reader, model, k
         self.stream, self.colours = stream, colours
-        self.read_timer, self.fit_timer = StageTimer(), stream.timer
+        self.read_timer, self.keypoint_timer, self.fit_timer = StageTimer(), StageTimer(), stream.timer
         self.mirrored = side == "left"  # the networks see right hands: a left hand's crops are mirrored
         self.waiting: Dict[int, tuple] = {}  # frame -> (detection, crop affine) inside the runner, not yet out
         self.last_pushed: Optional[int] = None
@@ -52,11 +53,7 @@ class HandPass:
     def read(self, index: int, rgb: np.ndarray, detection: Detection, box: np.ndarray) -> List[NetworkRead]:
         """Footage frame ``index``, where the hand was seen (``detection``), cropped at ``box``; the frames the
         networks have finished reading."""
-        timer = self.read_timer
-        if self.reader is not None:
-            with timer("keypoints"):
-                self.reader.push(index, rgb, box, self.mirrored)
-        with timer("model"):
+        with self.read_timer("model"):
             self.waiting[index] = (detection, crop_affine(box, self.crop_size, mirror=self.mirrored))
             outputs = self.runner.push(index, normalise(crop_image(rgb, box, self.crop_size, mirror=self.mirrored)))
         return self._reads(outputs)
@@ -67,15 +64,18 @@ class HandPass:
         return self._reads(outputs)
 
     def _reads(self, outputs: List[FrameOutput]) -> List[NetworkRead]:
-        out = []
-        for o in outputs:
-            det, affine = self.waiting.pop(o.frame)
-            keypoints = None
-            if self.reader is not None:
-                with self.read_timer("keypoints"):
-                    keypoints = self.reader.take(o.frame)
-            out.append(NetworkRead(o, det, affine, keypoints))
-        return out
+        return [NetworkRead(o, *self.waiting.pop(o.frame)) for o in outputs]
+
+    def read_keypoints(self, index: int, rgb: np.ndarray, box: np.ndarray) -> Dict[int, FrameKeypoints]:
+        """The keypoint network's reading of frame ``index`` (where the fit follows it): the frames it has
+        finished."""
+        with self.keypoint_timer("keypoints"):
+            self.reader.push(index, rgb, box, self.mirrored)
+            return self.reader.finished()
+
+    def keypoints_rest(self) -> Dict[int, FrameKeypoints]:
+        with self.keypoint_timer("keypoints"):
+            return self.reader.finished(flush=True)
 
     # -- the fit half -------------------------------------------------------------------------------------
     def fit(self, reads: List[NetworkRead]) -> List[Sample]:

@@ -2,7 +2,8 @@
 fitting stage fits, in image pixels, with the network's expected error of each.
 
 Crops are batched like the hand network's; :meth:`KeypointReader.take` runs whatever is still buffered when a
-frame's keypoints are wanted, so it works whichever order a runner hands its frames back in. Left hands are
+frame's keypoints are wanted, so it works whichever order a runner hands its frames back in, and
+:meth:`KeypointReader.finished` hands on whatever has been read (a job's lane, ``hand_lane.py``). Left hands are
 read in the mirrored crop (the network, like the hand models, sees right hands) and mapped back. The network
 reads a crop ``READ_CROP`` times the hand network's box (docs/models.md: the keypoint network).
 """
@@ -71,6 +72,13 @@ class KeypointReader:
         if frame not in self.done and any(f == frame for f, *_ in self.pending):
             self._run()
         return self.done.pop(frame, None)
+
+    def finished(self, flush: bool = False) -> Dict[int, FrameKeypoints]:
+        """The frames read so far, each given once; ``flush``: the crops still buffered read first."""
+        if flush:
+            self._run()
+        out, self.done = self.done, {}
+        return out
 
     @torch.inference_mode()
     def _run(self) -> None:

@@ -46,9 +46,9 @@ NETWORK_STRAIGHT = 1.0
 
 def share_cores(busy: int) -> int:
     """Torch's threads per operation for a thread that shares the CPU with ``busy`` others computing (OpenMP's
-    threads spin while they wait, so more threads than cores slow everything); 0 where the device is not the
-    CPU or ``OMP_NUM_THREADS`` decides."""
-    return 0 if "OMP_NUM_THREADS" in os.environ else max(1, (os.cpu_count() or 1) // (busy + 1))
+    threads spin while they wait, so more threads than cores slow everything); 0 where ``OMP_NUM_THREADS``
+    decides."""
+    return 0 if "OMP_NUM_THREADS" in os.environ else max(1, (os.cpu_count() or 1) // (max(0, busy) + 1))
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -202,7 +202,8 @@ class StreamingJob:
         for side, lane in self.lanes.items():
             for batch in lane.finish(last):
                 self.writer.add(side, batch)
-            for timer in (lane.hand_pass.read_timer, lane.hand_pass.fit_timer):
+            p = lane.hand_pass
+            for timer in (p.read_timer, p.keypoint_timer, p.fit_timer):
                 for stage, seconds in timer.seconds.items():
                     self.ctx.timer.seconds[stage] = self.ctx.timer.seconds.get(stage, 0.0) + seconds
         return {side: self.writer.whole(side) for side in self.lanes if self.writer.whole(side) is not None}
@@ -283,7 +284,8 @@ class StreamingJob:
         detector while it runs (0 off the CPU)."""
         if self.device.type != "cpu":
             return 0
-        return share_cores(busy=len(self.lanes) - 1 + self.detecting())
+        reading = sum(1 + (lane.hand_pass.reader is not None) for lane in self.lanes.values())
+        return share_cores(busy=max(0, reading - 1) + self.detecting())
 
     # -- handing frames on -------------------------------------------------------------------------------
     def _hand_on(self, hand: Hand, upto: int) -> None:
