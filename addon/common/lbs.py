@@ -23,7 +23,8 @@ class LBSOutput:
 def shaped_rest(v_template: np.ndarray, shapedirs: np.ndarray, betas: np.ndarray) -> np.ndarray:
     """(B, 10) betas -> (B, V, 3) rest vertices."""
     nb = shapedirs.shape[-1]
-    return v_template[None] + np.einsum("bl,vcl->bvc", np.asarray(betas, dtype=np.float64)[:, :nb], shapedirs)
+    betas = np.asarray(betas, dtype=np.float64)[:, :nb]
+    return v_template[None] + (betas @ shapedirs.reshape(-1, nb).T).reshape(len(betas), *shapedirs.shape[:2])
 
 
 def pose_features(rot_mats: np.ndarray) -> np.ndarray:
@@ -66,7 +67,7 @@ def lbs(
     full_pose = np.asarray(full_pose, dtype=np.float64)
     batch = full_pose.shape[0]
     v_shaped = shaped_rest(v_template, shapedirs, betas)
-    rest_joints = np.einsum("jv,bvc->bjc", j_regressor, v_shaped)
+    rest_joints = j_regressor @ v_shaped  # (B, J, 3)
     rot = axis_angle_to_matrix(full_pose.reshape(batch, -1, 3))
     if vertex_ids is not None:
         v_shaped, posedirs, weights = v_shaped[:, vertex_ids], posedirs[vertex_ids], weights[vertex_ids]
