@@ -66,6 +66,19 @@ def _hello():
                    python=f"{platform.python_version()} ({sys.executable})", torch=torch.__version__)
 
 
+def _preload() -> None:
+    """What a job imports, imported while the worker waits for its first job, so a worker started ahead (the
+    add-on starts one when its file browser opens) begins that job at once. A job that comes meanwhile waits
+    for them; a missing piece is reported by the job that needs it."""
+    import importlib
+
+    for name in ("inference.streaming", "mediapipe.python.solutions.hands", "tflite_runtime.interpreter"):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - see above
+            return
+
+
 def _run(start: P.Start, out: Channel, cancel: threading.Event) -> None:
     from .pipeline import run_job
 
@@ -114,6 +127,8 @@ def main() -> int:
             out.send(P.Heartbeat(time.time()))
 
     threading.Thread(target=beat, daemon=True).start()
+    preload = threading.Thread(target=_preload, daemon=True)
+    preload.start()
     jobs: "queue.Queue[P.Start | None]" = queue.Queue()
     cancels = {}
 
@@ -144,6 +159,7 @@ def main() -> int:
         start = jobs.get()
         if start is None:
             break
+        preload.join()  # a job's own imports beside the preload's could deadlock on the module locks
         cancel = cancels[start.job_id]
         if cancel.is_set():
             out.send(P.Error(start.job_id, "cancelled"))

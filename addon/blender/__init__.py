@@ -8,6 +8,8 @@ def register() -> None:
 
 
 def unregister() -> None:
+    from ..common import kept_worker
     from . import ui
 
     ui.unregister()
+    kept_worker.release()

@@ -2,7 +2,8 @@
 
 A timer drains the worker's events on the main thread (the only thread that touches Blender data); the
 progress bar and status text follow the job; Esc cancels within the worker's grace time and keeps the keys
-received. The operator registers with UNDO, so one undo step removes the whole import.
+received. The worker starts when the file browser opens and is kept for the next import
+(``addon/common/kept_worker.py``). The operator registers with UNDO, so one undo step removes the whole import.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import bpy
 from bpy.props import BoolProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
+from ..common import kept_worker
 from ..common.job_options import JobOptionError
 from ..common.worker_client import WorkerClient, WorkerError
 from .job_properties import options_from, properties
@@ -49,6 +51,9 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
     def invoke(self, context, event):
         if self.filepath:  # given (e.g. the sidebar's active Movie Clip): no file browser
             return self.execute(context)
+        if not bpy.app.background:  # the worker loads while the user picks the footage
+            settings = worker_settings(context)
+            kept_worker.prestart(settings.python, settings.root or None)
         return super().invoke(context, event)
 
     def execute(self, context):
@@ -66,13 +71,14 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
                 self.report({"ERROR"}, f"Hand Mocap: {exc}")
                 return {"CANCELLED"}
             return self._report(self._job, "error" if self._job.error else "done")
-        self._client = WorkerClient(settings.python, settings.root or None)
+        self._job = VideoImport(start, show_confidence=self.show_confidence)
         try:
-            self._client.launch()
+            self._client, ready = kept_worker.take(settings.python, settings.root or None)
+            if ready:  # a kept worker said hello to an earlier import: the job goes now
+                self._client.send(start)
         except WorkerError as exc:
             self.report({"ERROR"}, f"Hand Mocap: {exc}")
             return {"CANCELLED"}
-        self._job = VideoImport(start, show_confidence=self.show_confidence)
         wm = context.window_manager
         self._timer = wm.event_timer_add(0.1, window=context.window)
         wm.progress_begin(0, 1000)
@@ -106,7 +112,10 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
         wm.progress_end()
         if context.workspace is not None:
             context.workspace.status_text_set(None)
-        self._client.stop(grace=1.0)
+        if how == "cancelled":  # the cancel stopped it
+            self._client.stop(grace=1.0)
+        else:  # kept for the next import while it is well
+            kept_worker.keep(self._client)
         return self._report(self._job, how)
 
     def _report(self, job: VideoImport, how: str):

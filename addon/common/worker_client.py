@@ -143,6 +143,11 @@ class WorkerClient:
             self._failed = True
             self.events.put(WorkerFailure(message, self.log_text()))
 
+    @property
+    def running(self) -> bool:
+        """Launched, still alive, and not failed or stopped by this client."""
+        return self.proc is not None and self.proc.poll() is None and not self._failed
+
     # -- running ----------------------------------------------------------------------------------------
     def send(self, message) -> None:
         if self.proc is None or self.proc.stdin is None or self.proc.poll() is not None:
