@@ -8,13 +8,13 @@ One streaming pass over the footage, in named stages, each timed by one
    rest (``frame_source.py``, ``detect.py``), joined into tracks as they come (``tracking.py``);
 3. **side**: once a track has been seen long enough, which hand it is and which keypoints its fit follows
    (``side.py``);
-4. per hand (``hand_pass.py``): **model** (the network on the hand's crops), **keypoints** (the keypoint
-   network, where the fit follows its points), **place**, **fit** (``fit/``) and **stream** (``hand_stream.py``):
-   keys written as chunk files as soon as they are final (``streaming.py``);
+4. per hand (``hand_pass.py``, on lanes of its own: ``hand_lane.py``): **model** (the network on the hand's
+   crops), **keypoints** (the keypoint network, where the fit follows its points), **place**, **fit** (``fit/``)
+   and **stream** (``hand_stream.py``): keys written as chunk files as soon as they are final (``streaming.py``);
 5. **colours** (optional) and **save**: the complete sequence per hand.
 
-Detection starts before torch is imported and runs beside the other stages, so the stages' seconds add up to
-more than the job's. Memory stays flat with the footage's length: frames wait only until their hands' boxes and
+Detection starts before torch is imported and runs beside the other stages, as each hand's lanes run beside
+each other, so the stages' seconds add up to more than the job's. Memory stays flat with the footage's length: frames wait only until their hands' boxes and
 sides are known.
 """
 from __future__ import annotations
