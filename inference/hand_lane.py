@@ -6,7 +6,7 @@ and the detector's thread use the cores side by side.
 The job's thread pushes frames in (``push``) and collects the final samples (``take``, ``finish``), so chunk
 files are still written and announced from that one thread. The queues between the threads are short: a
 lane that falls behind holds the job's thread back, and through it the detector, so memory stays flat. An
-error on a lane's thread is raised on the job's thread; ``stop()`` ends both threads early (a cancelled job).
+error on a lane's thread is raised on the job's thread; ``stop()`` ends its threads early (a cancelled job).
 """
 from __future__ import annotations
 

@@ -112,10 +112,10 @@ class HANDMOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
         wm.progress_end()
         if context.workspace is not None:
             context.workspace.status_text_set(None)
-        if how == "cancelled":  # the cancel stopped it
-            self._client.stop(grace=1.0)
-        else:  # kept for the next import while it is well
+        if how == "done":  # its job is over and it is well: kept for the next import
             kept_worker.keep(self._client)
+        else:  # cancelled, failed, or its results could not be applied (its job may still run)
+            self._client.stop(grace=1.0)
         return self._report(self._job, how)
 
     def _report(self, job: VideoImport, how: str):
