@@ -3,16 +3,17 @@ keypoint network, where the fit follows its points, on another) while its earlie
 on the last. The networks and the fit release Python's lock while they compute, so a hand's parts, two hands
 and the detector's thread use the cores side by side.
 
-The job's thread pushes frames in (``push``) and collects the final samples (``take``, ``finish``), so chunk
-files are still written and announced from that one thread. The queues between the threads are short: a
-lane that falls behind holds the job's thread back, and through it the detector, so memory stays flat. An
-error on a lane's thread is raised on the job's thread; ``stop()`` ends its threads early (a cancelled job).
+The job's thread pushes frames in (``push``) and waits for the end (``finish``); the fit's thread hands each
+batch of final samples on (``deliver``: the job's chunk writer) as soon as they are final, so a crash later in
+the job keeps them. The queues between the threads are short: a lane that falls behind holds the job's thread
+back, and through it the detector, so memory stays flat. An error on a lane's thread is raised on the job's
+thread; ``stop()`` ends its threads early (a cancelled job).
 """
 from __future__ import annotations
 
 import queue
 import threading
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -31,19 +32,20 @@ class LaneStopped(Exception):
 
 
 class HandLane:
-    def __init__(self, hand_pass: HandPass, check: Callable[[], None] = lambda: None,
-                 threads: Callable[[], int] = lambda: 0):
-        """``check``: called while the job's thread waits; raises to stop waiting (a cancelled job).
+    def __init__(self, hand_pass: HandPass, deliver: Callable[[List[Sample]], None],
+                 check: Callable[[], None] = lambda: None, threads: Callable[[], int] = lambda: 0):
+        """``deliver``: called on the fit's thread with each batch of final samples, in order.
+        ``check``: called while the job's thread waits; raises to stop waiting (a cancelled job).
         ``threads``: torch's threads for the networks' next batch, as the cores free up (0: leave them); the fit's
         tensors are small, and it keeps one."""
-        self.hand_pass, self.check, self.threads = hand_pass, check, threads
+        self.hand_pass, self.deliver, self.check, self.threads = hand_pass, deliver, check, threads
         self._frames: queue.Queue = queue.Queue(DEPTH)  # (index, rgb, detection, box) or ("end", last_frame)
         self._reads: queue.Queue = queue.Queue(DEPTH)  # (reads, last_frame or None)
         reads_keypoints = hand_pass.reader is not None
         self._frame_keypoints: queue.Queue = queue.Queue(DEPTH)  # as _frames, for the keypoint network
         self._keypoints: Dict[int, FrameKeypoints] = {}  # read by the keypoint network, not yet fitted
         self._keypoints_ready = threading.Condition()
-        self._samples: queue.Queue = queue.Queue()  # lists of final samples; None once the lane is through
+        self._through = threading.Event()  # every sample delivered
         self._stopped = threading.Event()
         self._error: Optional[BaseException] = None
         name = f"hand-mocap-{hand_pass.side}"
@@ -63,36 +65,14 @@ class HandLane:
         if self.hand_pass.reader is not None:
             self._put(self._frame_keypoints, (index, rgb, box), waiting=True)
 
-    def take(self) -> List[Sample]:
-        """The samples that became final since the last call (never waits)."""
-        self._raise_error()
-        out = []
-        while True:
-            try:
-                batch = self._samples.get_nowait()
-            except queue.Empty:
-                return out
-            if batch is None:
-                self._samples.put(None)  # through: stays so
-                return out
-            out += batch
-
-    def finish(self, last_frame: int) -> Iterator[List[Sample]]:
-        """Everything pushed read and fitted up to footage frame ``last_frame``: the final samples, batch by batch
-        as they come (so keys stream while the last frames are fitted)."""
+    def finish(self, last_frame: int) -> None:
+        """Returns once everything pushed has been read, fitted up to footage frame ``last_frame`` and delivered."""
         self._put(self._frames, ("end", last_frame), waiting=True)
         if self.hand_pass.reader is not None:
             self._put(self._frame_keypoints, ("end",), waiting=True)
-        while True:
-            try:
-                batch = self._samples.get(timeout=POLL_S)
-            except queue.Empty:
-                self._raise_error()
-                self.check()
-                continue
-            if batch is None:
-                break
-            yield batch
+        while not self._through.wait(POLL_S):
+            self._raise_error()
+            self.check()
         for t in self._threads:
             t.join()
         self._raise_error()
@@ -151,11 +131,12 @@ class HandLane:
             reads, last_frame = self._get(self._reads)
             samples = p.fit(self._with_keypoints(reads))
             if last_frame is not None:
-                self._samples.put(samples + p.fit_rest(last_frame))
-                self._samples.put(None)
-                return
+                samples += p.fit_rest(last_frame)
             if samples:
-                self._samples.put(samples)
+                self.deliver(samples)
+            if last_frame is not None:
+                self._through.set()
+                return
 
     def _guarded(self, loop: Callable[[], None]) -> None:
         try:

@@ -3,7 +3,9 @@ the networks, the fit and into chunk files (``pipeline.py`` runs it; this module
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
@@ -30,6 +32,7 @@ from .models.blocks import fold_batchnorm
 from .records import Sample
 from .runners import make_runner
 from .side import SideCrop, side_evidence
+from .stage_timer import StageTimer
 from .tracking import SMOOTH_REACH, OnlineTracker, Track, confirm_frames
 
 BATCH_SIZE = 8  # crops per network call
@@ -189,8 +192,6 @@ class StreamingJob:
             if hand.side:
                 self._hand_on(hand, index - SMOOTH_REACH if index - hand.track.last_frame <= SMOOTH_REACH
                               else hand.track.last_frame)
-        for side, lane in self.lanes.items():
-            self.writer.add(side, lane.take())
         self._forget(index)
 
     def finish(self, last: int) -> Dict[str, MotionSequence]:
@@ -199,9 +200,9 @@ class StreamingJob:
         for hand in self.hands:
             if hand.side:
                 self._hand_on(hand, hand.track.last_frame)
-        for side, lane in self.lanes.items():
-            for batch in lane.finish(last):
-                self.writer.add(side, batch)
+        for lane in self.lanes.values():
+            lane.finish(last)
+        for lane in self.lanes.values():
             p = lane.hand_pass
             for timer in (p.read_timer, p.keypoint_timer, p.fit_timer):
                 for stage, seconds in timer.seconds.items():
@@ -274,9 +275,10 @@ class StreamingJob:
         hand.source = keypoint_source(hand.track, self.options, self.ctx, hand.number) if fits else ""
         if side not in self.lanes:
             with self.ctx.timer("read"):
-                self.lanes[side] = HandLane(hand_pass(side, hand.source, self.options, self.nets, self.models[side],
-                                                      self.models["right"], self.k, self.device, self.info.fps,
-                                                      self.total), self.ctx.check_cancel, self._read_threads)
+                p = hand_pass(side, hand.source, self.options, self.nets, self.models[side], self.models["right"],
+                              self.k, self.device, self.info.fps, self.total)
+                self.lanes[side] = HandLane(p, functools.partial(self.writer.add, side, timer=p.fit_timer),
+                                            self.ctx.check_cancel, self._read_threads)
         self.holder[side] = hand
 
     def _read_threads(self) -> int:
@@ -334,23 +336,26 @@ def save_sequence(seq: MotionSequence, path: Path) -> Path:
 
 class ChunkWriter:
     """Each batch of final keys as a chunk file in the job folder (announced with ``partial``), and the whole
-    sequence per hand at the end."""
+    sequence per hand at the end. Each hand's lane adds from its own thread: one at a time."""
 
     def __init__(self, job_dir: Path, info, model: str, k: np.ndarray, ctx: JobContext):
         self.job_dir, self.info, self.model, self.k, self.ctx = job_dir, info, model, k, ctx
         self.samples: Dict[str, List[Sample]] = {}
         self.count = 0
+        self.lock = threading.Lock()
 
-    def add(self, side: str, new: List[Sample]) -> None:
+    def add(self, side: str, new: List[Sample], timer: Optional[StageTimer] = None) -> None:
+        """``timer``: the calling thread's stage timer (default: the job's)."""
         if not new:
             return
-        self.samples.setdefault(side, []).extend(new)
-        seq = self._sequence(side, new)
-        with self.ctx.timer("save"):
-            path = save_sequence(seq, self.job_dir / f"{side}_chunk{self.count:05d}.npz")
-        failpoints.reached("chunk", path)
-        self.count += 1
-        self.ctx.emit("partial", {"hand": side, "path": str(path), "frames": [float(f) for f in seq.frames]})
+        with self.lock:
+            self.samples.setdefault(side, []).extend(new)
+            seq = self._sequence(side, new)
+            with (timer or self.ctx.timer)("save"):
+                path = save_sequence(seq, self.job_dir / f"{side}_chunk{self.count:05d}.npz")
+            failpoints.reached("chunk", path)
+            self.count += 1
+            self.ctx.emit("partial", {"hand": side, "path": str(path), "frames": [float(f) for f in seq.frames]})
 
     def whole(self, side: str) -> Optional[MotionSequence]:
         samples = self.samples.get(side)

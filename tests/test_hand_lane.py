@@ -1,5 +1,6 @@
 """A hand's lane (inference/hand_lane.py): the hand's pass on threads of its own gives the keys the pass gives
-run in order on one thread; a fault on a lane's thread reaches the job's thread; a stop ends the threads."""
+run in order on one thread, delivered batch by batch as they are final; a fault on a lane's thread reaches the
+job's thread; a cancel ends the threads."""
 from __future__ import annotations
 
 import threading
@@ -67,15 +68,13 @@ def in_order(p, pushes):
 def test_a_lane_gives_the_keys_of_the_pass_run_in_order(clip):
     new_pass, pushes = clip
     expected = in_order(new_pass(), pushes)
-    lane = HandLane(new_pass())
-    got, early = [], []
+    got, batches = [], []
+    lane = HandLane(new_pass(), lambda samples: (got.extend(samples), batches.append(threading.current_thread())))
     for item in pushes:
         lane.push(*item)
-        early += lane.take()
-    for batch in lane.finish(pushes[-1][0]):
-        got += batch
-    got = early + got
+    lane.finish(pushes[-1][0])
     assert len(pushes) >= FRAMES - 2, "the detector should follow the sample clip's hand"
+    assert len(batches) >= 2 and threading.current_thread() not in batches  # delivered as final, by the lane
     assert [s.frame for s in got] == [s.frame for s in expected]
     assert_close(np.stack([s.pose for s in got]), np.stack([s.pose for s in expected]), 0.05, "poses")
     assert_close(np.stack([s.transl for s in got]), np.stack([s.transl for s in expected]), 0.01, "translations")
@@ -86,12 +85,11 @@ def test_a_fault_on_a_lanes_thread_is_raised_on_the_jobs_thread(clip, monkeypatc
     new_pass, pushes = clip
     monkeypatch.setattr(failpoints, "_POINT", ("fit", "raise", 1))
     monkeypatch.setattr(failpoints, "_COUNTS", {})
-    lane = HandLane(new_pass())
+    lane = HandLane(new_pass(), lambda samples: None)
     with pytest.raises(failpoints.InjectedFault, match="injected fault at fit"):
         for item in pushes:
             lane.push(*item)
-        for _ in lane.finish(pushes[-1][0]):
-            pass
+        lane.finish(pushes[-1][0])
     lane.stop()
     assert not any(t.is_alive() for t in lane._threads)
 
@@ -104,14 +102,13 @@ def test_a_cancel_while_the_job_waits_on_a_lane_stops_its_threads(clip):
         if cancel.is_set():
             raise RuntimeError("cancelled")
 
-    lane = HandLane(new_pass(), check)
+    lane = HandLane(new_pass(), lambda samples: None, check)
     cancel.set()
     start = time.perf_counter()
     with pytest.raises(RuntimeError, match="cancelled"):
         for item in pushes * 4:  # more than the queues hold: the job's thread waits, and answers the cancel
             lane.push(*item)
-        for _ in lane.finish(pushes[-1][0]):
-            pass
+        lane.finish(pushes[-1][0])
     lane.stop()
     assert time.perf_counter() - start < 30
     assert not any(t.is_alive() for t in lane._threads)
