@@ -15,7 +15,7 @@ import torch
 
 from addon.common.hand_model import HandModel
 from addon.common.job_options import JobOptions
-from addon.common.motion_sequence import MotionSequence
+from addon.common.motion_sequence import MotionSequence, concatenate
 
 from . import failpoints
 from .catalog import DEFAULT_MODEL, KEYPOINT_CHECKPOINT, ModelUnavailable, checkpoint_dir, resolve_checkpoint
@@ -207,7 +207,7 @@ class StreamingJob:
             for timer in (p.read_timer, p.keypoint_timer, p.fit_timer):
                 for stage, seconds in timer.seconds.items():
                     self.ctx.timer.seconds[stage] = self.ctx.timer.seconds.get(stage, 0.0) + seconds
-        return {side: self.writer.whole(side) for side in self.lanes if self.writer.whole(side) is not None}
+        return {side: seq for side, seq in ((side, self.writer.whole(side)) for side in self.lanes) if seq is not None}
 
     def stop(self) -> None:
         """The lanes' threads ended (after ``finish``, or early on an error or a cancel)."""
@@ -336,11 +336,12 @@ def save_sequence(seq: MotionSequence, path: Path) -> Path:
 
 class ChunkWriter:
     """Each batch of final keys as a chunk file in the job folder (announced with ``partial``), and the whole
-    sequence per hand at the end. Each hand's lane adds from its own thread: one at a time."""
+    sequence per hand at the end, joined from the chunks' arrays (what the job keeps for the whole sequence:
+    about 2 KB a footage frame). Each hand's lane adds from its own thread: one at a time."""
 
     def __init__(self, job_dir: Path, info, model: str, k: np.ndarray, ctx: JobContext):
         self.job_dir, self.info, self.model, self.k, self.ctx = job_dir, info, model, k, ctx
-        self.samples: Dict[str, List[Sample]] = {}
+        self.chunks: Dict[str, List[MotionSequence]] = {}
         self.count = 0
         self.lock = threading.Lock()
 
@@ -349,8 +350,8 @@ class ChunkWriter:
         if not new:
             return
         with self.lock:
-            self.samples.setdefault(side, []).extend(new)
             seq = self._sequence(side, new)
+            self.chunks.setdefault(side, []).append(seq)
             with (timer or self.ctx.timer)("save"):
                 path = save_sequence(seq, self.job_dir / f"{side}_chunk{self.count:05d}.npz")
             failpoints.reached("chunk", path)
@@ -358,8 +359,8 @@ class ChunkWriter:
             self.ctx.emit("partial", {"hand": side, "path": str(path), "frames": [float(f) for f in seq.frames]})
 
     def whole(self, side: str) -> Optional[MotionSequence]:
-        samples = self.samples.get(side)
-        return self._sequence(side, samples) if samples else None
+        chunks = self.chunks.get(side)
+        return concatenate(chunks) if chunks else None
 
     def _sequence(self, side: str, samples: List[Sample]) -> MotionSequence:
         return to_sequence(samples, side, self.info.fps, self.model, self.k, (self.info.width, self.info.height),
