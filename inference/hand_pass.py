@@ -1,4 +1,4 @@
-"""One hand's frames through the networks and the fit, in order, in two halves that can run side by side:
+"""One hand's frames through the networks and the fit, in order, in parts that can run side by side:
 
 - **read** (``read`` / ``read_rest``): the hand's crops through the network (stage ``model``), as
   :class:`NetworkRead` records, and (``read_keypoints`` / ``keypoints_rest``) through the keypoint network
@@ -49,7 +49,7 @@ class HandPass:
         self.waiting: Dict[int, tuple] = {}  # frame -> (detection, crop affine) inside the runner, not yet out
         self.last_pushed: Optional[int] = None
 
-    # -- the read half ------------------------------------------------------------------------------------
+    # -- reading ----------------------------------------------------------------------------------------
     def read(self, index: int, rgb: np.ndarray, detection: Detection, box: np.ndarray) -> List[NetworkRead]:
         """Footage frame ``index``, where the hand was seen (``detection``), cropped at ``box``; the frames the
         networks have finished reading."""
@@ -77,7 +77,7 @@ class HandPass:
         with self.keypoint_timer("keypoints"):
             return self.reader.finished(flush=True)
 
-    # -- the fit half -------------------------------------------------------------------------------------
+    # -- fitting ----------------------------------------------------------------------------------------
     def fit(self, reads: List[NetworkRead]) -> List[Sample]:
         """Read frames placed and fitted; the keys that became final."""
         out = []
