@@ -171,6 +171,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 if __name__ == "__main__":
     status = main()
-    # Exit without the interpreter's final collections walking every object torch made (0.4 s of the user's wait).
+    # Exit without the interpreter's final collections walking every object torch made: the user waits for them.
     gc.freeze()
     sys.exit(status)

@@ -161,8 +161,9 @@ class StreamingJob:
         """``detecting``: whether the detector's thread is still at work (it shares the CPU until then)."""
         self.options, self.nets, self.models, self.k, self.device = options, nets, models, k, device
         self.detecting = detecting
-        if self.device.type == "cpu" and share_cores(busy=1):  # the side decision, beside the detector's thread
-            torch.set_num_threads(share_cores(busy=1))
+        threads = share_cores(busy=1) if self.device.type == "cpu" else 0  # the side decision, beside detection
+        if threads:
+            torch.set_num_threads(threads)
         self.info, self.total, self.region, self.writer, self.ctx = info, total, region, writer, ctx
         one = len(options.hands) == 1
         self.tracker = OnlineTracker(max_hands=1 if one else 2, confirm=confirm_frames(total), one_hand=one)
