@@ -38,6 +38,7 @@ class FrameSource:
         self.seconds = {"decode": 0.0, "detect": 0.0}
         self.frames_read = 0
         self.finished = threading.Event()  # the detector's work is over (the queue may still hold frames)
+        self.ready = threading.Event()  # the detector is made, or failed to be
         ahead = frames_ahead(footage.info.width, footage.info.height)
         self._queue: "queue.Queue[Optional[Tuple]]" = queue.Queue(maxsize=ahead)
         self._stop = threading.Event()
@@ -49,7 +50,10 @@ class FrameSource:
         detector = None
         try:
             tick = time.perf_counter()
-            detector = self.make_detector()
+            try:
+                detector = self.make_detector()
+            finally:
+                self.ready.set()
             self.seconds["detect"] += time.perf_counter() - tick
             tick = time.perf_counter()
             for index, rgb in self.footage.frames(self.start, self.end):

@@ -73,6 +73,10 @@ def run_job(video: str, options: JobOptions, job_dir: str | Path, emit: Emit = l
         max_hands=2 if len(options.hands) != 1 else 1))
     job = None
     try:
+        # Importing holds Python's lock: MediaPipe's import and torch's at once take turns on it, while the
+        # detector's work, which mostly releases it, overlaps torch's import well. So MediaPipe loads first.
+        while not source.ready.wait(0.1):
+            ctx.check_cancel()
         with timer("read"):
             from .streaming import ChunkWriter, Networks, StreamingJob, pick_device, save_sequence
 
