@@ -22,6 +22,10 @@ from .video import Footage
 # frames of 720p at this CPU's detection speed), bounded in bytes whatever the footage's size.
 AHEAD_BYTES = 256 * 2 ** 20
 MIN_AHEAD = 8
+# The job may hold the detector back for a while (``FrameSource.hold``), for this long at most over the footage:
+# a job that misjudges what it waits for loses that much time, and never hangs.
+MAX_HOLD_S = 2.0
+HOLD_POLL_S = 0.005
 
 
 def frames_ahead(width: int, height: int) -> int:
@@ -39,6 +43,8 @@ class FrameSource:
         self.frames_read = 0
         self.finished = threading.Event()  # the detector's work is over (the queue may still hold frames)
         self.ready = threading.Event()  # the detector is made, or failed to be
+        self.hold: Callable[[int], bool] = lambda index: False  # the detector waits before a frame while true
+        self.held = 0.0  # seconds it waited
         ahead = frames_ahead(footage.info.width, footage.info.height)
         self._queue: "queue.Queue[Optional[Tuple]]" = queue.Queue(maxsize=ahead)
         self._stop = threading.Event()
@@ -57,8 +63,9 @@ class FrameSource:
             self.seconds["detect"] += time.perf_counter() - tick
             tick = time.perf_counter()
             for index, rgb in self.footage.frames(self.start, self.end):
+                self.seconds["decode"] += time.perf_counter() - tick
+                self._wait_while_held(index)
                 now = time.perf_counter()
-                self.seconds["decode"] += now - tick
                 failpoints.reached("detect")
                 found = detector(rgb)
                 self.seconds["detect"] += time.perf_counter() - now
@@ -73,6 +80,12 @@ class FrameSource:
                 detector.close()
             self.finished.set()
             self._put(None)
+
+    def _wait_while_held(self, index: int) -> None:
+        while self.held < MAX_HOLD_S and not self._stop.is_set() and self.hold(index):
+            tick = time.perf_counter()
+            self._stop.wait(HOLD_POLL_S)
+            self.held += time.perf_counter() - tick
 
     def _put(self, item) -> bool:
         while not self._stop.is_set():

@@ -65,6 +65,10 @@ class HandLane:
         if self.hand_pass.reader is not None:
             self._put(self._frame_keypoints, (index, rgb, box), waiting=True)
 
+    def busy(self) -> bool:
+        """Frames are waiting for the hand network."""
+        return not self._frames.empty()
+
     def finish(self, last_frame: int) -> None:
         """Returns once everything pushed has been read, fitted up to footage frame ``last_frame`` and delivered."""
         self._put(self._frames, ("end", last_frame), waiting=True)

@@ -13,9 +13,10 @@ One streaming pass over the footage, in named stages, each timed by one
    and **stream** (``hand_stream.py``): keys written as chunk files as soon as they are final (``streaming.py``);
 5. **colours** (optional) and **save**: the complete sequence per hand.
 
-Detection starts before torch is imported and runs beside the other stages, as each hand's lanes run beside
-each other, so the stages' seconds add up to more than the job's. Memory stays flat with the footage's length: frames wait only until their hands' boxes and
-sides are known.
+Detection starts (MediaPipe loads) before torch is imported and runs beside the other stages, as each hand's
+lanes run beside each other, so the stages' seconds add up to more than the job's. Until the first keys are
+out, the detector waits once it is far enough ahead (``streaming.first_keys_hold``). Memory stays flat with the
+footage's length: frames wait only until their hands' boxes and sides are known.
 """
 from __future__ import annotations
 
@@ -88,6 +89,7 @@ def run_job(video: str, options: JobOptions, job_dir: str | Path, emit: Emit = l
         writer = ChunkWriter(job_dir, info, options.model, k, ctx)
         job = StreamingJob(options, nets, models, k, device, info, total, region, writer, ctx,
                            detecting=lambda: not source.finished.is_set())
+        source.hold = job.holds_detector
         last = start - 1
         for n, (index, rgb, found) in enumerate(source):
             job.frame(index, rgb, found)

@@ -39,12 +39,25 @@ BATCH_SIZE = 8  # crops per network call
 # A track's side is decided once it has been seen in this many frames, or this many frames after it appeared,
 # or at the footage's end: enough for its labels and geometry to speak, soon enough for the first keys.
 DECIDE_AFTER, DECIDE_WITHIN = 16, 48
+# Until the first keys are out, the detector waits this many frames past the first hand's first window while the
+# hand network has frames to read: the cores go to that window, not to frames it does not need yet.
+FIRST_KEYS_LEAD = 16
 # MediaPipe's labels must agree with a hand's side this much (Track.label_evidence, towards the side) for the fit
 # to follow its keypoints: on the real photos they agree at +0.5 to +1, on the project's renders below 0.
 MEDIAPIPE_READS_IT = 0.4
 # The fit's price of a bent finger with the keypoint network's points (FitWeights.straight); with MediaPipe's it
 # stays off, where it fitted a fist as a flat hand turned towards the camera (docs/fitting.md).
 NETWORK_STRAIGHT = 1.0
+
+
+def first_keys_hold(index: int, first_frame: int, need: int, seen: int, taken_in: int, network_busy: bool) -> bool:
+    """Whether the detector waits before frame ``index`` until the first keys are out: it is ``FIRST_KEYS_LEAD``
+    past the ``need`` frames from ``first_frame`` that the first hand's first keys need, the hand network has
+    frames to read, and the job has not found the hand too seldom to fill that window (``seen`` times in the
+    frames up to ``taken_in``, the latest it took in; until it catches up with the detector, it may yet)."""
+    if index <= first_frame + need - 1 + FIRST_KEYS_LEAD or not network_busy:
+        return False
+    return taken_in < index - 1 or seen >= need
 
 
 def share_cores(busy: int) -> int:
@@ -173,10 +186,13 @@ class StreamingJob:
         self.frames: Dict[int, np.ndarray] = {}  # frames still needed
         self.known: set = set()  # ids of the tracks already taken in
         self.side_size = nets.side_net.config.image_size
+        self.first_window: Optional[tuple] = None  # (the first track with a lane, frames its first keys need, the lane)
+        self.last_frame = -1  # the latest frame taken in
 
     # -- per frame ---------------------------------------------------------------------------------------
     def frame(self, index: int, rgb: np.ndarray, found: List[Detection]) -> None:
         self.frames[index] = rgb
+        self.last_frame = index
         self.tracker.update(index, found)
         for track in self.tracker.tracks:
             if id(track) not in self.known:
@@ -280,7 +296,18 @@ class StreamingJob:
                               self.k, self.device, self.info.fps, self.total)
                 self.lanes[side] = HandLane(p, functools.partial(self.writer.add, side, timer=p.fit_timer),
                                             self.ctx.check_cancel, self._read_threads)
+                if self.first_window is None:
+                    fit = p.stream.fitter.settings if p.stream.fitter else None
+                    need = min(fit.first_window, fit.window) if fit else BATCH_SIZE
+                    self.first_window = (hand.track, need, self.lanes[side])
         self.holder[side] = hand
+
+    def holds_detector(self, index: int) -> bool:
+        """Whether the detector waits before frame ``index`` (asked on its thread): ``first_keys_hold``."""
+        if self.first_window is None or self.writer.count:
+            return False
+        track, need, lane = self.first_window
+        return first_keys_hold(index, track.first_frame, need, len(track.detections), self.last_frame, lane.busy())
 
     def _read_threads(self) -> int:
         """Torch's threads for a lane's networks now: the cores shared with the other lanes' networks and the
