@@ -71,9 +71,17 @@ class HandLane:
 
     def finish(self, last_frame: int) -> None:
         """Returns once everything pushed has been read, fitted up to footage frame ``last_frame`` and delivered."""
+        self.end(last_frame)
+        self.wait()
+
+    def end(self, last_frame: int) -> None:
+        """Nothing more will be pushed: the lane fits up to footage frame ``last_frame`` and delivers the rest."""
         self._put(self._frames, ("end", last_frame), waiting=True)
         if self.hand_pass.reader is not None:
             self._put(self._frame_keypoints, ("end",), waiting=True)
+
+    def wait(self) -> None:
+        """Returns once the lane has delivered everything (after ``end``)."""
         while not self._through.wait(POLL_S):
             self._raise_error()
             self.check()

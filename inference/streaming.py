@@ -217,8 +217,10 @@ class StreamingJob:
         for hand in self.hands:
             if hand.side:
                 self._hand_on(hand, hand.track.last_frame)
+        for lane in self.lanes.values():  # every lane told first: they finish side by side
+            lane.end(last)
         for lane in self.lanes.values():
-            lane.finish(last)
+            lane.wait()
         for lane in self.lanes.values():
             p = lane.hand_pass
             for timer in (p.read_timer, p.keypoint_timer, p.fit_timer):

@@ -81,6 +81,21 @@ def test_a_lane_gives_the_keys_of_the_pass_run_in_order(clip):
     assert not any(t.is_alive() for t in lane._threads)
 
 
+def test_lanes_told_to_end_together_each_deliver_all_their_keys_in_any_order_of_waiting(clip):
+    new_pass, pushes = clip
+    got = {"right": [], "left": []}
+    lanes = {name: HandLane(new_pass(), got[name].extend) for name in got}
+    for item in pushes:
+        for lane in lanes.values():
+            lane.push(*item)
+    for lane in lanes.values():  # as the job ends them: all told first, so their last fits run side by side
+        lane.end(pushes[-1][0])
+    lanes["left"].wait()
+    lanes["right"].wait()
+    expected = [s.frame for s in in_order(new_pass(), pushes)]
+    assert [s.frame for s in got["right"]] == [s.frame for s in got["left"]] == expected
+
+
 def test_a_fault_on_a_lanes_thread_is_raised_on_the_jobs_thread(clip, monkeypatch):
     new_pass, pushes = clip
     monkeypatch.setattr(failpoints, "_POINT", ("fit", "raise", 1))
