@@ -299,8 +299,7 @@ class StreamingJob:
                 self.lanes[side] = HandLane(p, functools.partial(self.writer.add, side, timer=p.fit_timer),
                                             self.ctx.check_cancel, self._read_threads)
                 if self.first_window is None:
-                    fit = p.stream.fitter.settings if p.stream.fitter else None
-                    need = min(fit.first_window, fit.window) if fit else BATCH_SIZE
+                    need = p.stream.fitter.first_window if p.stream.fitter else BATCH_SIZE
                     self.first_window = (hand.track, need, self.lanes[side])
         self.holder[side] = hand
 

@@ -53,10 +53,14 @@ class TrackFitter:
             out += self._fit(self.pending[:n], final=n - s.overlap)
         return out
 
+    @property
+    def first_window(self) -> int:
+        """Frames of the track's first window: its first keys are final once these are fitted."""
+        return min(self.settings.first_window, self.settings.window)
+
     def _window_length(self) -> int:
         """The first window is short, so the first keys come soon; the rest are long, which is cheaper."""
-        s = self.settings
-        return min(s.first_window, s.window) if self.betas is None else s.window
+        return self.first_window if self.betas is None else self.settings.window
 
     def flush(self) -> List[FrameHands]:
         return self._fit(self.pending, final=len(self.pending)) if self.pending else []
