@@ -304,8 +304,9 @@ class StreamingJob:
         self.holder[side] = hand
 
     def holds_detector(self, index: int) -> bool:
-        """Whether the detector waits before frame ``index`` (asked on its thread): ``first_keys_hold``."""
-        if self.first_window is None or self.writer.count:
+        """Whether the detector waits before frame ``index`` (asked on its thread): ``first_keys_hold``; never
+        once the job is cancelled (its thread may be waiting for the next frame, where it answers the cancel)."""
+        if self.first_window is None or self.writer.count or self.ctx.cancelled():
             return False
         track, need, lane = self.first_window
         return first_keys_hold(index, track.first_frame, need, len(track.detections), self.last_frame, lane.busy())
