@@ -3,9 +3,9 @@ keypoint network, where the fit follows its points, on another) while its earlie
 on the last. The networks and the fit release Python's lock while they compute, so a hand's parts, two hands
 and the detector's thread use the cores side by side.
 
-The job's thread pushes frames in (``push``) and waits for the end (``finish``); the fit's thread hands each
-batch of final samples on (``deliver``: the job's chunk writer) as soon as they are final, so a crash later in
-the job keeps them. The queues between the threads are short: a lane that falls behind holds the job's thread
+The job's thread pushes frames in (``push``), says the footage ended (``end``) and waits (``wait``); the fit's
+thread hands each batch of final samples on (``deliver``: the job's chunk writer) as soon as they are final, so
+a crash later in the job keeps them. The queues between the threads are short: a lane that falls behind holds the job's thread
 back, and through it the detector, so memory stays flat. An error on a lane's thread is raised on the job's
 thread; ``stop()`` ends its threads early (a cancelled job).
 """
@@ -69,11 +69,6 @@ class HandLane:
         """Frames are waiting for the hand network."""
         return not self._frames.empty()
 
-    def finish(self, last_frame: int) -> None:
-        """Returns once everything pushed has been read, fitted up to footage frame ``last_frame`` and delivered."""
-        self.end(last_frame)
-        self.wait()
-
     def end(self, last_frame: int) -> None:
         """Nothing more will be pushed: the lane fits up to footage frame ``last_frame`` and delivers the rest."""
         self._put(self._frames, ("end", last_frame), waiting=True)
@@ -81,7 +76,7 @@ class HandLane:
             self._put(self._frame_keypoints, ("end",), waiting=True)
 
     def wait(self) -> None:
-        """Returns once the lane has delivered everything (after ``end``)."""
+        """Returns once everything pushed has been read, fitted and delivered (after ``end``)."""
         while not self._through.wait(POLL_S):
             self._raise_error()
             self.check()

@@ -72,7 +72,8 @@ def test_a_lane_gives_the_keys_of_the_pass_run_in_order(clip):
     lane = HandLane(new_pass(), lambda samples: (got.extend(samples), batches.append(threading.current_thread())))
     for item in pushes:
         lane.push(*item)
-    lane.finish(pushes[-1][0])
+    lane.end(pushes[-1][0])
+    lane.wait()
     assert len(pushes) >= FRAMES - 2, "the detector should follow the sample clip's hand"
     assert len(batches) >= 2 and threading.current_thread() not in batches  # delivered as final, by the lane
     assert [s.frame for s in got] == [s.frame for s in expected]
@@ -104,7 +105,8 @@ def test_a_fault_on_a_lanes_thread_is_raised_on_the_jobs_thread(clip, monkeypatc
     with pytest.raises(failpoints.InjectedFault, match="injected fault at fit"):
         for item in pushes:
             lane.push(*item)
-        lane.finish(pushes[-1][0])
+        lane.end(pushes[-1][0])
+        lane.wait()
     lane.stop()
     assert not any(t.is_alive() for t in lane._threads)
 
@@ -123,7 +125,8 @@ def test_a_cancel_while_the_job_waits_on_a_lane_stops_its_threads(clip):
     with pytest.raises(RuntimeError, match="cancelled"):
         for item in pushes * 4:  # more than the queues hold: the job's thread waits, and answers the cancel
             lane.push(*item)
-        lane.finish(pushes[-1][0])
+        lane.end(pushes[-1][0])
+        lane.wait()
     lane.stop()
     assert time.perf_counter() - start < 30
     assert not any(t.is_alive() for t in lane._threads)
